@@ -1,0 +1,19 @@
+// The kernels compiled for the avx2 host ISA (flags set per file in CMakeLists.txt).
+#include <cmath>
+#include <cstdint>
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "aie_kernels/bf16.h"
+#include "aie_kernels/kernel_table.h"
+
+namespace aie_kernels {
+namespace isa_avx2 {
+#include "aie_kernels/vec.h"
+using V = VecAvx2;
+#include "aie_kernels/kernels_impl.h"
+}  // namespace isa_avx2
+
+KernelTable make_table_avx2() { return isa_avx2::make_table(Isa::Avx2); }
+}  // namespace aie_kernels

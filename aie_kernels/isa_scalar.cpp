@@ -1,0 +1,19 @@
+// The kernels compiled for the scalar host ISA (flags set per file in CMakeLists.txt).
+#include <cmath>
+#include <cstdint>
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "aie_kernels/bf16.h"
+#include "aie_kernels/kernel_table.h"
+
+namespace aie_kernels {
+namespace isa_scalar {
+#include "aie_kernels/vec.h"
+using V = VecScalar;
+#include "aie_kernels/kernels_impl.h"
+}  // namespace isa_scalar
+
+KernelTable make_table_scalar() { return isa_scalar::make_table(Isa::Scalar); }
+}  // namespace aie_kernels

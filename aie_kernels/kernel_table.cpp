@@ -1,0 +1,70 @@
+// Kernel table selection, bf16 rounding and the ISA-independent packers.
+#include "aie_kernels/kernel_table.h"
+
+#include <c10/util/BFloat16.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "aie_kernels/bf16.h"
+
+namespace aie_kernels {
+
+KernelTable make_table_scalar();
+KernelTable make_table_avx2();
+KernelTable make_table_avx512();
+
+float round_to_bf16(float x) { return static_cast<float>(c10::BFloat16(x)); }
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return "scalar";
+    case Isa::Avx2: return "avx2+fma";
+    case Isa::Avx512: return "avx512f";
+  }
+  return "unknown";
+}
+
+const KernelTable& kernel_table(Isa isa) {
+  static const KernelTable tables[] = {make_table_scalar(), make_table_avx2(), make_table_avx512()};
+  return tables[static_cast<int>(isa)];
+}
+
+void pack_a_panel(const float* const* rows, int nrows, const int64_t* tap_off, int64_t channels,
+                  int64_t k0, int64_t kc, float* panel) {
+  // Walk the reduction range tap by tap: within a tap the channels are contiguous.
+  int64_t p = k0;
+  const int64_t end = k0 + kc;
+  while (p < end) {
+    const int64_t t = p / channels, ch0 = p % channels;
+    const int64_t run = std::min(channels - ch0, end - p);
+    float* dst = panel + (p - k0) * kMR;
+    for (int i = 0; i < kMR; ++i) {
+      if (i < nrows) {
+        const float* src = rows[i] + tap_off[t] + ch0;
+        for (int64_t q = 0; q < run; ++q) dst[q * kMR + i] = src[q];
+      } else {
+        for (int64_t q = 0; q < run; ++q) dst[q * kMR + i] = 0.f;
+      }
+    }
+    p += run;
+  }
+}
+
+void pack_b_panels(const float* w, int64_t n_count, int64_t k, float* out) {
+  const int64_t panels = ceil_div(n_count, kNR);
+  for (int64_t np = 0; np < panels; ++np) {
+    float* dst = out + np * k * kNR;
+    for (int j = 0; j < kNR; ++j) {
+      const int64_t n = np * kNR + j;
+      if (n < n_count) {
+        const float* src = w + n * k;
+        for (int64_t p = 0; p < k; ++p) dst[p * kNR + j] = src[p];
+      } else {
+        for (int64_t p = 0; p < k; ++p) dst[p * kNR + j] = 0.f;
+      }
+    }
+  }
+}
+
+}  // namespace aie_kernels

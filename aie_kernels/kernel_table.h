@@ -1,0 +1,54 @@
+// The per-core kernels, one table per host ISA. Every variant computes every
+// output element with the same sequence of fp32 operations (sequential over
+// the reduction, in tap-major, channel-minor order), so results are identical
+// across ISAs and thread counts.
+#pragma once
+#include <cstdint>
+
+#include "aie_kernels/isa.h"
+#include "aie_kernels/tile_shapes.h"
+
+namespace aie_kernels {
+
+// How an operand in fp32 storage is brought to the NPU's bf16 inputs.
+enum class Rounding {
+  Bf16,        // round to nearest even bf16 (also the high part of the bf16x3 split)
+  Bf16Finite,  // as Bf16, but inf/NaN become 0: the high part where it meets a low part,
+               // so that bf16x3 propagates inf/NaN only through hi*hi, as fp32 would
+  Bf16Lo,      // the low part of the split: bf16(x - bf16(x)), 0 where that is not finite
+  None,        // already bf16 values (a bf16 tensor): copy
+};
+
+struct KernelTable {
+  Isa isa;
+
+  // C[kMR][kNR] (+)= sum_{p<k} A[p][kMR] * B[p][kNR]; A, B packed panels.
+  void (*gemm_packed)(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
+                      bool accumulate);
+
+  // Direct (im2col-free) form: A row i, tap t, channel p is rows[i][tap_off[t] + p].
+  // C[kMR][kNR] (+)= sum_t sum_{p<kc} A(i,t,p) * B[t*kc + p][kNR].
+  void (*gemm_direct)(const float* const* rows, const int64_t* tap_off, int ntaps, int64_t kc,
+                      const float* b, float* c, int64_t ldc, bool accumulate);
+
+  // Depthwise: out[j][ch] = sum_t pix[j][tap_off[t] + ch] * w[t][ch], j < npix, ch < channels.
+  void (*depthwise)(const float* const* pix, int npix, const int64_t* tap_off, int ntaps,
+                    int64_t channels, const float* w, float* out, int64_t ld_out);
+
+  // dst[i] = rounding(src[i]).
+  void (*round_f32)(const float* src, float* dst, int64_t n, Rounding mode);
+};
+
+const KernelTable& kernel_table(Isa isa);
+
+// Packs the im2col rows of the direct addressing into a kernel panel:
+// panel[p - k0][i] = A(i, p) for p in [k0, k0 + kc), where reduction index
+// p = t * channels + ch. Rows beyond `nrows` are zero.
+void pack_a_panel(const float* const* rows, int nrows, const int64_t* tap_off, int64_t channels,
+                  int64_t k0, int64_t kc, float* panel);
+
+// Packs B (row n of `w` holds the K reduction values of output channel n, already
+// rounded) into kNR-wide panels: out[np][p][kNR], zero-padded past n_count.
+void pack_b_panels(const float* w, int64_t n_count, int64_t k, float* out);
+
+}  // namespace aie_kernels

@@ -1,0 +1,20 @@
+// Tile shapes shared by the packers, the micro-kernels and the planner.
+#pragma once
+#include <cstdint>
+
+namespace aie_kernels {
+
+// AIE-ML bf16 MAC tile (aie::mmul<4, 8, 4>): M x K x N per instruction, fp32 accumulation.
+constexpr int kAieMmulM = 4;
+constexpr int kAieMmulK = 8;
+constexpr int kAieMmulN = 4;
+
+// Host micro-tile: MR output rows x NR output channels held in registers.
+// NR = 16 is a multiple of the AIE N=4 and of every vector width used (1, 8, 16).
+constexpr int kMR = 6;
+constexpr int kNR = 16;
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+}  // namespace aie_kernels

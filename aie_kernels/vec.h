@@ -1,0 +1,75 @@
+// The small vector abstraction the kernels are written against: a Vec is N fp32
+// lanes with load/store/broadcast, FMA and bf16 rounding. Each ISA picks one as V.
+//
+// Included only inside an isa_* namespace by isa_*.cpp (after <immintrin.h> and
+// <cmath> at global scope), so that every ISA has its own copies of these types.
+
+
+struct VecScalar {
+  static constexpr int N = 1;
+  float v;
+  static VecScalar zero() { return {0.f}; }
+  static VecScalar load(const float* p) { return {*p}; }
+  static VecScalar broadcast(float x) { return {x}; }
+  void store(float* p) const { *p = v; }
+  static VecScalar fma(VecScalar a, VecScalar b, VecScalar c) { return {std::fma(a.v, b.v, c.v)}; }
+  static VecScalar round_bf16(VecScalar x) { return {round_to_bf16(x.v)}; }
+  static VecScalar sub(VecScalar a, VecScalar b) { return {a.v - b.v}; }
+  static VecScalar zero_if_nonfinite(VecScalar x) { return {x.v - x.v == 0.f ? x.v : 0.f}; }
+};
+
+#if defined(__AVX2__)
+struct VecAvx2 {
+  static constexpr int N = 8;
+  __m256 v;
+  static VecAvx2 zero() { return {_mm256_setzero_ps()}; }
+  static VecAvx2 load(const float* p) { return {_mm256_loadu_ps(p)}; }
+  static VecAvx2 broadcast(float x) { return {_mm256_set1_ps(x)}; }
+  void store(float* p) const { _mm256_storeu_ps(p, v); }
+  static VecAvx2 fma(VecAvx2 a, VecAvx2 b, VecAvx2 c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+  static VecAvx2 sub(VecAvx2 a, VecAvx2 b) { return {_mm256_sub_ps(a.v, b.v)}; }
+  static VecAvx2 zero_if_nonfinite(VecAvx2 x) {
+    __m256 finite = _mm256_cmp_ps(_mm256_sub_ps(x.v, x.v), _mm256_setzero_ps(), _CMP_EQ_OQ);
+    return {_mm256_and_ps(x.v, finite)};
+  }
+  // Round to nearest even bf16, as c10::BFloat16 does (NaN -> 0x7FC0 quiet NaN).
+  // Written with integer ops: AVX2 has no bf16 conversion instruction.
+  static VecAvx2 round_bf16(VecAvx2 x) {
+    __m256i u = _mm256_castps_si256(x.v);
+    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7FFF)));
+    r = _mm256_and_si256(r, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u)));
+    __m256 nan_mask = _mm256_cmp_ps(x.v, x.v, _CMP_UNORD_Q);
+    __m256 qnan = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FC00000));
+    return {_mm256_blendv_ps(_mm256_castsi256_ps(r), qnan, nan_mask)};
+  }
+};
+#endif
+
+#if defined(__AVX512F__)
+struct VecAvx512 {
+  static constexpr int N = 16;
+  __m512 v;
+  static VecAvx512 zero() { return {_mm512_setzero_ps()}; }
+  static VecAvx512 load(const float* p) { return {_mm512_loadu_ps(p)}; }
+  static VecAvx512 broadcast(float x) { return {_mm512_set1_ps(x)}; }
+  void store(float* p) const { _mm512_storeu_ps(p, v); }
+  static VecAvx512 fma(VecAvx512 a, VecAvx512 b, VecAvx512 c) {
+    return {_mm512_fmadd_ps(a.v, b.v, c.v)};
+  }
+  static VecAvx512 sub(VecAvx512 a, VecAvx512 b) { return {_mm512_sub_ps(a.v, b.v)}; }
+  static VecAvx512 zero_if_nonfinite(VecAvx512 x) {
+    __mmask16 finite = _mm512_cmp_ps_mask(_mm512_sub_ps(x.v, x.v), _mm512_setzero_ps(), _CMP_EQ_OQ);
+    return {_mm512_maskz_mov_ps(finite, x.v)};
+  }
+  static VecAvx512 round_bf16(VecAvx512 x) {
+    __m512i u = _mm512_castps_si512(x.v);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF)));
+    r = _mm512_and_si512(r, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u)));
+    __mmask16 nan = _mm512_cmp_ps_mask(x.v, x.v, _CMP_UNORD_Q);
+    return {_mm512_mask_blend_ps(nan, _mm512_castsi512_ps(r),
+                                 _mm512_castsi512_ps(_mm512_set1_epi32(0x7FC00000)))};
+  }
+};
+#endif
