@@ -1,0 +1,15 @@
+"""torch_aie: an AMD AI Engine (AIE-ML / XDNA NPU) as the PyTorch device "aie".
+
+`import torch_aie` registers the device (PrivateUse1 renamed to "aie"), the
+`torch.aie` device module, tensor/module methods, and the aie kernels. Without an
+NPU, kernels run in the host emulator with the NPU's numerics.
+"""
+import torch
+
+from . import _library
+
+_library.load()
+
+from . import _device  # noqa: E402  (registers the "aie" device; needs the library)
+from ._device import *  # noqa: E402,F401,F403
+from ._library import host_isa  # noqa: E402,F401
