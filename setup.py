@@ -21,11 +21,18 @@ class CMakeExtension(Extension):
 
 
 class CMakeBuild(build_ext):
+    def get_ext_filename(self, fullname):
+        # A plain shared library (loaded by torch.ops.load_library), not a CPython module.
+        return str(Path(*fullname.split(".")[:-1]) / "libtorch_aie.so")
+
     def build_extension(self, ext):
+        import shutil
+
         import torch.utils
 
-        # get_ext_fullpath points into the source tree for editable installs.
-        out_dir = Path(self.get_ext_fullpath(ext.name)).resolve().parent
+        # Built into the source tree (what an editable install imports) and copied to
+        # wherever setuptools wants the extension (what a wheel ships).
+        out_dir = ROOT / "torch_aie" / "lib"
         build_dir = ROOT / "build" / os.environ.get("TORCH_AIE_BUILD_FLAVOUR", "release")
         build_type = os.environ.get("CMAKE_BUILD_TYPE", "Release")
         cfg = [
@@ -39,6 +46,10 @@ class CMakeBuild(build_ext):
         cfg += extra.split() if extra else []
         subprocess.check_call(cfg)
         subprocess.check_call(["cmake", "--build", str(build_dir), "--target", "torch_aie"])
+        dest = Path(self.get_ext_fullpath(ext.name)).resolve()
+        if dest != (out_dir / "libtorch_aie.so").resolve():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(out_dir / "libtorch_aie.so", dest)
 
 
 setup(

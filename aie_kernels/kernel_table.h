@@ -31,9 +31,9 @@ struct KernelTable {
   void (*gemm_direct)(const float* const* rows, const int64_t* tap_off, int ntaps, int64_t kc,
                       const float* b, float* c, int64_t ldc, bool accumulate);
 
-  // Depthwise: out[j][ch] = sum_t pix[j][tap_off[t] + ch] * w[t][ch], j < npix, ch < channels.
+  // Depthwise: out[j][ch] (+)= sum_t pix[j][tap_off[t] + ch] * w[t][ch], j < npix, ch < channels.
   void (*depthwise)(const float* const* pix, int npix, const int64_t* tap_off, int ntaps,
-                    int64_t channels, const float* w, float* out, int64_t ld_out);
+                    int64_t channels, const float* w, float* out, int64_t ld_out, bool accumulate);
 
   // dst[i] = rounding(src[i]).
   void (*round_f32)(const float* src, float* dst, int64_t n, Rounding mode);

@@ -59,11 +59,11 @@ void gemm_direct(const float* const* rows, const int64_t* tap_off, int ntaps, in
 }
 
 void depthwise(const float* const* pix, int npix, const int64_t* tap_off, int ntaps,
-               int64_t channels, const float* w, float* out, int64_t ld_out) {
+               int64_t channels, const float* w, float* out, int64_t ld_out, bool accumulate) {
   int64_t ch = 0;
   for (; ch + V::N <= channels; ch += V::N) {
     for (int j = 0; j < npix; ++j) {
-      V acc = V::zero();
+      V acc = accumulate ? V::load(out + j * ld_out + ch) : V::zero();
       for (int t = 0; t < ntaps; ++t)
         acc = V::fma(V::load(pix[j] + tap_off[t] + ch), V::load(w + t * channels + ch), acc);
       acc.store(out + j * ld_out + ch);
@@ -71,7 +71,7 @@ void depthwise(const float* const* pix, int npix, const int64_t* tap_off, int nt
   }
   for (; ch < channels; ++ch) {  // channel tail: the same FMA chain, one lane
     for (int j = 0; j < npix; ++j) {
-      float acc = 0.f;
+      float acc = accumulate ? out[j * ld_out + ch] : 0.f;
       for (int t = 0; t < ntaps; ++t)
         acc = std::fma(pix[j][tap_off[t] + ch], w[t * channels + ch], acc);
       out[j * ld_out + ch] = acc;

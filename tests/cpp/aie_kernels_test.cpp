@@ -124,7 +124,7 @@ TEST(DepthwiseKernel, MatchesSequentialFmaBitExactly) {
   for (int j = 0; j < npix; ++j) pix[j] = image.data() + j * 2 * channels;
   for (Isa isa : host_isas()) {
     std::vector<float> out(npix * channels);
-    kernel_table(isa).depthwise(pix, npix, tap_off, ntaps, channels, w.data(), out.data(), channels);
+    kernel_table(isa).depthwise(pix, npix, tap_off, ntaps, channels, w.data(), out.data(), channels, false);
     for (int j = 0; j < npix; ++j)
       for (int c = 0; c < channels; ++c) {
         float acc = 0.f;

@@ -1,0 +1,33 @@
+// User-visible conv settings (precision, algorithm override) and statistics.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "csrc/runtime/conv_job.h"
+
+namespace torch_aie::conv {
+
+using runtime::ConvAlgorithm;
+
+// Float32 tensors on the NPU path (DESIGN.md section 4). Default: bf16, the NPU's
+// native speed, in the spirit of cuDNN's TF32-by-default convolutions.
+enum class Precision { Bf16, Bf16x3, Ieee };
+
+Precision precision();
+void set_precision(const std::string& name);
+const char* precision_name(Precision p);
+
+// nullopt = "auto". Parsing rejects unknown names with the value in the message.
+std::optional<ConvAlgorithm> parse_algorithm(const std::string& name);
+std::optional<ConvAlgorithm> global_algorithm();
+void set_global_algorithm(const std::string& name);
+
+// Counters: NPU-path calls per algorithm, CPU fallbacks per reason.
+void count_npu(ConvAlgorithm a);
+void count_fallback(const std::string& reason);
+std::map<std::string, int64_t> stats_snapshot();
+void reset_stats();
+
+}  // namespace torch_aie::conv

@@ -1,0 +1,115 @@
+#include "csrc/ops/conv/conv_forward.h"
+
+#include <ATen/ops/convolution.h>
+#include <ATen/ops/convolution_backward.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_strided.h>
+
+#include <sstream>
+
+#include "csrc/ops/conv/weight_cache.h"
+#include "csrc/runtime/emulator.h"
+#include "csrc/runtime/host_alias.h"
+
+namespace torch_aie::conv {
+
+using runtime::host_alias;
+
+namespace {
+
+// Returns `r` (computed on the host) on the device of `like`.
+at::Tensor to_device_of(const at::Tensor& r, const at::Tensor& like) {
+  if (!r.defined() || like.device().is_cpu()) return r;
+  auto out = at::empty_strided(r.sizes(), r.strides(), r.options().device(like.device()));
+  host_alias(out).copy_(r);
+  return out;
+}
+
+at::Tensor host_conv(const ConvArgs& a, bool relu) {
+  std::optional<at::Tensor> bias;
+  if (a.bias && a.bias->defined()) bias = host_alias(*a.bias);
+  auto r = at::convolution(host_alias(a.input), host_alias(a.weight), bias, a.stride, a.padding,
+                           a.dilation, a.transposed, a.output_padding, a.groups);
+  if (relu) r.relu_();
+  return to_device_of(r, a.input);
+}
+
+// A 4-D [N][C][H][W] view of a 1-D or 2-D conv tensor.
+at::Tensor as_4d(const at::Tensor& t) { return t.dim() == 3 ? t.unsqueeze(2) : t; }
+
+PackedPtr packed_weights(const at::Tensor& weight, const runtime::ConvShape& s,
+                         const ConvDecision& d) {
+  return WeightCache::global().get_or_pack(weight, d.algorithm, d.numerics, s.groups, [&] {
+    // fp32 holds bf16 values exactly, so one packer serves both tensor dtypes.
+    auto w = host_alias(weight).to(at::kFloat).contiguous();
+    return runtime::pack_weights(w.const_data_ptr<float>(), s, d.algorithm, d.numerics,
+                                 runtime::host_kernels());
+  });
+}
+
+}  // namespace
+
+at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, bool relu) {
+  const ConvParams p = normalize(a);
+  const ConvDecision d = plan_conv(p, precision(), forced);
+  if (!d.on_npu) {
+    count_fallback(d.reason);
+    return host_conv(a, relu);
+  }
+  count_npu(d.algorithm);
+  const auto& s = p.shape;
+  auto out = at::empty(p.output_sizes, a.input.options().memory_format(
+                                           p.channels_last ? at::MemoryFormat::ChannelsLast
+                                                           : at::MemoryFormat::Contiguous));
+  if (out.numel() == 0) return out;
+
+  PackedPtr w = packed_weights(a.weight, s, d);
+  const runtime::StagedInput staged = runtime::stage_input(as_4d(host_alias(a.input)), s, d.numerics);
+  at::Tensor bias;
+  runtime::Epilogue epi;
+  epi.relu = relu;
+  if (a.bias && a.bias->defined()) {
+    bias = host_alias(*a.bias).to(at::kFloat).contiguous();
+    epi.bias = bias.const_data_ptr<float>();
+  }
+  const at::Tensor o4 = as_4d(out);
+  runtime::OutputView ov;
+  ov.data = host_alias(out).data_ptr();
+  ov.bf16 = out.scalar_type() == at::kBFloat16;
+  ov.sN = o4.stride(0);
+  ov.sC = o4.stride(1);
+  ov.sH = o4.stride(2);
+  ov.sW = o4.stride(3);
+  runtime::emulate_conv(s, *w, staged, epi, ov);
+  return out;
+}
+
+std::string explain(const ConvArgs& a, std::optional<ConvAlgorithm> forced) {
+  const ConvParams p = normalize(a);
+  const ConvDecision d = plan_conv(p, precision(), forced);
+  std::ostringstream os;
+  if (!d.on_npu) {
+    os << "cpu_fallback: " << d.reason;
+    return os.str();
+  }
+  const auto& s = p.shape;
+  os << runtime::algorithm_name(d.algorithm) << " [" << runtime::numerics_name(d.numerics)
+     << "]: " << d.reason << "; GEMM M=" << s.M() << " N=" << s.OCg() << " K=" << s.K()
+     << " x" << s.groups << " groups";
+  return os.str();
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward(
+    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& weight,
+    at::OptionalIntArrayRef bias_sizes, c10::IntArrayRef stride, c10::IntArrayRef padding,
+    c10::IntArrayRef dilation, bool transposed, c10::IntArrayRef output_padding, int64_t groups,
+    std::array<bool, 3> output_mask) {
+  // Training runs on the host through ATen: exact fp32 gradients (DESIGN.md section 3).
+  count_fallback("convolution_backward runs on the host (ATen)");
+  auto [gi, gw, gb] = at::convolution_backward(
+      host_alias(grad_output), host_alias(input), host_alias(weight), bias_sizes, stride, padding,
+      dilation, transposed, output_padding, groups, output_mask);
+  return {to_device_of(gi, input), to_device_of(gw, input), to_device_of(gb, input)};
+}
+
+}  // namespace torch_aie::conv

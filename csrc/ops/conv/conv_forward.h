@@ -1,0 +1,23 @@
+// The aie convolution: plan, then the NPU path (emulated) or ATen on the host.
+#pragma once
+#include <optional>
+#include <string>
+
+#include "csrc/ops/conv/conv_params.h"
+#include "csrc/ops/conv/planner.h"
+
+namespace torch_aie::conv {
+
+// `forced` overrides the planner for this call; `relu` fuses a ReLU into the epilogue.
+at::Tensor conv_forward(const ConvArgs& args, std::optional<ConvAlgorithm> forced, bool relu);
+
+// The planner's decision for these arguments, as one readable line.
+std::string explain(const ConvArgs& args, std::optional<ConvAlgorithm> forced);
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward(
+    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& weight,
+    at::OptionalIntArrayRef bias_sizes, c10::IntArrayRef stride, c10::IntArrayRef padding,
+    c10::IntArrayRef dilation, bool transposed, c10::IntArrayRef output_padding, int64_t groups,
+    std::array<bool, 3> output_mask);
+
+}  // namespace torch_aie::conv

@@ -1,0 +1,96 @@
+// Every dispatcher registration of the conv op family, in one place:
+//   aten::convolution / aten::convolution_backward on the aie (PrivateUse1) key,
+//   the custom op aie::conv2d (fake impl in torch_aie/conv_op.py), and the
+//   _aie:: control functions behind torch_aie's conv settings and stats.
+#include <torch/library.h>
+
+#include "csrc/ops/conv/conv_config.h"
+#include "csrc/ops/conv/conv_forward.h"
+#include "csrc/ops/conv/weight_cache.h"
+
+namespace torch_aie::conv {
+namespace {
+
+at::Tensor aten_convolution(const at::Tensor& input, const at::Tensor& weight,
+                            const std::optional<at::Tensor>& bias, c10::IntArrayRef stride,
+                            c10::IntArrayRef padding, c10::IntArrayRef dilation, bool transposed,
+                            c10::IntArrayRef output_padding, int64_t groups) {
+  return conv_forward({input, weight, bias, stride, padding, dilation, transposed, output_padding, groups},
+                      std::nullopt, false);
+}
+
+at::Tensor aie_conv2d(const at::Tensor& input, const at::Tensor& weight,
+                      const std::optional<at::Tensor>& bias, c10::IntArrayRef stride,
+                      c10::IntArrayRef padding, c10::IntArrayRef dilation, int64_t groups,
+                      c10::string_view algorithm, bool relu) {
+  const int64_t zero[] = {0};
+  return conv_forward({input, weight, bias, stride, padding, dilation, false, zero, groups},
+                      parse_algorithm(std::string(algorithm)), relu);
+}
+
+std::string explain_conv(const at::Tensor& input, const at::Tensor& weight,
+                         const std::optional<at::Tensor>& bias, c10::IntArrayRef stride,
+                         c10::IntArrayRef padding, c10::IntArrayRef dilation, bool transposed,
+                         int64_t groups, c10::string_view algorithm) {
+  const int64_t zero[] = {0};
+  return explain({input, weight, bias, stride, padding, dilation, transposed, zero, groups},
+                 parse_algorithm(std::string(algorithm)));
+}
+
+std::tuple<std::vector<std::string>, std::vector<int64_t>> conv_stats() {
+  std::vector<std::string> keys;
+  std::vector<int64_t> values;
+  for (const auto& [k, v] : stats_snapshot()) {
+    keys.push_back(k);
+    values.push_back(v);
+  }
+  return {keys, values};
+}
+
+std::vector<int64_t> weight_cache_stats() {
+  auto s = WeightCache::global().stats();
+  return {s.hits, s.misses, s.evictions, s.uncacheable, s.bytes, s.entries, s.budget};
+}
+
+}  // namespace
+
+TORCH_LIBRARY(aie, m) {
+  m.set_python_module("torch_aie.conv_op");
+  m.def(
+      "conv2d(Tensor input, Tensor weight, Tensor? bias=None, int[2] stride=1, int[2] padding=0, "
+      "int[2] dilation=1, int groups=1, str algorithm='auto', bool relu=False) -> Tensor");
+}
+
+// The CPU kernel runs the same emulator: torch.ops.aie.conv2d has NPU numerics on any device.
+TORCH_LIBRARY_IMPL(aie, PrivateUse1, m) { m.impl("conv2d", &aie_conv2d); }
+TORCH_LIBRARY_IMPL(aie, CPU, m) { m.impl("conv2d", &aie_conv2d); }
+
+TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
+  m.impl("convolution", &aten_convolution);
+  m.impl("convolution_backward", &conv_backward);
+}
+
+TORCH_LIBRARY_FRAGMENT(_aie, m) {
+  m.def("set_conv_precision(str precision) -> ()", [](c10::string_view p) { set_precision(std::string(p)); });
+  m.def("get_conv_precision() -> str", [] { return std::string(precision_name(precision())); });
+  m.def("set_conv_algorithm(str algorithm) -> ()",
+        [](c10::string_view a) { set_global_algorithm(std::string(a)); });
+  m.def("get_conv_algorithm() -> str", [] {
+    auto a = global_algorithm();
+    return std::string(a ? runtime::algorithm_name(*a) : "auto");
+  });
+  m.def("explain_conv(Tensor input, Tensor weight, Tensor? bias, int[] stride, int[] padding, "
+        "int[] dilation, bool transposed, int groups, str algorithm) -> str",
+        &explain_conv);
+  m.def("conv_stats() -> (str[], int[])", &conv_stats);
+  m.def("reset_conv_stats() -> ()", &reset_stats);
+  m.def("weight_cache_stats() -> int[]", &weight_cache_stats);
+  m.def("weight_cache_clear() -> ()", [] { WeightCache::global().clear(); });
+  m.def("weight_cache_reset_counters() -> ()", [] { WeightCache::global().reset_counters(); });
+  m.def("set_weight_cache_budget(int bytes) -> ()",
+        [](int64_t b) { WeightCache::global().set_budget(b); });
+  m.def("set_weight_cache_enabled(bool enabled) -> ()",
+        [](bool e) { WeightCache::global().set_enabled(e); });
+}
+
+}  // namespace torch_aie::conv

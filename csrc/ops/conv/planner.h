@@ -1,0 +1,26 @@
+// Decides, per call, which path serves a convolution and why.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "csrc/ops/conv/conv_config.h"
+#include "csrc/ops/conv/conv_params.h"
+
+namespace torch_aie::conv {
+
+struct ConvDecision {
+  bool on_npu = false;
+  ConvAlgorithm algorithm = ConvAlgorithm::Im2colGemm;
+  runtime::Numerics numerics = runtime::Numerics::Bf16;
+  std::string reason;  // why this algorithm, or why the CPU
+};
+
+// Which algorithms can serve `s` at all; empty string = applies, else why not.
+std::string why_not(ConvAlgorithm a, const runtime::ConvShape& s);
+
+// `forced` is the per-call override; the global override applies when it is absent.
+ConvDecision plan_conv(const ConvParams& p, Precision precision,
+                       std::optional<ConvAlgorithm> forced);
+
+}  // namespace torch_aie::conv

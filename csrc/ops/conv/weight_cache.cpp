@@ -1,0 +1,170 @@
+#include "csrc/ops/conv/weight_cache.h"
+
+#include <c10/util/Exception.h>
+#include <c10/util/intrusive_ptr.h>
+
+#include <cstdlib>
+#include <list>
+#include <mutex>
+#include <vector>
+
+namespace torch_aie::conv {
+
+namespace {
+
+constexpr int64_t kDefaultBudget = int64_t(1) << 30;  // 1 GiB
+
+struct Key {
+  const c10::TensorImpl* tensor;
+  const c10::StorageImpl* storage;
+  uint32_t version;
+  int64_t offset;
+  std::vector<int64_t> sizes, strides;
+  at::ScalarType dtype;
+  runtime::ConvAlgorithm algorithm;
+  runtime::Numerics numerics;
+  int64_t groups;
+
+  bool operator==(const Key& o) const {
+    return tensor == o.tensor && storage == o.storage && version == o.version &&
+           offset == o.offset && sizes == o.sizes && strides == o.strides && dtype == o.dtype &&
+           algorithm == o.algorithm && numerics == o.numerics && groups == o.groups;
+  }
+};
+
+struct Entry {
+  Key key;
+  // Weak references: an expired one means the address may have been reused.
+  c10::weak_intrusive_ptr<c10::TensorImpl> tensor_ref;
+  c10::weak_intrusive_ptr<c10::StorageImpl> storage_ref;
+  PackedPtr packed;
+  bool alive() const { return !tensor_ref.expired() && !storage_ref.expired(); }
+};
+
+int64_t budget_from_env() {
+  const char* v = std::getenv("TORCH_AIE_WEIGHT_CACHE_BYTES");
+  return v ? std::atoll(v) : kDefaultBudget;
+}
+
+}  // namespace
+
+struct WeightCache::Impl {
+  std::mutex mutex;
+  std::list<Entry> lru;  // front = most recently used
+  WeightCacheStats stats;
+  bool enabled = true;
+
+  void erase(std::list<Entry>::iterator it) {
+    stats.bytes -= it->packed->bytes();
+    stats.entries -= 1;
+    lru.erase(it);
+  }
+
+  // Entries of the same tensor with an older version, or whose tensor died, can never hit again.
+  void drop_dead_and_stale(const Key& k) {
+    for (auto it = lru.begin(); it != lru.end();) {
+      auto next = std::next(it);
+      const bool same_tensor_older = it->key.tensor == k.tensor && it->key.version != k.version;
+      if (!it->alive() || same_tensor_older) erase(it);
+      it = next;
+    }
+  }
+
+  void evict_to_budget() {
+    while (stats.bytes > stats.budget && !lru.empty()) {
+      erase(std::prev(lru.end()));
+      stats.evictions += 1;
+    }
+  }
+};
+
+WeightCache::WeightCache() : impl_(std::make_unique<Impl>()) { impl_->stats.budget = budget_from_env(); }
+
+WeightCache& WeightCache::global() {
+  static WeightCache* cache = new WeightCache();  // leaked: outlives static tensors at exit
+  return *cache;
+}
+
+PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, runtime::ConvAlgorithm algorithm,
+                                   runtime::Numerics numerics, int64_t groups,
+                                   const std::function<runtime::PackedWeights()>& pack) {
+  auto* t = weight.unsafeGetTensorImpl();
+  // Inference tensors carry no version counter, so an in-place update could not be seen.
+  const bool cacheable = !weight.is_inference() && weight.has_storage();
+  Key key{};
+  if (cacheable) {
+    key = Key{t, weight.storage().unsafeGetStorageImpl(), t->version_counter().current_version(),
+              weight.storage_offset(), weight.sizes().vec(), weight.strides().vec(),
+              weight.scalar_type(), algorithm, numerics, groups};
+  }
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    if (!cacheable || !impl_->enabled) {
+      impl_->stats.uncacheable += 1;
+    } else {
+      for (auto it = impl_->lru.begin(); it != impl_->lru.end(); ++it) {
+        if (it->key == key && it->alive()) {
+          impl_->lru.splice(impl_->lru.begin(), impl_->lru, it);
+          impl_->stats.hits += 1;
+          return it->packed;
+        }
+      }
+      impl_->stats.misses += 1;
+    }
+  }
+  auto packed = std::make_shared<const runtime::PackedWeights>(pack());  // outside the lock
+  if (!cacheable) return packed;
+
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (!impl_->enabled || static_cast<int64_t>(packed->bytes()) > impl_->stats.budget) return packed;
+  impl_->drop_dead_and_stale(key);
+  for (auto& e : impl_->lru)
+    if (e.key == key) return e.packed;  // another thread packed it meanwhile
+  impl_->lru.push_front(Entry{key, c10::weak_intrusive_ptr<c10::TensorImpl>(weight.getIntrusivePtr()),
+                              weight.storage().getWeakStorageImpl(), packed});
+  impl_->stats.bytes += packed->bytes();
+  impl_->stats.entries += 1;
+  impl_->evict_to_budget();
+  return packed;
+}
+
+WeightCacheStats WeightCache::stats() {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->stats;
+}
+
+void WeightCache::clear() {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->lru.clear();
+  impl_->stats.bytes = 0;
+  impl_->stats.entries = 0;
+}
+
+void WeightCache::reset_counters() {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  auto& s = impl_->stats;
+  s.hits = s.misses = s.evictions = s.uncacheable = 0;
+}
+
+void WeightCache::set_budget(int64_t bytes) {
+  TORCH_CHECK_VALUE(bytes >= 0, "weight cache budget must be >= 0 bytes, got ", bytes);
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->stats.budget = bytes;
+  impl_->evict_to_budget();
+}
+
+void WeightCache::set_enabled(bool enabled) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->enabled = enabled;
+  if (!enabled) {
+    impl_->lru.clear();
+    impl_->stats.bytes = impl_->stats.entries = 0;
+  }
+}
+
+bool WeightCache::enabled() {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->enabled;
+}
+
+}  // namespace torch_aie::conv

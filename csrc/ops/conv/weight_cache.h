@@ -1,0 +1,47 @@
+// Cache of pre-transformed conv weights (DESIGN.md section 5).
+//
+// Key: the weight TensorImpl and StorageImpl (held weakly, so a freed-then-reused
+// address can never hit), the version counter (bumped by every in-place write:
+// optimizer steps, copy_, load_state_dict), the view geometry, and every setting
+// the packed form depends on. Bounded in bytes with LRU eviction; thread-safe.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "csrc/runtime/conv_job.h"
+
+namespace torch_aie::conv {
+
+struct WeightCacheStats {
+  int64_t hits = 0, misses = 0, evictions = 0, uncacheable = 0, bytes = 0, entries = 0,
+          budget = 0;
+};
+
+using PackedPtr = std::shared_ptr<const runtime::PackedWeights>;
+
+class WeightCache {
+ public:
+  static WeightCache& global();
+
+  // The packed form of `weight` for (algorithm, numerics, groups); `pack` builds it on a miss.
+  PackedPtr get_or_pack(const at::Tensor& weight, runtime::ConvAlgorithm algorithm,
+                        runtime::Numerics numerics, int64_t groups,
+                        const std::function<runtime::PackedWeights()>& pack);
+
+  WeightCacheStats stats();
+  void clear();
+  void reset_counters();
+  void set_budget(int64_t bytes);
+  void set_enabled(bool enabled);
+  bool enabled();
+
+ private:
+  struct Impl;
+  WeightCache();
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace torch_aie::conv

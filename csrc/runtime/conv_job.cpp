@@ -1,0 +1,98 @@
+// Numerics passes and weight packing: the pre-transform the weight cache stores.
+#include "csrc/runtime/conv_job.h"
+
+#include <c10/util/Exception.h>
+
+#include <vector>
+
+namespace torch_aie::runtime {
+
+using aie_kernels::Rounding;
+
+const char* algorithm_name(ConvAlgorithm a) {
+  switch (a) {
+    case ConvAlgorithm::Im2colGemm: return "im2col_gemm";
+    case ConvAlgorithm::Gemm1x1: return "gemm_1x1";
+    case ConvAlgorithm::Direct: return "direct";
+    case ConvAlgorithm::Depthwise: return "depthwise";
+  }
+  return "?";
+}
+
+const char* numerics_name(Numerics n) {
+  switch (n) {
+    case Numerics::Bf16Tensor: return "bf16_tensor";
+    case Numerics::Bf16: return "bf16";
+    case Numerics::Bf16x3: return "bf16x3";
+  }
+  return "?";
+}
+
+std::vector<Pass> passes_for(Numerics n) {
+  switch (n) {
+    case Numerics::Bf16Tensor: return {{Rounding::None, Rounding::None}};
+    case Numerics::Bf16: return {{Rounding::Bf16, Rounding::Bf16}};
+    case Numerics::Bf16x3:
+      // Largest term first; inf/NaN enter only through hi*hi (see Rounding::Bf16Finite).
+      return {{Rounding::Bf16, Rounding::Bf16},
+              {Rounding::Bf16Finite, Rounding::Bf16Lo},
+              {Rounding::Bf16Lo, Rounding::Bf16Finite}};
+  }
+  return {};
+}
+
+namespace {
+
+// [OC][Cg][KH][KW] -> per output channel, the reduction in (tap, channel) order.
+std::vector<float> to_tap_major(const float* w, const ConvShape& s) {
+  const int64_t cg = s.Cg(), taps = s.taps();
+  std::vector<float> out(s.OC * taps * cg);
+  for (int64_t oc = 0; oc < s.OC; ++oc)
+    for (int64_t c = 0; c < cg; ++c)
+      for (int64_t t = 0; t < taps; ++t) out[(oc * taps + t) * cg + c] = w[(oc * cg + c) * taps + t];
+  return out;
+}
+
+// Depthwise (Cg = 1, OCg = 1): [C][1][KH][KW] -> [tap][C].
+std::vector<float> to_tap_channel(const float* w, const ConvShape& s) {
+  const int64_t taps = s.taps();
+  std::vector<float> out(taps * s.OC);
+  for (int64_t c = 0; c < s.OC; ++c)
+    for (int64_t t = 0; t < taps; ++t) out[t * s.OC + c] = w[c * taps + t];
+  return out;
+}
+
+}  // namespace
+
+PackedWeights pack_weights(const float* w, const ConvShape& s, ConvAlgorithm algorithm,
+                           Numerics numerics, const aie_kernels::KernelTable& kt) {
+  PackedWeights pw;
+  pw.algorithm = algorithm;
+  pw.numerics = numerics;
+  pw.groups = s.groups;
+  pw.ocg = s.OCg();
+  pw.k = s.K();
+  const bool depthwise = algorithm == ConvAlgorithm::Depthwise;
+  TORCH_CHECK(!depthwise || (s.Cg() == 1 && s.OCg() == 1),
+              "depthwise packing needs one input and one output channel per group, got ", s.Cg(),
+              " and ", s.OCg());
+  std::vector<float> ordered = depthwise ? to_tap_channel(w, s) : to_tap_major(w, s);
+  pw.group_stride = depthwise ? 0 : aie_kernels::round_up(pw.ocg, aie_kernels::kNR) * pw.k;
+  std::vector<float> rounded(ordered.size());
+  for (const Pass& p : passes_for(numerics)) {
+    auto& dst = pw.variants[static_cast<int>(p.b)];
+    if (!dst.empty() || ordered.empty()) continue;
+    kt.round_f32(ordered.data(), rounded.data(), static_cast<int64_t>(ordered.size()), p.b);
+    if (depthwise) {
+      dst = rounded;
+      continue;
+    }
+    dst.resize(pw.group_stride * s.groups);
+    for (int64_t g = 0; g < s.groups; ++g)
+      aie_kernels::pack_b_panels(rounded.data() + g * pw.ocg * pw.k, pw.ocg, pw.k,
+                                 dst.data() + g * pw.group_stride);
+  }
+  return pw;
+}
+
+}  // namespace torch_aie::runtime

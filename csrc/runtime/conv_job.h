@@ -1,0 +1,89 @@
+// A convolution as the runtime sees it: geometry, numerics, packed operands.
+// The ops layer builds these from ATen tensors; backends execute them.
+#pragma once
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "aie_kernels/kernel_table.h"
+
+namespace torch_aie::runtime {
+
+enum class ConvAlgorithm { Im2colGemm = 0, Gemm1x1 = 1, Direct = 2, Depthwise = 3 };
+constexpr int kNumAlgorithms = 4;
+const char* algorithm_name(ConvAlgorithm a);
+
+// How operands become NPU inputs (DESIGN.md section 4).
+enum class Numerics {
+  Bf16Tensor,  // bf16 tensors: values used as they are
+  Bf16,        // fp32 tensors, one bf16 pass
+  Bf16x3,      // fp32 tensors, hi*hi + hi*lo + lo*hi
+};
+const char* numerics_name(Numerics n);
+
+// One pass multiplies an A (activation) variant by a B (weight) variant and
+// accumulates onto the previous passes.
+struct Pass {
+  aie_kernels::Rounding a, b;
+};
+std::vector<Pass> passes_for(Numerics n);
+
+// 2-D geometry; a 1-D conv has H = KH = OH = 1. Padding is symmetric, as in aten::convolution.
+struct ConvShape {
+  int64_t N, C, H, W, OC, KH, KW, OH, OW;
+  int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+  int64_t Cg() const { return C / groups; }
+  int64_t OCg() const { return OC / groups; }
+  int64_t taps() const { return KH * KW; }
+  int64_t K() const { return taps() * Cg(); }  // reduction length per output
+  int64_t M() const { return N * OH * OW; }    // output pixels
+  int64_t Hp() const { return H + 2 * pad_h; }
+  int64_t Wp() const { return W + 2 * pad_w; }
+  double macs() const { return double(M()) * OC * K(); }
+};
+
+// Weights in the exact form an algorithm consumes: per B variant, per group,
+// kNR-wide panels of the (tap, channel)-ordered reduction (GEMM algorithms) or a
+// [tap][channel] table (depthwise). Immutable once built; shared by the cache.
+struct PackedWeights {
+  ConvAlgorithm algorithm;
+  Numerics numerics;
+  int64_t groups = 0, ocg = 0, k = 0;
+  int64_t group_stride = 0;  // floats per group within one variant
+  std::array<std::vector<float>, 4> variants;  // indexed by aie_kernels::Rounding
+  const float* for_group(aie_kernels::Rounding r, int64_t g) const {
+    return variants[static_cast<int>(r)].data() + g * group_stride;
+  }
+  size_t bytes() const {
+    size_t b = 0;
+    for (const auto& v : variants) b += v.size() * sizeof(float);
+    return b;
+  }
+};
+
+// Packs `w` (fp32, contiguous [OC][Cg][KH][KW], bf16 values if numerics is
+// Bf16Tensor) for `algorithm`.
+PackedWeights pack_weights(const float* w, const ConvShape& s, ConvAlgorithm algorithm,
+                           Numerics numerics, const aie_kernels::KernelTable& kt);
+
+// Activations staged as the NPU's shim DMA would deliver them: zero-padded NHWC,
+// one buffer per A variant the passes use.
+struct StagedInput {
+  std::array<const float*, 4> variants{};  // indexed by aie_kernels::Rounding
+  int64_t Hp = 0, Wp = 0, C = 0;
+};
+
+// Where results go: element offsets (in elements of the output dtype).
+struct OutputView {
+  void* data = nullptr;
+  bool bf16 = false;
+  int64_t sN = 0, sC = 0, sH = 0, sW = 0;
+};
+
+struct Epilogue {
+  const float* bias = nullptr;  // OC values, or null
+  bool relu = false;
+};
+
+}  // namespace torch_aie::runtime

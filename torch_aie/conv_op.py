@@ -1,0 +1,122 @@
+"""torch.ops.aie.conv2d's Python side (fake impl, autograd) and the conv settings.
+
+The op is defined in C++ (csrc/ops/conv/conv_registration.cpp), which points
+the dispatcher here for its fake implementation.
+"""
+import contextlib
+
+import torch
+
+__all__ = [
+    "conv2d",
+    "set_conv_precision",
+    "get_conv_precision",
+    "conv_precision",
+    "set_conv_algorithm",
+    "get_conv_algorithm",
+    "conv_algorithm",
+    "explain_conv",
+    "conv_stats",
+    "reset_conv_stats",
+]
+
+
+@torch.library.register_fake("aie::conv2d")
+def _conv2d_fake(input, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                 groups=1, algorithm="auto", relu=False):
+    # ATen's own shape, dtype and memory-format rules, on fake tensors.
+    return torch.ops.aten.convolution(input, weight, bias, stride, padding, dilation, False,
+                                      [0, 0], groups)
+
+
+def _setup_context(ctx, inputs, output):
+    input, weight, bias, stride, padding, dilation, groups, _algorithm, relu = inputs
+    ctx.save_for_backward(input, weight, output if relu else None)
+    ctx.has_bias = bias is not None
+    ctx.bias_shape = None if bias is None else list(bias.shape)
+    ctx.conf = (stride, padding, dilation, groups, relu)
+
+
+def _backward(ctx, grad_output):
+    input, weight, output = ctx.saved_tensors
+    stride, padding, dilation, groups, relu = ctx.conf
+    if relu:
+        grad_output = grad_output * (output > 0)
+    mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]]
+    gi, gw, gb = torch.ops.aten.convolution_backward(
+        grad_output, input, weight, ctx.bias_shape, stride, padding, dilation, False, [0, 0],
+        groups, mask)
+    return gi, gw, gb, None, None, None, None, None, None
+
+
+torch.library.register_autograd("aie::conv2d", _backward, setup_context=_setup_context)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+           algorithm="auto", relu=False):
+    """`torch.ops.aie.conv2d` with `F.conv2d`-style int-or-pair arguments."""
+    pair = lambda v: [v, v] if isinstance(v, int) else list(v)  # noqa: E731
+    return torch.ops.aie.conv2d(input, weight, bias, pair(stride), pair(padding), pair(dilation),
+                                groups, algorithm, relu)
+
+
+def set_conv_precision(precision: str) -> None:
+    """Float32 convs on aie: "bf16" (default, one bf16 pass), "bf16x3" (hi/lo split,
+    close to fp32), or "ieee" (exact fp32: the convolution runs on the host CPU)."""
+    torch.ops._aie.set_conv_precision(precision)
+
+
+def get_conv_precision() -> str:
+    return torch.ops._aie.get_conv_precision()
+
+
+@contextlib.contextmanager
+def conv_precision(precision: str):
+    """Temporarily set the float32 conv precision (process-wide)."""
+    old = get_conv_precision()
+    set_conv_precision(precision)
+    try:
+        yield
+    finally:
+        set_conv_precision(old)
+
+
+def set_conv_algorithm(algorithm: str) -> None:
+    """Force "im2col_gemm", "gemm_1x1", "direct" or "depthwise" where it applies
+    (the planner's choice elsewhere), or "auto"."""
+    torch.ops._aie.set_conv_algorithm(algorithm)
+
+
+def get_conv_algorithm() -> str:
+    return torch.ops._aie.get_conv_algorithm()
+
+
+@contextlib.contextmanager
+def conv_algorithm(algorithm: str):
+    old = get_conv_algorithm()
+    set_conv_algorithm(algorithm)
+    try:
+        yield
+    finally:
+        set_conv_algorithm(old)
+
+
+def explain_conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                 transposed=False, algorithm="auto") -> str:
+    """The planner's decision for this convolution: algorithm and reason, or why it
+    runs on the CPU. Tensors may be on any device, including "meta"."""
+    dims = input.dim() - 2
+    seq = lambda v: [v] * dims if isinstance(v, int) else list(v)  # noqa: E731
+    return torch.ops._aie.explain_conv(input, weight, bias, seq(stride), seq(padding),
+                                       seq(dilation), transposed, groups, algorithm)
+
+
+def conv_stats() -> dict:
+    """Calls served on the NPU path per algorithm ("npu:<alg>") and CPU fallbacks
+    per reason ("cpu_fallback:<reason>")."""
+    keys, values = torch.ops._aie.conv_stats()
+    return dict(zip(keys, values))
+
+
+def reset_conv_stats() -> None:
+    torch.ops._aie.reset_conv_stats()
