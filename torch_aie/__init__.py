@@ -13,3 +13,4 @@ _library.load()
 from . import _device  # noqa: E402  (registers the "aie" device; needs the library)
 from ._device import *  # noqa: E402,F401,F403
 from ._library import host_isa  # noqa: E402,F401
+from .conv_op import *  # noqa: E402,F401,F403
