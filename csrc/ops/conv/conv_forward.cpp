@@ -99,6 +99,24 @@ std::string explain(const ConvArgs& a, std::optional<ConvAlgorithm> forced) {
   return os.str();
 }
 
+std::string prepack(const at::Tensor& weight, c10::IntArrayRef stride, c10::IntArrayRef padding,
+                    c10::IntArrayRef dilation, int64_t groups, std::optional<ConvAlgorithm> forced) {
+  // A stand-in input just large enough for the kernel: only its shape is read.
+  std::vector<int64_t> in_sizes = {1, weight.size(1) * groups};
+  int64_t dmax = 1;
+  for (int64_t d : dilation) dmax = std::max(dmax, d);
+  for (int64_t i = 2; i < weight.dim(); ++i) in_sizes.push_back(weight.size(i) * dmax + 1);
+  auto x = at::empty(in_sizes, weight.options().device(at::kMeta));
+  const int64_t zero[] = {0};
+  const std::optional<at::Tensor> no_bias;
+  const ConvParams p = normalize({x, weight.to(at::kMeta), no_bias, stride, padding, dilation,
+                                  false, zero, groups});
+  const ConvDecision d = plan_conv(p, precision(), forced);
+  if (!d.on_npu) return "cpu_fallback: " + d.reason;
+  packed_weights(weight, p.shape, d);
+  return runtime::algorithm_name(d.algorithm);
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward(
     const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& weight,
     at::OptionalIntArrayRef bias_sizes, c10::IntArrayRef stride, c10::IntArrayRef padding,

@@ -14,6 +14,12 @@ at::Tensor conv_forward(const ConvArgs& args, std::optional<ConvAlgorithm> force
 // The planner's decision for these arguments, as one readable line.
 std::string explain(const ConvArgs& args, std::optional<ConvAlgorithm> forced);
 
+// Plans and packs `weight` ahead of time for inputs of any spatial size (the
+// planner's choice does not depend on it); returns the chosen algorithm or the
+// CPU-fallback reason.
+std::string prepack(const at::Tensor& weight, c10::IntArrayRef stride, c10::IntArrayRef padding,
+                    c10::IntArrayRef dilation, int64_t groups, std::optional<ConvAlgorithm> forced);
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward(
     const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& weight,
     at::OptionalIntArrayRef bias_sizes, c10::IntArrayRef stride, c10::IntArrayRef padding,

@@ -82,6 +82,12 @@ TORCH_LIBRARY_FRAGMENT(_aie, m) {
   m.def("explain_conv(Tensor input, Tensor weight, Tensor? bias, int[] stride, int[] padding, "
         "int[] dilation, bool transposed, int groups, str algorithm) -> str",
         &explain_conv);
+  m.def("prepack_conv(Tensor weight, int[] stride, int[] padding, int[] dilation, int groups, "
+        "str algorithm) -> str",
+        [](const at::Tensor& w, c10::IntArrayRef s, c10::IntArrayRef p, c10::IntArrayRef d,
+           int64_t g, c10::string_view a) {
+          return prepack(w, s, p, d, g, parse_algorithm(std::string(a)));
+        });
   m.def("conv_stats() -> (str[], int[])", &conv_stats);
   m.def("reset_conv_stats() -> ()", &reset_stats);
   m.def("weight_cache_stats() -> int[]", &weight_cache_stats);

@@ -1,0 +1,40 @@
+"""The weight pre-transform cache: packed, converted, padded conv weights kept
+across calls, keyed safely (tensor + storage identity, version counter, every
+packing parameter). See csrc/ops/conv/weight_cache.h."""
+import contextlib
+
+import torch
+
+__all__ = ["weight_cache_stats", "weight_cache_clear", "set_weight_cache_budget",
+           "weight_cache_enabled", "weight_cache_reset_counters"]
+
+_FIELDS = ("hits", "misses", "evictions", "uncacheable", "bytes", "entries", "budget")
+
+
+def weight_cache_stats() -> dict:
+    """hits, misses, evictions, uncacheable (inference tensors, cache off), bytes,
+    entries, budget (bytes)."""
+    return dict(zip(_FIELDS, torch.ops._aie.weight_cache_stats()))
+
+
+def weight_cache_clear() -> None:
+    torch.ops._aie.weight_cache_clear()
+
+
+def weight_cache_reset_counters() -> None:
+    torch.ops._aie.weight_cache_reset_counters()
+
+
+def set_weight_cache_budget(nbytes: int) -> None:
+    """Byte budget (default 1 GiB, or TORCH_AIE_WEIGHT_CACHE_BYTES); LRU eviction."""
+    torch.ops._aie.set_weight_cache_budget(int(nbytes))
+
+
+@contextlib.contextmanager
+def weight_cache_enabled(enabled: bool):
+    """Turn the cache off (every call re-packs its weights) or on, temporarily."""
+    torch.ops._aie.set_weight_cache_enabled(enabled)
+    try:
+        yield
+    finally:
+        torch.ops._aie.set_weight_cache_enabled(True)
