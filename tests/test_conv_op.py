@@ -1,0 +1,125 @@
+"""torch.ops.aie.conv2d: schema/fake/autograd via opcheck, gradients, torch.compile,
+fused ReLU, fallbacks, and bad input."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import torch_aie
+
+SHAPES = [  # (x shape, w shape, stride, padding, dilation, groups)
+    ((2, 8, 9, 9), (16, 8, 3, 3), [1, 1], [1, 1], [1, 1], 1),
+    ((1, 6, 7, 10), (6, 1, 3, 3), [2, 1], [1, 0], [1, 2], 6),
+    ((3, 4, 5, 5), (8, 2, 1, 1), [1, 1], [0, 0], [1, 1], 2),
+]
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_opcheck(shape, relu):
+    xs, ws, stride, padding, dilation, groups = shape
+    x = torch.randn(xs, device="aie", requires_grad=True)
+    w = torch.randn(ws, device="aie", requires_grad=True)
+    b = torch.randn(ws[0], device="aie", requires_grad=True)
+    torch.library.opcheck(torch.ops.aie.conv2d.default,
+                          (x, w, b, stride, padding, dilation, groups, "auto", relu))
+
+
+def test_custom_op_matches_aten_with_fused_relu():
+    x, w, b = torch.randn(2, 8, 9, 9), torch.randn(16, 8, 3, 3), torch.randn(16)
+    y = torch_aie.conv2d(x.to("aie"), w.to("aie"), b.to("aie"), padding=1, relu=True).cpu()
+    r = lambda t: t.to(torch.bfloat16).double()  # noqa: E731
+    ref = F.relu(F.conv2d(r(x), r(w), b.double(), padding=1))
+    assert (y.double() - ref).abs().max().item() < 1e-3 * ref.abs().max().item()
+    assert (y >= 0).all()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "bf16x3"])
+def test_gradients_match_cpu(precision):
+    torch_aie.set_conv_precision(precision)
+    torch.manual_seed(0)
+    conv = nn.Conv2d(6, 10, 3, stride=2, padding=1, groups=2)
+    conv_aie = nn.Conv2d(6, 10, 3, stride=2, padding=1, groups=2)
+    conv_aie.load_state_dict(conv.state_dict())
+    conv_aie.to("aie")
+    x = torch.randn(3, 6, 11, 11, requires_grad=True)
+    xa = x.detach().to("aie").requires_grad_()
+    g = torch.randn(3, 10, 6, 6)
+    conv(x).backward(g)
+    conv_aie(xa).backward(g.to("aie"))
+    # Backward runs in fp32 on the host: gradients equal ATen's up to fp32 rounding.
+    torch.testing.assert_close(xa.grad.cpu(), x.grad)
+    torch.testing.assert_close(conv_aie.weight.grad.cpu(), conv.weight.grad)
+    torch.testing.assert_close(conv_aie.bias.grad.cpu(), conv.bias.grad)
+
+
+def test_gradcheck_custom_op_in_bf16x3():
+    """bf16x3 is close enough to fp32 for finite differences in float32 at loose eps."""
+    torch_aie.set_conv_precision("bf16x3")
+    x = torch.randn(1, 2, 5, 5, dtype=torch.float32, device="aie", requires_grad=True)
+    w = torch.randn(3, 2, 3, 3, dtype=torch.float32, device="aie", requires_grad=True)
+    fn = lambda x, w: torch_aie.conv2d(x, w, None, padding=1)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, w), eps=1e-2, atol=1e-2, rtol=1e-2)
+
+
+def test_torch_compile_matches_eager():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 1)).to("aie").eval()
+    x = torch.randn(2, 3, 12, 12, device="aie")
+    with torch.no_grad():
+        eager = model(x).cpu()
+        compiled = torch.compile(model)(x).cpu()
+    torch.testing.assert_close(compiled, eager, rtol=0, atol=0)
+
+
+def test_unservable_convs_fall_back_with_reason_and_stay_correct():
+    torch_aie.reset_conv_stats()
+    x = torch.randn(1, 4, 6, 6, dtype=torch.float64)
+    w = torch.randn(3, 4, 3, 3, dtype=torch.float64)
+    y = F.conv2d(x.to("aie"), w.to("aie")).cpu()
+    torch.testing.assert_close(y, F.conv2d(x, w))
+    wt = torch.randn(4, 2, 3, 3)
+    xt = torch.randn(1, 4, 5, 5)
+    yt = F.conv_transpose2d(xt.to("aie"), wt.to("aie"), stride=2).cpu()
+    torch.testing.assert_close(yt, F.conv_transpose2d(xt, wt, stride=2))
+    x3, w3 = torch.randn(1, 2, 4, 4, 4), torch.randn(3, 2, 2, 2, 2)
+    torch.testing.assert_close(F.conv3d(x3.to("aie"), w3.to("aie")).cpu(), F.conv3d(x3, w3))
+    reasons = [k for k, v in torch_aie.conv_stats().items() if k.startswith("cpu_fallback") and v]
+    assert any("Double" in r for r in reasons)
+    assert any("transposed" in r for r in reasons)
+    assert any("3-D" in r for r in reasons)
+
+
+BAD = [
+    (lambda d: F.conv2d(torch.randn(1, 3, 5, 5, device=d), torch.randn(4, 2, 3, 3, device=d)), "3 channels"),
+    (lambda d: F.conv2d(torch.randn(1, 4, 5, 5, device=d), torch.randn(4, 2, 3, 3, device=d), groups=3),
+     "groups"),
+    (lambda d: F.conv2d(torch.randn(1, 2, 2, 2, device=d), torch.randn(4, 2, 3, 3, device=d)), "ernel size"),
+    (lambda d: F.conv2d(torch.randn(1, 2, 5, 5, device=d), torch.randn(4, 2, 3, 3, device=d), stride=0),
+     "stride"),
+    (lambda d: F.conv2d(torch.randn(1, 2, 5, 5, device=d), torch.randn(4, 2, 3, 3, device=d),
+                        torch.randn(3, device=d)), "bias"),
+    (lambda d: F.conv2d(torch.randn(1, 2, 5, 5, device=d), torch.randn(4, 2, 3, 3, device=d),
+                        padding=-1), "padding"),
+]
+
+
+@pytest.mark.parametrize("call,needle", BAD, ids=["channels", "groups", "kernel", "stride", "bias", "padding"])
+def test_bad_input_raises_like_aten(call, needle):
+    with pytest.raises(RuntimeError, match=needle) as aie_err:
+        call("aie")
+    with pytest.raises(RuntimeError) as cpu_err:
+        call("cpu")
+    assert str(aie_err.value).split("\n")[0] == str(cpu_err.value).split("\n")[0]
+
+
+def test_mixed_devices_and_dtypes_raise():
+    x = torch.randn(1, 2, 5, 5, device="aie")
+    with pytest.raises(RuntimeError, match="same device"):
+        F.conv2d(x, torch.randn(4, 2, 3, 3))
+    with pytest.raises(RuntimeError, match="should be the same"):
+        F.conv2d(x, torch.randn(4, 2, 3, 3, dtype=torch.bfloat16, device="aie"))
+    with pytest.raises(ValueError, match="'fast'"):
+        torch_aie.set_conv_precision("fast")
+    with pytest.raises(ValueError, match="'winograd'"):
+        torch_aie.conv2d(x, torch.randn(4, 2, 3, 3, device="aie"), algorithm="winograd")
