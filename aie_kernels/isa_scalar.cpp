@@ -1,6 +1,8 @@
 // The kernels compiled for the scalar host ISA (flags set per file in CMakeLists.txt).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif

@@ -35,6 +35,12 @@ struct KernelTable {
   void (*depthwise)(const float* const* pix, int npix, const int64_t* tap_off, int ntaps,
                     int64_t channels, const float* w, float* out, int64_t ld_out, bool accumulate);
 
+  // Output stage: out = [ReLU](C + bias), rounded once to bf16 if `bf16` (stored as
+  // c10::BFloat16 bits) or kept fp32. Row i, column j goes to out[i * row_stride +
+  // j * col_stride] (elements). ReLU is max(0, v): NaN stays NaN.
+  void (*epilogue)(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
+                   bool relu, void* out, bool bf16, int64_t row_stride, int64_t col_stride);
+
   // dst[i] = rounding(src[i]).
   void (*round_f32)(const float* src, float* dst, int64_t n, Rounding mode);
 };

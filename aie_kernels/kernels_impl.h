@@ -109,6 +109,83 @@ void round_f32(const float* src, float* dst, int64_t n, Rounding mode) {
   }
 }
 
+template <class W>
+inline W epilogue_value(W v, const float* bias, bool relu) {
+  if (bias) v = W::add(v, W::load(bias));
+  return relu ? W::relu(v) : v;
+}
+
+inline void store_bf16(float v, uint16_t* dst) {
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  *dst = static_cast<uint16_t>(u >> 16);
+}
+
+// One output row, contiguous channels (channels-last outputs).
+void epilogue_contiguous(const float* c, int64_t cols, const float* bias, bool relu, void* out, bool bf16) {
+  float* of = static_cast<float*>(out);
+  uint16_t* ob = static_cast<uint16_t*>(out);
+  int64_t j = 0;
+  for (; j + V::N <= cols; j += V::N) {
+    V v = epilogue_value(V::load(c + j), bias ? bias + j : nullptr, relu);
+    if (!bf16) {
+      v.store(of + j);
+      continue;
+    }
+    float tmp[V::N];
+    V::round_bf16(v).store(tmp);
+    for (int q = 0; q < V::N; ++q) store_bf16(tmp[q], ob + j + q);
+  }
+  for (; j < cols; ++j) {
+    VecScalar v = epilogue_value(VecScalar{c[j]}, bias ? bias + j : nullptr, relu);
+    if (bf16)
+      store_bf16(VecScalar::round_bf16(v).v, ob + j);
+    else
+      of[j] = v.v;
+  }
+}
+
+void epilogue(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
+              bool relu, void* out, bool bf16, int64_t row_stride, int64_t col_stride) {
+  const int64_t esize = bf16 ? 2 : 4;
+  char* o = static_cast<char*>(out);
+  if (col_stride == 1) {
+    for (int64_t i = 0; i < rows; ++i)
+      epilogue_contiguous(c + i * ldc, cols, bias, relu, o + i * row_stride * esize, bf16);
+    return;
+  }
+  // Channel-planar outputs (NCHW): write each channel's run of pixels contiguously.
+  float col[kMC_MAX];
+  for (int64_t i0 = 0; i0 < rows; i0 += kMC_MAX) {
+    const int64_t n = std::min<int64_t>(kMC_MAX, rows - i0);
+    for (int64_t j = 0; j < cols; ++j) {
+      for (int64_t i = 0; i < n; ++i) col[i] = c[(i0 + i) * ldc + j];
+      const float b = bias ? bias[j] : 0.f;
+      int64_t i = 0;
+      for (; i + V::N <= n; i += V::N) {
+        V v = V::load(col + i);
+        if (bias) v = V::add(v, V::broadcast(b));
+        if (relu) v = V::relu(v);
+        if (bf16) v = V::round_bf16(v);
+        v.store(col + i);
+      }
+      for (; i < n; ++i) {
+        VecScalar v{col[i]};
+        if (bias) v = VecScalar::add(v, VecScalar{b});
+        if (relu) v = VecScalar::relu(v);
+        if (bf16) v = VecScalar::round_bf16(v);
+        col[i] = v.v;
+      }
+      char* dst = o + (j * col_stride + i0 * row_stride) * esize;
+      if (bf16) {
+        for (int64_t q = 0; q < n; ++q) store_bf16(col[q], reinterpret_cast<uint16_t*>(dst) + q * row_stride);
+      } else {
+        for (int64_t q = 0; q < n; ++q) reinterpret_cast<float*>(dst)[q * row_stride] = col[q];
+      }
+    }
+  }
+}
+
 KernelTable make_table(Isa isa) {
-  return KernelTable{isa, &gemm_packed, &gemm_direct, &depthwise, &round_f32};
+  return KernelTable{isa, &gemm_packed, &gemm_direct, &depthwise, &epilogue, &round_f32};
 }

@@ -14,6 +14,9 @@ constexpr int kAieMmulN = 4;
 constexpr int kMR = 6;
 constexpr int kNR = 16;
 
+// Most output rows an epilogue call is given at once (the runtime's tile height).
+constexpr int kMC_MAX = 128;
+
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 

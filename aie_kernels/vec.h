@@ -15,6 +15,8 @@ struct VecScalar {
   static VecScalar fma(VecScalar a, VecScalar b, VecScalar c) { return {std::fma(a.v, b.v, c.v)}; }
   static VecScalar round_bf16(VecScalar x) { return {round_to_bf16(x.v)}; }
   static VecScalar sub(VecScalar a, VecScalar b) { return {a.v - b.v}; }
+  static VecScalar add(VecScalar a, VecScalar b) { return {a.v + b.v}; }
+  static VecScalar relu(VecScalar x) { return {0.f > x.v ? 0.f : x.v}; }  // = maxps(0, x)
   static VecScalar zero_if_nonfinite(VecScalar x) { return {x.v - x.v == 0.f ? x.v : 0.f}; }
 };
 
@@ -28,6 +30,8 @@ struct VecAvx2 {
   void store(float* p) const { _mm256_storeu_ps(p, v); }
   static VecAvx2 fma(VecAvx2 a, VecAvx2 b, VecAvx2 c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
   static VecAvx2 sub(VecAvx2 a, VecAvx2 b) { return {_mm256_sub_ps(a.v, b.v)}; }
+  static VecAvx2 add(VecAvx2 a, VecAvx2 b) { return {_mm256_add_ps(a.v, b.v)}; }
+  static VecAvx2 relu(VecAvx2 x) { return {_mm256_max_ps(_mm256_setzero_ps(), x.v)}; }
   static VecAvx2 zero_if_nonfinite(VecAvx2 x) {
     __m256 finite = _mm256_cmp_ps(_mm256_sub_ps(x.v, x.v), _mm256_setzero_ps(), _CMP_EQ_OQ);
     return {_mm256_and_ps(x.v, finite)};
@@ -58,6 +62,8 @@ struct VecAvx512 {
     return {_mm512_fmadd_ps(a.v, b.v, c.v)};
   }
   static VecAvx512 sub(VecAvx512 a, VecAvx512 b) { return {_mm512_sub_ps(a.v, b.v)}; }
+  static VecAvx512 add(VecAvx512 a, VecAvx512 b) { return {_mm512_add_ps(a.v, b.v)}; }
+  static VecAvx512 relu(VecAvx512 x) { return {_mm512_max_ps(_mm512_setzero_ps(), x.v)}; }
   static VecAvx512 zero_if_nonfinite(VecAvx512 x) {
     __mmask16 finite = _mm512_cmp_ps_mask(_mm512_sub_ps(x.v, x.v), _mm512_setzero_ps(), _CMP_EQ_OQ);
     return {_mm512_maskz_mov_ps(finite, x.v)};

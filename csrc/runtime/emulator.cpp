@@ -112,23 +112,19 @@ StagedInput stage_input(const at::Tensor& x, const ConvShape& s, Numerics numeri
 namespace {
 
 // Writes an fp32 tile of rows [m0, m0 + rows) x channels [oc0, oc0 + cols) with
-// bias, ReLU and the output rounding (bf16 outputs are rounded exactly once).
+// bias, ReLU and the output rounding, one run of pixels of the same output row at
+// a time (within a run, output addresses are evenly strided).
 void epilogue(const float* c, int64_t ldc, const ConvShape& s, int64_t m0, int64_t rows,
               int64_t oc0, int64_t cols, const Epilogue& epi, const OutputView& out) {
-  const int64_t ohw = s.OH * s.OW;
-  for (int64_t i = 0; i < rows; ++i) {
+  const auto& kt = host_kernels();
+  const int64_t ohw = s.OH * s.OW, esize = out.bf16 ? 2 : 4;
+  for (int64_t i = 0; i < rows;) {
     const int64_t m = m0 + i, n = m / ohw, r = m % ohw, oh = r / s.OW, ow = r % s.OW;
-    const int64_t base = n * out.sN + oh * out.sH + ow * out.sW + oc0 * out.sC;
-    const float* ci = c + i * ldc;
-    for (int64_t j = 0; j < cols; ++j) {
-      float v = ci[j];
-      if (epi.bias) v += epi.bias[oc0 + j];
-      if (epi.relu) v = v > 0.f ? v : (v == v ? 0.f : v);  // ReLU keeps NaN, like ATen
-      if (out.bf16)
-        static_cast<c10::BFloat16*>(out.data)[base + j * out.sC] = c10::BFloat16(v);
-      else
-        static_cast<float*>(out.data)[base + j * out.sC] = v;
-    }
+    const int64_t run = std::min(rows - i, s.OW - ow);
+    char* dst = static_cast<char*>(out.data) + (n * out.sN + oh * out.sH + ow * out.sW + oc0 * out.sC) * esize;
+    kt.epilogue(c + i * ldc, ldc, run, cols, epi.bias ? epi.bias + oc0 : nullptr, epi.relu, dst,
+                out.bf16, out.sW, out.sC);
+    i += run;
   }
 }
 
