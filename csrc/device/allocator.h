@@ -1,0 +1,17 @@
+// Emulated NPU memory: the PrivateUse1 device allocator (a capacity-limited pool of
+// page-aligned host memory) and the host allocator behind pin_memory().
+#pragma once
+
+#include <c10/core/Allocator.h>
+
+namespace torch_aie {
+
+// True when `ptr` points into a live block of emulated device memory.
+bool is_device_ptr(const void* ptr);
+
+// Host memory handed out for pin_memory(); there is no DMA here, so "pinned" only
+// means "allocated by this allocator", which is what is_pinned() reports.
+c10::Allocator* pinned_host_allocator();
+bool is_pinned_host_ptr(const void* ptr);
+
+}  // namespace torch_aie
