@@ -14,15 +14,23 @@ SHAPES = [  # (x shape, w shape, stride, padding, dilation, groups)
 ]
 
 
+# opcheck's autograd-registration check only knows CPU/CUDA/XPU tensors ("NYI devices
+# other than CPU/CUDA/XPU"); the op's CPU kernel is the same emulator and its autograd
+# registration is device-independent, so that check runs on CPU and the rest on aie.
+AIE_UTILS = ("test_schema", "test_faketensor", "test_aot_dispatch_dynamic")
+
+
+@pytest.mark.parametrize("device", ["aie", "cpu"])
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_opcheck(shape, relu):
+def test_opcheck(shape, relu, device):
     xs, ws, stride, padding, dilation, groups = shape
-    x = torch.randn(xs, device="aie", requires_grad=True)
-    w = torch.randn(ws, device="aie", requires_grad=True)
-    b = torch.randn(ws[0], device="aie", requires_grad=True)
+    x = torch.randn(xs, device=device, requires_grad=True)
+    w = torch.randn(ws, device=device, requires_grad=True)
+    b = torch.randn(ws[0], device=device, requires_grad=True)
+    utils = AIE_UTILS if device == "aie" else AIE_UTILS + ("test_autograd_registration",)
     torch.library.opcheck(torch.ops.aie.conv2d.default,
-                          (x, w, b, stride, padding, dilation, groups, "auto", relu))
+                          (x, w, b, stride, padding, dilation, groups, "auto", relu), test_utils=utils)
 
 
 def test_custom_op_matches_aten_with_fused_relu():
@@ -59,7 +67,10 @@ def test_gradcheck_custom_op_in_bf16x3():
     x = torch.randn(1, 2, 5, 5, dtype=torch.float32, device="aie", requires_grad=True)
     w = torch.randn(3, 2, 3, 3, dtype=torch.float32, device="aie", requires_grad=True)
     fn = lambda x, w: torch_aie.conv2d(x, w, None, padding=1)  # noqa: E731
-    assert torch.autograd.gradcheck(fn, (x, w), eps=1e-2, atol=1e-2, rtol=1e-2)
+    # gradcheck perturbs the weight through `.data`, which has its own version counter:
+    # such writes are invisible to the weight cache (documented), so it is off here.
+    with torch_aie.weight_cache_enabled(False):
+        assert torch.autograd.gradcheck(fn, (x, w), eps=1e-2, atol=1e-2, rtol=1e-2)
 
 
 def test_torch_compile_matches_eager():

@@ -16,3 +16,6 @@ from ._library import host_isa  # noqa: E402,F401
 from .conv_op import *  # noqa: E402,F401,F403
 from .optimize import AieConv2d, optimize  # noqa: E402,F401
 from .weight_cache import *  # noqa: E402,F401,F403
+from . import compile as _compile  # noqa: E402
+
+_compile.install_lazy_registration()

@@ -10,20 +10,18 @@ namespace torch_aie::conv {
 
 namespace {
 
-// A zero-batch CPU stand-in of `t`: same shape (batch 0 for inputs) and dtype, one element of storage.
-at::Tensor stand_in(const at::Tensor& t, bool zero_batch) {
-  auto sizes = t.sizes().vec();
-  if (zero_batch && !sizes.empty()) sizes[0] = 0;
-  auto one = at::zeros({1}, t.options().device(at::kCPU));
-  return one.expand(sizes);
+// A CPU stand-in of `t`: same shape and dtype, one element of storage (expanded),
+// so ATen's checks see exactly the caller's sizes.
+at::Tensor stand_in(const at::Tensor& t) {
+  return at::zeros({1}, t.options().device(at::kCPU)).expand(t.sizes());
 }
 
 // Lets ATen reject invalid arguments with its own message. Called only once our
 // own cheap check has failed, so valid calls never pay for it.
 void raise_if_aten_rejects(const ConvArgs& a) {
   std::optional<at::Tensor> bias;
-  if (a.bias && a.bias->defined()) bias = stand_in(*a.bias, false);
-  at::convolution(stand_in(a.input, true), stand_in(a.weight, false), bias, a.stride, a.padding,
+  if (a.bias && a.bias->defined()) bias = stand_in(*a.bias);
+  at::convolution(stand_in(a.input), stand_in(a.weight), bias, a.stride, a.padding,
                   a.dilation, a.transposed, a.output_padding, a.groups);
 }
 
