@@ -1,0 +1,34 @@
+"""Shared helpers for the Python benchmarks: timing and conv-layer capture."""
+import statistics
+import time
+
+import torch
+from torch import nn
+
+
+def median_ms(fn, runs=7, warmup=1):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+@torch.no_grad()
+def capture_conv_inputs(model, x):
+    """[(name, conv module, its input)] for every Conv2d, in forward order."""
+    seen, hooks = [], []
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            hooks.append(m.register_forward_hook(lambda mod, inp, out, name=name: seen.append((name, mod, inp[0]))))
+    model(x)
+    for h in hooks:
+        h.remove()
+    return seen
+
+
+def conv_call(mod, x):
+    return lambda: nn.functional.conv2d(x, mod.weight, mod.bias, mod.stride, mod.padding, mod.dilation, mod.groups)

@@ -1,0 +1,99 @@
+"""aie (host emulator, bf16 numerics) vs PyTorch CPU fp32 vs PyTorch CPU bf16, per conv
+layer of ResNet-50 and MobileNetV2 and end to end, same process, same threads.
+
+    .venv/bin/python benchmarks/layer_bench.py [--batches 1 8] [--runs 5] [--png out.png]
+
+Prints a table of medians and ratios (ratio > 1: aie faster) and writes a PNG plot.
+"""
+import argparse
+import copy
+
+import torch
+from tqdm import tqdm
+
+import torch_aie
+from common import capture_conv_inputs, conv_call, median_ms
+from torch_aie import models
+
+
+def layer_rows(name, batch, runs):
+    model = models.build(name, calib_batch=1)
+    x = torch.randn(batch, 3, 224, 224)
+    rows = []
+    with torch.no_grad():
+        for lname, mod, inp in tqdm(capture_conv_inputs(model, x), desc=f"{name} b{batch} layers", leave=False):
+            aie_mod = copy.deepcopy(mod).to("aie")
+            bf_mod = copy.deepcopy(mod).to(torch.bfloat16)
+            t_aie = median_ms(conv_call(aie_mod, inp.to("aie")), runs)
+            t_fp32 = median_ms(conv_call(mod, inp), runs)
+            t_bf16 = median_ms(conv_call(bf_mod, inp.to(torch.bfloat16)), runs)
+            alg = torch_aie.explain_conv(inp, mod.weight, None, mod.stride, mod.padding, mod.dilation,
+                                         mod.groups).split(" ")[0]
+            shape = f"{tuple(inp.shape[1:])}->{mod.out_channels} k{mod.kernel_size[0]} s{mod.stride[0]} g{mod.groups}"
+            rows.append((f"{name}.{lname}", shape, alg, t_aie, t_fp32, t_bf16))
+    return rows
+
+
+def end_to_end(name, batch, runs):
+    model = models.build(name, calib_batch=1)
+    x = torch.randn(batch, 3, 224, 224)
+    with torch.no_grad():
+        aie_model, xa = copy.deepcopy(model).to("aie"), x.to("aie")
+        bf_model, xb = copy.deepcopy(model).to(torch.bfloat16), x.to(torch.bfloat16)
+        return (median_ms(lambda: aie_model(xa), runs), median_ms(lambda: model(x), runs),
+                median_ms(lambda: bf_model(xb), max(1, runs // 2)))
+
+
+def plot(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(14, 5))
+    idx = range(len(rows))
+    ax.bar([i - 0.2 for i in idx], [r[4] / r[3] for r in rows], 0.4, label="CPU fp32 time / aie time")
+    ax.bar([i + 0.2 for i in idx], [r[5] / r[3] for r in rows], 0.4, label="CPU bf16 time / aie time")
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks(list(idx), [r[0] for r in rows], rotation=90, fontsize=5)
+    ax.set_ylabel("speed-up of aie (log)")
+    ax.set_title(f"torch_aie emulator vs PyTorch CPU, ISA {torch_aie.host_isa()}, {torch.get_num_threads()} threads")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    ap.add_argument("--models", nargs="+", default=list(models.MODELS))
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--png", default="benchmarks/layer_bench.png")
+    ap.add_argument("--no-layers", action="store_true")
+    args = ap.parse_args()
+    print(f"torch {torch.__version__}, host ISA {torch_aie.host_isa()}, threads {torch.get_num_threads()}, "
+          f"aie precision {torch_aie.get_conv_precision()} (host emulator)")
+    rows = []
+    if not args.no_layers:
+        for name in args.models:
+            rows += layer_rows(name, 1, args.runs)
+        print(f"\n{'layer':34} {'shape':32} {'algorithm':12} {'aie ms':>8} {'fp32 ms':>8} {'bf16 ms':>8} "
+              f"{'fp32/aie':>8} {'bf16/aie':>8}")
+        for r in rows:
+            print(f"{r[0][:34]:34} {r[1][:32]:32} {r[2]:12} {r[3]:8.3f} {r[4]:8.3f} {r[5]:8.3f} "
+                  f"{r[4] / r[3]:8.2f} {r[5] / r[3]:8.2f}")
+        worst = min(rows, key=lambda r: r[5] / r[3])
+        print(f"\nslowest layer vs CPU bf16: {worst[0]} at {worst[5] / worst[3]:.2f}x; "
+              f"layers slower than CPU fp32: {sum(r[4] < r[3] for r in rows)} of {len(rows)}")
+        plot(rows, args.png)
+        print(f"plot written to {args.png}")
+    print(f"\n{'end to end':18} {'batch':>5} {'aie ms':>9} {'fp32 ms':>9} {'bf16 ms':>9} {'fp32/aie':>9} {'bf16/aie':>9}")
+    for name in args.models:
+        for b in tqdm(args.batches, desc=f"{name} end to end", leave=False):
+            a, f, h = end_to_end(name, b, args.runs)
+            print(f"{name:18} {b:5d} {a:9.1f} {f:9.1f} {h:9.1f} {f / a:9.2f} {h / a:9.2f}")
+
+
+if __name__ == "__main__":
+    main()
