@@ -574,3 +574,11 @@ def test_capacity_from_environment():
     bad = _run_with_capacity_env("lots", "torch.empty(4, device='aie')")
     assert bad.returncode != 0
     assert "TORCH_AIE_MEMORY_CAPACITY='lots' is not a positive number of bytes" in bad.stderr
+
+
+def test_autocast_region_runs():
+    # No aie autocast policy yet: ops keep their input dtypes instead of failing.
+    a = torch.randn(2, 3, device="aie")
+    with torch.autocast("aie", dtype=torch.bfloat16):
+        out = a @ a.t()
+    assert out.device.type == "aie" and out.dtype == torch.float32
