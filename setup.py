@@ -24,8 +24,8 @@ class CMakeExtension(Extension):
 
 class CMakeBuild(build_ext):
     # _library.py loads torch_aie/lib/libtorch_aie.so: a plain shared object, not a
-    # CPython extension, so its file name carries no ABI suffix.
-    # Called with the dotted name and with its last component alone.
+    # CPython extension, so its file name carries no ABI suffix. setuptools calls this
+    # with the dotted name and with its last component alone.
     def get_ext_filename(self, fullname):
         parts = fullname.split(".")
         if parts[-1] == _EXT_NAME.split(".")[-1]:
@@ -58,6 +58,7 @@ class CMakeBuild(build_ext):
         if target != built:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(built, target)
+
 
 setup(
     name="torch_aie",

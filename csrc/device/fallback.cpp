@@ -128,13 +128,13 @@ void aie_cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
   run_on_cpu(c10::toString(op.operator_name()), op, stack);
 }
 
+c10::OperatorHandle find_op(const char* name, const char* overload = "") {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, overload);
+}
+
 // aten::convolution sends tensors of out-of-tree backends to two stubs whose only
 // kernels throw, so the generic fallback cannot serve them. Until an aie kernel takes
 // aten::convolution (csrc/ops/conv), run the ops they stand in for on the CPU.
-c10::OperatorHandle find_op(const char* name) {
-  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
-}
-
 void convolution_stub(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
   static const c10::OperatorHandle convolution = find_op("aten::convolution");
   run_on_cpu("aten::convolution", convolution, stack);
@@ -154,7 +154,7 @@ void convolution_backward_stub(const c10::OperatorHandle& op, torch::jit::Stack*
 void native_batch_norm_twin(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
   static const c10::OperatorHandle with_stats = find_op("aten::_native_batch_norm_legit");
   static const c10::OperatorHandle without_stats =
-      c10::Dispatcher::singleton().findSchemaOrThrow("aten::_native_batch_norm_legit", "no_stats");
+      find_op("aten::_native_batch_norm_legit", "no_stats");
   constexpr size_t kNumArgs = 8;  // input, weight, bias, running_mean, running_var, training, ...
   constexpr size_t kRunningMean = 3;
   auto args = stack->end() - kNumArgs;
@@ -182,10 +182,10 @@ TORCH_LIBRARY_IMPL(_, AutocastPrivateUse1, m) {
 
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("convolution_overrideable", torch::CppFunction::makeFromBoxedFunction<&convolution_stub>());
-  m.impl("native_batch_norm", torch::CppFunction::makeFromBoxedFunction<&native_batch_norm_twin>());
   m.impl(
       "convolution_backward_overrideable",
       torch::CppFunction::makeFromBoxedFunction<&convolution_backward_stub>());
+  m.impl("native_batch_norm", torch::CppFunction::makeFromBoxedFunction<&native_batch_norm_twin>());
 }
 
 // ---- control ops (torch.ops._aie.*) -------------------------------------------
