@@ -238,6 +238,20 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("_has_compatible_shallow_copy_type", &has_compatible_shallow_copy_type);
 }
 
+// The Conjugate and Negative fallbacks would materialise a lazily conjugated or
+// negated source with clone(), which copies through _copy_from again, forever.
+// cpu_alias() carries both bits, so copy_from resolves them in CPU copy_ instead.
+// (Built-in devices never reach _copy_from, so this changes nothing for them.)
+TORCH_LIBRARY_IMPL(aten, Conjugate, m) {
+  m.impl("_copy_from", torch::CppFunction::makeFallthrough());
+  m.impl("_copy_from_and_resize", torch::CppFunction::makeFallthrough());
+}
+
+TORCH_LIBRARY_IMPL(aten, Negative, m) {
+  m.impl("_copy_from", torch::CppFunction::makeFallthrough());
+  m.impl("_copy_from_and_resize", torch::CppFunction::makeFallthrough());
+}
+
 }  // namespace
 
 }  // namespace torch_aie

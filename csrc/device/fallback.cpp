@@ -116,16 +116,76 @@ void check_same_device(const std::string& op_name, const torch::jit::Stack& stac
       ", which has no aie kernel; move the cpu tensor with .to('aie'))");
 }
 
-void aie_cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
-  const std::string op_name = c10::toString(op.operator_name());
-  check_same_device(op_name, *stack, op.schema().arguments().size());
-  count_fallback(op_name);
+// Runs `cpu_op` (whose arguments are on the stack) on the CPU, counted as `name`.
+void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torch::jit::Stack* stack) {
+  check_same_device(name, *stack, cpu_op.schema().arguments().size());
+  count_fallback(name);
   // A view op run on a CPU copy would silently stop aliasing its input.
-  at::native::cpu_fallback(op, stack, /*error_on_views=*/true);
+  at::native::cpu_fallback(cpu_op, stack, /*error_on_views=*/true);
+}
+
+void aie_cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
+  run_on_cpu(c10::toString(op.operator_name()), op, stack);
+}
+
+c10::OperatorHandle find_op(const char* name, const char* overload = "") {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, overload);
+}
+
+// aten::convolution sends tensors of out-of-tree backends to two stubs whose only
+// kernels throw, so the generic fallback cannot serve them. Until an aie kernel takes
+// aten::convolution (csrc/ops/conv), run the ops they stand in for on the CPU.
+void convolution_stub(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
+  static const c10::OperatorHandle convolution = find_op("aten::convolution");
+  run_on_cpu("aten::convolution", convolution, stack);
+}
+
+void convolution_backward_stub(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
+  static const c10::OperatorHandle backward = find_op("aten::convolution_backward");
+  // convolution_backward has bias_sizes before the 7 trailing arguments (stride ...
+  // output_mask) the stub shares with it; None: the bias gradient follows the mask.
+  stack->insert(stack->end() - 7, c10::IValue());
+  run_on_cpu("aten::convolution_backward", backward, stack);
+}
+
+// native_batch_norm updates running_mean and running_var in place, but its schema
+// does not mark them as written, so cpu_fallback would not copy the CPU updates
+// back. Its twin _native_batch_norm_legit takes the same arguments and says so.
+void native_batch_norm_twin(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
+  static const c10::OperatorHandle with_stats = find_op("aten::_native_batch_norm_legit");
+  static const c10::OperatorHandle without_stats =
+      find_op("aten::_native_batch_norm_legit", "no_stats");
+  constexpr size_t kNumArgs = 8;  // input, weight, bias, running_mean, running_var, training, ...
+  constexpr size_t kRunningMean = 3;
+  auto args = stack->end() - kNumArgs;
+  const bool has_mean = !args[kRunningMean].isNone();
+  const bool has_var = !args[kRunningMean + 1].isNone();
+  if (has_mean && has_var) {
+    run_on_cpu("aten::native_batch_norm", with_stats, stack);
+  } else if (!has_mean && !has_var) {
+    stack->erase(args + kRunningMean, args + kRunningMean + 2);
+    run_on_cpu("aten::native_batch_norm", without_stats, stack);
+  } else {
+    run_on_cpu("aten::native_batch_norm", op, stack);  // ATen rejects the mix itself
+  }
 }
 
 TORCH_LIBRARY_IMPL(_, PrivateUse1, m) {
   m.fallback(torch::CppFunction::makeFromBoxedFunction<&aie_cpu_fallback>());
+}
+
+// No autocast policy yet: under torch.autocast("aie") ops run in their input dtypes
+// instead of failing for want of an AutocastPrivateUse1 kernel.
+TORCH_LIBRARY_IMPL(_, AutocastPrivateUse1, m) {
+  m.fallback(torch::CppFunction::makeFallthrough());
+}
+
+TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
+  m.impl("convolution_overrideable", torch::CppFunction::makeFromBoxedFunction<&convolution_stub>());
+  m.impl(
+      "convolution_backward_overrideable",
+      torch::CppFunction::makeFromBoxedFunction<&convolution_backward_stub>());
+  m.impl("native_batch_norm", torch::CppFunction::makeFromBoxedFunction<&native_batch_norm_twin>());
 }
 
 // ---- control ops (torch.ops._aie.*) -------------------------------------------
