@@ -132,22 +132,6 @@ c10::OperatorHandle find_op(const char* name, const char* overload = "") {
   return c10::Dispatcher::singleton().findSchemaOrThrow(name, overload);
 }
 
-// aten::convolution sends tensors of out-of-tree backends to two stubs whose only
-// kernels throw, so the generic fallback cannot serve them. Until an aie kernel takes
-// aten::convolution (csrc/ops/conv), run the ops they stand in for on the CPU.
-void convolution_stub(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
-  static const c10::OperatorHandle convolution = find_op("aten::convolution");
-  run_on_cpu("aten::convolution", convolution, stack);
-}
-
-void convolution_backward_stub(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
-  static const c10::OperatorHandle backward = find_op("aten::convolution_backward");
-  // convolution_backward has bias_sizes before the 7 trailing arguments (stride ...
-  // output_mask) the stub shares with it; None: the bias gradient follows the mask.
-  stack->insert(stack->end() - 7, c10::IValue());
-  run_on_cpu("aten::convolution_backward", backward, stack);
-}
-
 // native_batch_norm updates running_mean and running_var in place, but its schema
 // does not mark them as written, so cpu_fallback would not copy the CPU updates
 // back. Its twin _native_batch_norm_legit takes the same arguments and says so.
@@ -181,10 +165,6 @@ TORCH_LIBRARY_IMPL(_, AutocastPrivateUse1, m) {
 }
 
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
-  m.impl("convolution_overrideable", torch::CppFunction::makeFromBoxedFunction<&convolution_stub>());
-  m.impl(
-      "convolution_backward_overrideable",
-      torch::CppFunction::makeFromBoxedFunction<&convolution_backward_stub>());
   m.impl("native_batch_norm", torch::CppFunction::makeFromBoxedFunction<&native_batch_norm_twin>());
 }
 
