@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-import torch_aie  (registers the aie device)
+import torch_aie  # registers the aie device
 
 
 def _model() -> nn.Module:
