@@ -13,26 +13,6 @@ from conv_bounds import conv_error_bound
 from torch_aie import models
 
 
-class _Bf16OperandConv(nn.Module):
-    def __init__(self, conv):
-        super().__init__()
-        self.conv = conv
-
-    def forward(self, x):
-        c, r = self.conv, lambda t: t.to(torch.bfloat16).float()
-        return F.conv2d(r(x), r(c.weight), c.bias, c.stride, c.padding, c.dilation, c.groups)
-
-
-def bf16_operand_model(model):
-    """A CPU copy whose convs round their operands to bf16 (ATen fp32 otherwise)."""
-    m = copy.deepcopy(model)
-    for parent in list(m.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.Conv2d):
-                setattr(parent, name, _Bf16OperandConv(child))
-    return m
-
-
 @pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2"])
 def test_every_conv_layer_within_bound(name):
     model = models.build(name)

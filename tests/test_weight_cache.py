@@ -178,13 +178,11 @@ def test_optimized_resnet50_matches_unoptimised():
     to CPU fp32 as the unoptimised aie model's, and both within 3x the error that
     ATen itself makes when every conv's operands are rounded to bf16 (the bf16
     bound of this network, measured in the same run)."""
-    from test_models import bf16_operand_model
-
     model = models.build("resnet50")
     x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         ref = model(x)
-        e_bf16 = (bf16_operand_model(model)(x) - ref).abs().max().item()
+        e_bf16 = (models.bf16_operand_model(model)(x) - ref).abs().max().item()
         aie_model = copy.deepcopy(model).to("aie")
         plain = aie_model(x.to("aie")).cpu()
         opt = torch_aie.optimize(aie_model)

@@ -3,6 +3,8 @@
 Weights are random (Kaiming) with BatchNorm statistics calibrated on random data,
 so activations have realistic scales through all layers.
 """
+import copy
+
 import torch
 from torch import nn
 
@@ -114,6 +116,27 @@ def build(name: str, seed: int = 0, calib_batch: int = 4, size: int = 224) -> nn
     model.train()
     model(torch.randn(calib_batch, 3, size, size))
     return model.eval()
+
+
+class _Bf16OperandConv(nn.Module):
+    def __init__(self, conv):
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x):
+        c, r = self.conv, lambda t: t.to(torch.bfloat16).float()
+        return nn.functional.conv2d(r(x), r(c.weight), c.bias, c.stride, c.padding, c.dilation, c.groups)
+
+
+def bf16_operand_model(model: nn.Module) -> nn.Module:
+    """A CPU copy whose convs round their operands to bf16 (ATen fp32 otherwise): the error
+    ATen itself makes with the NPU's input precision, to compare aie's error against."""
+    m = copy.deepcopy(model)
+    for parent in list(m.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Conv2d):
+                setattr(parent, name, _Bf16OperandConv(child))
+    return m
 
 
 def conv_layers(model: nn.Module):
