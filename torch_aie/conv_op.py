@@ -18,6 +18,10 @@ __all__ = [
     "explain_conv",
     "conv_stats",
     "reset_conv_stats",
+    "set_array",
+    "get_array",
+    "conv_array_plan",
+    "gemm_array_model",
 ]
 
 
@@ -120,3 +124,31 @@ def conv_stats() -> dict:
 
 def reset_conv_stats() -> None:
     torch.ops._aie.reset_conv_stats()
+
+
+def set_array(name: str) -> None:
+    """The AIE array plans are made for: "phoenix" (XDNA, 4x4 cores, default) or
+    "strix" (XDNA2, 8x4). A conv whose plan does not fit its memories runs on the CPU."""
+    torch.ops._aie.set_array(name)
+
+
+def get_array() -> str:
+    return torch.ops._aie.get_array()
+
+
+def conv_array_plan(input, weight, stride=1, padding=0, dilation=1, groups=1, algorithm="auto") -> dict:
+    """The planner's algorithm and its AIE array plan: cores used, per-core tile, core
+    and memtile bytes vs capacity, modelled cycles / microseconds / utilisation (a cycle
+    *model* of the NPU, not a measurement). Tensors may be on "meta"."""
+    dims = input.dim() - 2
+    seq = lambda v: [v] * dims if isinstance(v, int) else list(v)  # noqa: E731
+    summary, keys, values = torch.ops._aie.conv_array_plan(input, weight, seq(stride), seq(padding),
+                                                           seq(dilation), groups, algorithm)
+    return {"algorithm": summary, **dict(zip(keys, values))}
+
+
+def gemm_array_model(M: int, N: int, K: int, array: str = "phoenix", dtype: str = "bf16") -> dict:
+    """Modelled whole-array time of an M x N x K GEMM (bf16 or int8 operands)."""
+    us, util, cores, comp, dma = torch.ops._aie.gemm_array_model(M, N, K, array, 1 if dtype == "int8" else 2)
+    return {"modelled_us": us, "utilisation": util, "cores_used": cores, "compute_cycles": comp,
+            "dma_cycles": dma, "ops_per_s": 2.0 * M * N * K / (us * 1e-6)}

@@ -10,6 +10,7 @@ namespace torch_aie::conv {
 namespace {
 std::atomic<int> g_precision{static_cast<int>(Precision::Bf16)};
 std::atomic<int> g_algorithm{-1};  // -1 = auto
+std::atomic<bool> g_strix{false};
 std::atomic<int64_t> g_npu_calls[runtime::kNumAlgorithms];
 std::mutex g_fallback_mutex;
 std::map<std::string, int64_t> g_fallbacks;
@@ -55,6 +56,14 @@ std::optional<ConvAlgorithm> global_algorithm() {
 void set_global_algorithm(const std::string& name) {
   auto a = parse_algorithm(name);
   g_algorithm = a ? static_cast<int>(*a) : -1;
+}
+
+std::string array_name() { return g_strix ? "strix" : "phoenix"; }
+
+void set_array(const std::string& name) {
+  TORCH_CHECK_VALUE(name == "phoenix" || name == "strix", "array must be 'phoenix' or 'strix', got '",
+                    name, "'");
+  g_strix = name == "strix";
 }
 
 void count_npu(ConvAlgorithm a) { g_npu_calls[static_cast<int>(a)].fetch_add(1); }

@@ -24,6 +24,10 @@ std::optional<ConvAlgorithm> parse_algorithm(const std::string& name);
 std::optional<ConvAlgorithm> global_algorithm();
 void set_global_algorithm(const std::string& name);
 
+// The AIE array plans are made for ("phoenix" default, or "strix").
+std::string array_name();
+void set_array(const std::string& name);
+
 // Counters: NPU-path calls per algorithm, CPU fallbacks per reason.
 void count_npu(ConvAlgorithm a);
 void count_fallback(const std::string& reason);

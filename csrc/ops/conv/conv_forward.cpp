@@ -95,8 +95,28 @@ std::string explain(const ConvArgs& a, std::optional<ConvAlgorithm> forced) {
   const auto& s = p.shape;
   os << runtime::algorithm_name(d.algorithm) << " [" << runtime::numerics_name(d.numerics)
      << "]: " << d.reason << "; GEMM M=" << s.M() << " N=" << s.OCg() << " K=" << s.K()
-     << " x" << s.groups << " groups";
+     << " x" << s.groups << " groups; " << array_name() << " plan: " << d.array_plan.cores_used
+     << " cores, tile " << d.array_plan.tile_m << "x" << d.array_plan.tile_n << "x"
+     << d.array_plan.tile_k << ", core " << d.array_plan.core_bytes << " B, memtile "
+     << d.array_plan.memtile_bytes << " B, modelled " << d.array_plan.modelled_us << " us";
   return os.str();
+}
+
+ArrayPlanReport array_plan(const ConvArgs& a, std::optional<ConvAlgorithm> forced) {
+  const ConvParams p = normalize(a);
+  const ConvDecision d = plan_conv(p, precision(), forced);
+  ArrayPlanReport r;
+  r.summary = d.on_npu ? runtime::algorithm_name(d.algorithm) : "cpu_fallback: " + d.reason;
+  const auto& ap = d.array_plan;
+  r.keys = {"cores_used", "tile_m", "tile_n", "tile_k", "core_bytes", "core_capacity",
+            "memtile_bytes", "memtile_capacity", "compute_cycles", "dma_cycles", "cycles",
+            "modelled_us", "utilisation", "fits"};
+  const auto& arr = runtime::array_by_name(array_name());
+  r.values = {double(ap.cores_used), double(ap.tile_m), double(ap.tile_n), double(ap.tile_k),
+              double(ap.core_bytes), double(arr.core_mem), double(ap.memtile_bytes),
+              double(arr.memtile_mem), ap.compute_cycles, ap.dma_cycles, ap.cycles,
+              ap.modelled_us, ap.utilisation, ap.fits ? 1.0 : 0.0};
+  return r;
 }
 
 std::string prepack(const at::Tensor& weight, c10::IntArrayRef stride, c10::IntArrayRef padding,

@@ -2,6 +2,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "csrc/ops/conv/conv_params.h"
 #include "csrc/ops/conv/planner.h"
@@ -13,6 +14,14 @@ at::Tensor conv_forward(const ConvArgs& args, std::optional<ConvAlgorithm> force
 
 // The planner's decision for these arguments, as one readable line.
 std::string explain(const ConvArgs& args, std::optional<ConvAlgorithm> forced);
+
+// The planner's decision and its AIE array plan (tiles, memories, modelled cycles).
+struct ArrayPlanReport {
+  std::string summary;
+  std::vector<std::string> keys;
+  std::vector<double> values;
+};
+ArrayPlanReport array_plan(const ConvArgs& args, std::optional<ConvAlgorithm> forced);
 
 // Plans and packs `weight` ahead of time for inputs of any spatial size (the
 // planner's choice does not depend on it); returns the chosen algorithm or the

@@ -88,6 +88,24 @@ TORCH_LIBRARY_FRAGMENT(_aie, m) {
            int64_t g, c10::string_view a) {
           return prepack(w, s, p, d, g, parse_algorithm(std::string(a)));
         });
+  m.def("conv_array_plan(Tensor input, Tensor weight, int[] stride, int[] padding, int[] dilation, "
+        "int groups, str algorithm) -> (str, str[], float[])",
+        [](const at::Tensor& x, const at::Tensor& w, c10::IntArrayRef s, c10::IntArrayRef p,
+           c10::IntArrayRef d, int64_t g, c10::string_view alg) {
+          const int64_t zero[] = {0};
+          const std::optional<at::Tensor> no_bias;
+          auto r = array_plan({x, w, no_bias, s, p, d, false, zero, g}, parse_algorithm(std::string(alg)));
+          return std::make_tuple(r.summary, r.keys, r.values);
+        });
+  m.def("set_array(str name) -> ()", [](c10::string_view n) { set_array(std::string(n)); });
+  m.def("get_array() -> str", [] { return array_name(); });
+  m.def("gemm_array_model(int M, int N, int K, str array, int elem_bytes) -> float[]",
+        [](int64_t M, int64_t N, int64_t K, c10::string_view arr, int64_t eb) {
+          auto p = runtime::plan_gemm_on_array(M, N, K, runtime::array_by_name(std::string(arr)),
+                                               static_cast<int>(eb));
+          return std::vector<double>{p.modelled_us, p.utilisation, double(p.cores_used),
+                                     p.compute_cycles, p.dma_cycles};
+        });
   m.def("conv_stats() -> (str[], int[])", &conv_stats);
   m.def("reset_conv_stats() -> ()", &reset_stats);
   m.def("weight_cache_stats() -> int[]", &weight_cache_stats);

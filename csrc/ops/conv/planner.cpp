@@ -98,6 +98,15 @@ ConvDecision plan_conv(const ConvParams& p, Precision precision, std::optional<C
                             " does not apply (" + why_not(*forced, p.shape) + "); " + why
                       : why;
   }
+  // The emulator serves only plans the NPU could run: the array's memories and DMAs decide.
+  const int passes = d.numerics == Numerics::Bf16x3 ? 3 : 1;
+  d.array_plan = runtime::plan_conv_on_array(p.shape, d.algorithm, runtime::array_by_name(array_name()),
+                                             2, passes);
+  if (!d.array_plan.fits) {
+    d.reason = std::string(runtime::algorithm_name(d.algorithm)) + " plan does not fit " + array_name() +
+               ": " + d.array_plan.why_not;
+    return d;
+  }
   d.on_npu = true;
   return d;
 }

@@ -6,6 +6,7 @@
 
 #include "csrc/ops/conv/conv_config.h"
 #include "csrc/ops/conv/conv_params.h"
+#include "csrc/runtime/array_model.h"
 
 namespace torch_aie::conv {
 
@@ -14,6 +15,7 @@ struct ConvDecision {
   ConvAlgorithm algorithm = ConvAlgorithm::Im2colGemm;
   runtime::Numerics numerics = runtime::Numerics::Bf16;
   std::string reason;  // why this algorithm, or why the CPU
+  runtime::ArrayPlan array_plan;  // how it tiles over the array (when on_npu)
 };
 
 // Which algorithms can serve `s` at all; empty string = applies, else why not.
