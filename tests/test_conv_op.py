@@ -134,3 +134,24 @@ def test_mixed_devices_and_dtypes_raise():
         torch_aie.set_conv_precision("fast")
     with pytest.raises(ValueError, match="'winograd'"):
         torch_aie.conv2d(x, torch.randn(4, 2, 3, 3, device="aie"), algorithm="winograd")
+
+
+def test_autotune_picks_an_applicable_algorithm_once_per_shape():
+    torch.ops._aie.clear_conv_autotune()
+    torch_aie.set_conv_autotune(True)
+    try:
+        x, w = torch.randn(1, 32, 10, 10), torch.randn(32, 32, 1, 1)
+        torch_aie.reset_conv_stats()
+        for _ in range(3):
+            y = F.conv2d(x.to("aie"), w.to("aie")).cpu()
+        assert torch_aie.conv_autotuned_shapes() == 1
+        stats = torch_aie.conv_stats()
+        served = {k: v for k, v in stats.items() if k.startswith("npu:") and v}
+        assert sum(served.values()) == 3 and len(served) == 1  # one choice, kept
+        assert set(served) <= {"npu:gemm_1x1", "npu:direct", "npu:im2col_gemm"}
+        r = lambda t: t.to(torch.bfloat16).double()  # noqa: E731
+        ref = F.conv2d(r(x), r(w))
+        assert (y.double() - ref).abs().max().item() < 1e-3 * ref.abs().max().item()
+    finally:
+        torch_aie.set_conv_autotune(False)
+        torch.ops._aie.clear_conv_autotune()

@@ -18,6 +18,8 @@ __all__ = [
     "explain_conv",
     "conv_stats",
     "reset_conv_stats",
+    "set_conv_autotune",
+    "conv_autotuned_shapes",
     "set_array",
     "get_array",
     "conv_array_plan",
@@ -152,3 +154,15 @@ def gemm_array_model(M: int, N: int, K: int, array: str = "phoenix", dtype: str 
     us, util, cores, comp, dma = torch.ops._aie.gemm_array_model(M, N, K, array, 1 if dtype == "int8" else 2)
     return {"modelled_us": us, "utilisation": util, "cores_used": cores, "compute_cycles": comp,
             "dma_cycles": dma, "ops_per_s": 2.0 * M * N * K / (us * 1e-6)}
+
+
+def set_conv_autotune(enabled: bool) -> None:
+    """cuDNN-benchmark-style: when on (default off), the first call of each conv shape
+    times every algorithm that applies and keeps the fastest for that shape. A per-call
+    or global algorithm override wins over it."""
+    torch.ops._aie.set_conv_autotune(enabled)
+
+
+def conv_autotuned_shapes() -> int:
+    """How many shapes the autotuner has settled."""
+    return torch.ops._aie.conv_autotuned_shapes()

@@ -5,6 +5,10 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_strided.h>
 
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include "csrc/ops/conv/weight_cache.h"
@@ -49,14 +53,8 @@ PackedPtr packed_weights(const at::Tensor& weight, const runtime::ConvShape& s,
 
 }  // namespace
 
-at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, bool relu) {
-  const ConvParams p = normalize(a);
-  const ConvDecision d = plan_conv(p, precision(), forced);
-  if (!d.on_npu) {
-    count_fallback(d.reason);
-    return host_conv(a, relu);
-  }
-  count_npu(d.algorithm);
+
+static at::Tensor run_on_npu(const ConvArgs& a, const ConvParams& p, const ConvDecision& d, bool relu) {
   const auto& s = p.shape;
   auto out = at::empty(p.output_sizes, a.input.options().memory_format(
                                            p.channels_last ? at::MemoryFormat::ChannelsLast
@@ -82,6 +80,86 @@ at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, 
   ov.sW = o4.stride(3);
   runtime::emulate_conv(s, *w, staged, epi, ov);
   return out;
+}
+
+namespace {
+
+std::mutex g_tune_mutex;
+std::map<std::string, ConvAlgorithm> g_tuned;
+std::atomic<bool> g_autotune{false};
+
+std::string tune_key(const ConvParams& p) {
+  const auto& s = p.shape;
+  std::ostringstream os;
+  os << s.N << ',' << s.C << ',' << s.H << ',' << s.W << ',' << s.OC << ',' << s.KH << ',' << s.KW
+     << ',' << s.stride_h << ',' << s.stride_w << ',' << s.pad_h << ',' << s.pad_w << ',' << s.dil_h
+     << ',' << s.dil_w << ',' << s.groups << ',' << p.dtype << ',' << p.channels_last << ','
+     << precision_name(precision()) << ',' << array_name();
+  return os.str();
+}
+
+// cuDNN-benchmark-style: on first sight of a shape, time every algorithm that applies
+// (and fits the array) and keep the fastest for that shape.
+std::optional<ConvAlgorithm> autotuned(const ConvArgs& a, const ConvParams& p) {
+  const std::string key = tune_key(p);
+  {
+    std::lock_guard<std::mutex> lock(g_tune_mutex);
+    auto it = g_tuned.find(key);
+    if (it != g_tuned.end()) return it->second;
+  }
+  std::optional<ConvAlgorithm> best;
+  double best_s = 0;
+  for (int i = 0; i < runtime::kNumAlgorithms; ++i) {
+    const auto alg = static_cast<ConvAlgorithm>(i);
+    const ConvDecision d = plan_conv(p, precision(), alg);
+    if (!d.on_npu || d.algorithm != alg) continue;
+    run_on_npu(a, p, d, false);  // packs the weights, warms caches
+    double t = 1e30;
+    for (int r = 0; r < 2; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      run_on_npu(a, p, d, false);
+      t = std::min(t, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    if (!best || t < best_s) {
+      best = alg;
+      best_s = t;
+    }
+  }
+  if (best) {
+    std::lock_guard<std::mutex> lock(g_tune_mutex);
+    g_tuned.emplace(key, *best);
+  }
+  return best;
+}
+
+}  // namespace
+
+void set_autotune(bool on) { g_autotune = on; }
+bool autotune_enabled() { return g_autotune; }
+int64_t autotuned_shapes() {
+  std::lock_guard<std::mutex> lock(g_tune_mutex);
+  return static_cast<int64_t>(g_tuned.size());
+}
+void clear_autotune() {
+  std::lock_guard<std::mutex> lock(g_tune_mutex);
+  g_tuned.clear();
+}
+
+at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, bool relu) {
+  const ConvParams p = normalize(a);
+  ConvDecision d = plan_conv(p, precision(), forced);
+  if (d.on_npu && !forced && !global_algorithm() && g_autotune) {
+    if (auto tuned = autotuned(a, p)) {
+      d = plan_conv(p, precision(), tuned);
+      d.reason = std::string("autotuned: ") + runtime::algorithm_name(d.algorithm);
+    }
+  }
+  if (!d.on_npu) {
+    count_fallback(d.reason);
+    return host_conv(a, relu);
+  }
+  count_npu(d.algorithm);
+  return run_on_npu(a, p, d, relu);
 }
 
 std::string explain(const ConvArgs& a, std::optional<ConvAlgorithm> forced) {

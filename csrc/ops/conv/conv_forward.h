@@ -12,6 +12,13 @@ namespace torch_aie::conv {
 // `forced` overrides the planner for this call; `relu` fuses a ReLU into the epilogue.
 at::Tensor conv_forward(const ConvArgs& args, std::optional<ConvAlgorithm> forced, bool relu);
 
+// cuDNN-benchmark-style autotuning (off by default): the first call of each shape
+// times every algorithm that applies and keeps the fastest.
+void set_autotune(bool on);
+bool autotune_enabled();
+int64_t autotuned_shapes();
+void clear_autotune();
+
 // The planner's decision for these arguments, as one readable line.
 std::string explain(const ConvArgs& args, std::optional<ConvAlgorithm> forced);
 

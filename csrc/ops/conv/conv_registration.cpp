@@ -97,6 +97,10 @@ TORCH_LIBRARY_FRAGMENT(_aie, m) {
           auto r = array_plan({x, w, no_bias, s, p, d, false, zero, g}, parse_algorithm(std::string(alg)));
           return std::make_tuple(r.summary, r.keys, r.values);
         });
+  m.def("set_conv_autotune(bool enabled) -> ()", [](bool on) { set_autotune(on); });
+  m.def("get_conv_autotune() -> bool", [] { return autotune_enabled(); });
+  m.def("conv_autotuned_shapes() -> int", [] { return autotuned_shapes(); });
+  m.def("clear_conv_autotune() -> ()", [] { clear_autotune(); });
   m.def("set_array(str name) -> ()", [](c10::string_view n) { set_array(std::string(n)); });
   m.def("get_array() -> str", [] { return array_name(); });
   m.def("gemm_array_model(int M, int N, int K, str array, int elem_bytes) -> float[]",
