@@ -25,12 +25,16 @@ void raise_if_aten_rejects(const ConvArgs& a) {
                   a.dilation, a.transposed, a.output_padding, a.groups);
 }
 
-#define AIE_CONV_CHECK(cond, args, ...)     \
-  do {                                      \
-    if (!(cond)) {                          \
-      raise_if_aten_rejects(args);          \
-      TORCH_CHECK(false, __VA_ARGS__);      \
-    }                                       \
+// Thrown when our check fails but ATen accepts the call (e.g. dilation 0 with an
+// empty batch): the call then goes to ATen on the host, which defines its result.
+struct AtenOnly {};
+
+#define AIE_CONV_CHECK(cond, args, ...) \
+  do {                                  \
+    if (!(cond)) {                      \
+      raise_if_aten_rejects(args);      \
+      throw AtenOnly{};                 \
+    }                                   \
   } while (0)
 
 std::vector<int64_t> expand(c10::IntArrayRef v, const char* name, int64_t dims, const ConvArgs& a) {
@@ -61,10 +65,25 @@ void check_devices_and_dtypes(const ConvArgs& a) {
   }
 }
 
+ConvParams normalize_checked(const ConvArgs& a);
+
 }  // namespace
 
 ConvParams normalize(const ConvArgs& a) {
   check_devices_and_dtypes(a);
+  try {
+    return normalize_checked(a);
+  } catch (const AtenOnly&) {
+    ConvParams p;
+    p.dtype = a.input.scalar_type();
+    p.spatial_dims = a.input.dim() - 2;
+    p.servable_geometry = false;
+    return p;
+  }
+}
+
+namespace {
+ConvParams normalize_checked(const ConvArgs& a) {
   ConvParams p;
   p.dtype = a.input.scalar_type();
   p.transposed = a.transposed;
@@ -132,5 +151,6 @@ ConvParams normalize(const ConvArgs& a) {
   if (!p.servable_geometry) raise_if_aten_rejects(a);
   return p;
 }
+}  // namespace
 
 }  // namespace torch_aie::conv

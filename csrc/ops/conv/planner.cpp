@@ -84,7 +84,7 @@ ConvDecision plan_conv(const ConvParams& p, Precision precision, std::optional<C
     return d;
   }
   if (!p.servable_geometry) {
-    d.reason = "empty channel or spatial extent";
+    d.reason = "empty extents or arguments only ATen defines (e.g. dilation 0 on an empty batch)";
     return d;
   }
   if (!forced) forced = global_algorithm();
