@@ -1,9 +1,11 @@
 """Loads the native library once; its static initialisers register the aie kernels."""
+import os
 from pathlib import Path
 
 import torch
 
-_LIB = Path(__file__).resolve().parent / "lib" / "libtorch_aie.so"
+# TORCH_AIE_LIBRARY selects another build of the library (scripts/sanitize.sh uses it).
+_LIB = Path(os.environ.get("TORCH_AIE_LIBRARY", Path(__file__).resolve().parent / "lib" / "libtorch_aie.so"))
 
 
 def load() -> None:
