@@ -79,12 +79,14 @@ const ArrayDesc& array_by_name(const std::string& name) {
   TORCH_CHECK_VALUE(false, "array must be 'phoenix' or 'strix', got '", name, "'");
 }
 
-ArrayPlan plan_gemm_on_array(int64_t M, int64_t N, int64_t K, const ArrayDesc& a, int eb,
-                             int groups, int passes) {
+namespace {
+
+// The per-core GEMM tile: the largest (m*n, then k) multiple of the MAC tile whose buffers
+// fit. It depends only on the array and the operand width, so it is chosen once per pair.
+ArrayPlan choose_gemm_tile(const ArrayDesc& a, int eb) {
   const int* mm = eb == 1 ? a.int8_mmul : a.bf16_mmul;
-  const int macs = eb == 1 ? a.int8_macs : a.bf16_macs;
-  ArrayPlan best;
-  best.why_not = "no tile fits";
+  ArrayPlan first_misfit;
+  first_misfit.why_not = "no tile fits";
   for (int64_t m : {64, 32, 16, 8, 4}) {
     for (int64_t n : {64, 32, 16, 8}) {
       for (int64_t k : {256, 128, 64, 32, 16, 8}) {
@@ -101,29 +103,43 @@ ArrayPlan plan_gemm_on_array(int64_t M, int64_t N, int64_t K, const ArrayDesc& a
         };
         int64_t core = 0, memtile = 0;
         for (auto& b : bufs) (b.memory == "core" ? core : memtile) += b.bytes;
-        if (core > a.core_mem || memtile > a.memtile_mem) {
-          if (!best.fits)
-            best.why_not = core > a.core_mem ? too_big("core buffers of an " + std::to_string(m) + "x" +
-                                                       std::to_string(n) + "x" + std::to_string(k) + " tile",
-                                                       core, a.core_mem, bufs, "core")
-                                             : too_big("memtile buffers", memtile, a.memtile_mem, bufs, "memtile");
-          continue;
+        if (core <= a.core_mem && memtile <= a.memtile_mem) {
+          ArrayPlan p;
+          p.fits = true;
+          p.tile_m = m;
+          p.tile_n = n;
+          p.tile_k = k;
+          p.buffers = std::move(bufs);
+          p.core_bytes = core;
+          p.memtile_bytes = memtile;
+          return p;
         }
-        best = ArrayPlan{};
-        best.fits = true;
-        best.tile_m = m;
-        best.tile_n = n;
-        best.tile_k = k;
-        best.buffers = bufs;
-        best.core_bytes = core;
-        best.memtile_bytes = memtile;
-        goto chosen;
+        if (first_misfit.why_not == "no tile fits")
+          first_misfit.why_not =
+              core > a.core_mem
+                  ? too_big("core buffers of an " + std::to_string(m) + "x" + std::to_string(n) + "x" +
+                                std::to_string(k) + " tile",
+                            core, a.core_mem, bufs, "core")
+                  : too_big("memtile buffers", memtile, a.memtile_mem, bufs, "memtile");
       }
     }
   }
-  return best;
-chosen : {
-  ArrayPlan& p = best;
+  return first_misfit;
+}
+
+const ArrayPlan& gemm_tile(const ArrayDesc& a, int eb) {
+  static const ArrayPlan tiles[2][2] = {{choose_gemm_tile(phoenix(), 1), choose_gemm_tile(phoenix(), 2)},
+                                        {choose_gemm_tile(strix(), 1), choose_gemm_tile(strix(), 2)}};
+  return tiles[a.name == "strix"][eb == 2];
+}
+
+}  // namespace
+
+ArrayPlan plan_gemm_on_array(int64_t M, int64_t N, int64_t K, const ArrayDesc& a, int eb,
+                             int groups, int passes) {
+  const int macs = eb == 1 ? a.int8_macs : a.bf16_macs;
+  ArrayPlan p = gemm_tile(a, eb);
+  if (!p.fits) return p;
   const int64_t Kp = rup(std::max<int64_t>(K, 1), p.tile_k);
   const int64_t tiles = cdiv(M, p.tile_m) * cdiv(N, p.tile_n) * groups;
   p.cores_used = static_cast<int>(std::min<int64_t>(a.cores(), tiles));
@@ -140,7 +156,6 @@ chosen : {
   p.modelled_us = p.cycles / (a.clock_ghz * 1e3);
   p.utilisation = double(M) * N * K * groups * passes / (double(a.cores()) * macs) / p.cycles;
   return p;
-}
 }
 
 ArrayPlan plan_conv_on_array(const ConvShape& s, ConvAlgorithm algorithm, const ArrayDesc& a,
