@@ -4,13 +4,9 @@
 
 namespace aie_kernels {
 
-// AIE-ML bf16 MAC tile (aie::mmul<4, 8, 4>): M x K x N per instruction, fp32 accumulation.
-constexpr int kAieMmulM = 4;
-constexpr int kAieMmulK = 8;
-constexpr int kAieMmulN = 4;
-
 // Host micro-tile: MR output rows x NR output channels held in registers.
-// NR = 16 is a multiple of the AIE N=4 and of every vector width used (1, 8, 16).
+// NR = 16 is a multiple of the AIE MAC tile's N (4, 8; see csrc/runtime/array_model.cpp)
+// and of every vector width used (1, 8, 16).
 constexpr int kMR = 6;
 constexpr int kNR = 16;
 

@@ -2,7 +2,6 @@
 // of its aie inputs and its results come back to aie. Every such call is counted
 // per op; the fallback mode decides whether it is silent, warns once per op, or
 // raises, so users can find and forbid hidden host round trips.
-#include "csrc/device/fallback_counter.h"
 
 #include <ATen/core/Tensor.h>
 #include <ATen/native/CPUFallback.h>
@@ -23,6 +22,10 @@
 #include <vector>
 
 namespace torch_aie {
+
+// Records one CPU fallback under the current mode: counts it, warns once per op in
+// "warn" mode, or raises naming the op in "raise" mode. Thread-safe; never takes the GIL.
+void count_fallback(const std::string& op_name);
 
 namespace {
 

@@ -31,8 +31,8 @@ namespace {
 
 constexpr int64_t kStack = 1024;
 
-int64_t rup(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
-int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+using aie_kernels::ceil_div;
+using aie_kernels::round_up;
 
 // "<what> need N bytes > capacity (largest: <buffer>, M bytes)".
 std::string too_big(const std::string& what, int64_t bytes, int64_t cap,
@@ -140,14 +140,14 @@ ArrayPlan plan_gemm_on_array(int64_t M, int64_t N, int64_t K, const ArrayDesc& a
   const int macs = eb == 1 ? a.int8_macs : a.bf16_macs;
   ArrayPlan p = gemm_tile(a, eb);
   if (!p.fits) return p;
-  const int64_t Kp = rup(std::max<int64_t>(K, 1), p.tile_k);
-  const int64_t tiles = cdiv(M, p.tile_m) * cdiv(N, p.tile_n) * groups;
+  const int64_t Kp = round_up(std::max<int64_t>(K, 1), p.tile_k);
+  const int64_t tiles = ceil_div(M, p.tile_m) * ceil_div(N, p.tile_n) * groups;
   p.cores_used = static_cast<int>(std::min<int64_t>(a.cores(), tiles));
   const double tile_macs = double(p.tile_m) * p.tile_n * Kp * passes;
   p.compute_cycles = std::ceil(double(tiles) / p.cores_used) * tile_macs / macs;
   const double shim = double(groups) * passes *
-                      (double(M) * Kp * eb * cdiv(N, p.tile_n * a.rows) +
-                       double(Kp) * N * eb * cdiv(M, p.tile_m * a.cols) + double(M) * N * eb / passes);
+                      (double(M) * Kp * eb * ceil_div(N, p.tile_n * a.rows) +
+                       double(Kp) * N * eb * ceil_div(M, p.tile_m * a.cols) + double(M) * N * eb / passes);
   const double per_core = std::ceil(double(tiles) / p.cores_used) * passes *
                           (double(p.tile_m) + p.tile_n) * Kp * eb;
   p.dma_cycles = std::max(shim / (a.cols * a.shim_bytes_per_cycle), per_core / a.core_dma_bytes_per_cycle);
@@ -203,7 +203,7 @@ ArrayPlan plan_conv_on_array(const ConvShape& s, ConvAlgorithm algorithm, const 
   p.tile_m = s.OW;
   p.tile_n = c;
   p.tile_k = s.taps();
-  const int64_t tiles = s.N * s.OH * cdiv(s.C, c);
+  const int64_t tiles = s.N * s.OH * ceil_div(s.C, c);
   p.cores_used = static_cast<int>(std::min<int64_t>(a.cores(), tiles));
   // Depthwise has no reduction across channels: the vector unit does c-wide MACs per tap
   // (modelled at a quarter of the GEMM MAC rate: no MAC-tile reuse).
