@@ -67,4 +67,23 @@ void pack_b_panels(const float* w, int64_t n_count, int64_t k, float* out) {
   }
 }
 
+void pack_b_runs(const float* src, const int64_t* k_off, int64_t kc, const PixelRun* runs,
+                 int nruns, float* panel) {
+  if (nruns == 1 && runs[0].len == kNR) {  // the common case: one whole row segment
+    const float* s0 = src + runs[0].base;
+    for (int64_t k = 0; k < kc; ++k) std::memcpy(panel + k * kNR, s0 + k_off[k], kNR * sizeof(float));
+    return;
+  }
+  int covered = 0;
+  for (int r = 0; r < nruns; ++r) covered += runs[r].len;
+  if (covered < kNR) std::fill(panel, panel + kc * kNR, 0.f);
+  for (int64_t k = 0; k < kc; ++k) {
+    float* dst = panel + k * kNR;
+    for (int r = 0; r < nruns; ++r) {
+      const float* s = src + k_off[k] + runs[r].base;
+      for (int32_t q = 0; q < runs[r].len; ++q) dst[runs[r].j0 + q] = s[q];
+    }
+  }
+}
+
 }  // namespace aie_kernels

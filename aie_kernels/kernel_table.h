@@ -43,6 +43,12 @@ struct KernelTable {
 
   // dst[i] = rounding(src[i]).
   void (*round_f32)(const float* src, float* dst, int64_t n, Rounding mode);
+
+  // Output stage of a channel-rows tile (planar outputs): row i holds one output
+  // channel's pixels; out[i * ld_out + j] = [ReLU](C[i][j] + bias[i]), rounded once to
+  // bf16 if `bf16`. Same per-element arithmetic as `epilogue`.
+  void (*epilogue_rows)(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
+                        bool relu, void* out, bool bf16, int64_t ld_out);
 };
 
 const KernelTable& kernel_table(Isa isa);
@@ -56,5 +62,18 @@ void pack_a_panel(const float* const* rows, int nrows, const int64_t* tap_off, i
 // Packs B (row n of `w` holds the K reduction values of output channel n, already
 // rounded) into kNR-wide panels: out[np][p][kNR], zero-padded past n_count.
 void pack_b_panels(const float* w, int64_t n_count, int64_t k, float* out);
+
+// A run of consecutive output pixels whose input addresses are consecutive too:
+// panel columns [j0, j0 + len) read src[k_off[k] + base + (0 .. len)].
+struct PixelRun {
+  int32_t j0, len;
+  int64_t base;
+};
+
+// Packs one kNR-wide B panel from planar activations, as a DMA with a
+// (reduction row, pixel run) access pattern would: panel[k][j] for k < kc.
+// Columns no run covers are zero.
+void pack_b_runs(const float* src, const int64_t* k_off, int64_t kc, const PixelRun* runs,
+                 int nruns, float* panel);
 
 }  // namespace aie_kernels

@@ -186,6 +186,40 @@ void epilogue(const float* c, int64_t ldc, int64_t rows, int64_t cols, const flo
   }
 }
 
+void epilogue_rows(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
+                   bool relu, void* out, bool bf16, int64_t ld_out) {
+  const int64_t esize = bf16 ? 2 : 4;
+  char* o = static_cast<char*>(out);
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* ci = c + i * ldc;
+    float* of = reinterpret_cast<float*>(o + i * ld_out * esize);
+    uint16_t* ob = reinterpret_cast<uint16_t*>(o + i * ld_out * esize);
+    const V vb = V::broadcast(bias ? bias[i] : 0.f);
+    int64_t j = 0;
+    for (; j + V::N <= cols; j += V::N) {
+      V v = V::load(ci + j);
+      if (bias) v = V::add(v, vb);
+      if (relu) v = V::relu(v);
+      if (!bf16) {
+        v.store(of + j);
+        continue;
+      }
+      float tmp[V::N];
+      V::round_bf16(v).store(tmp);
+      for (int q = 0; q < V::N; ++q) store_bf16(tmp[q], ob + j + q);
+    }
+    for (; j < cols; ++j) {
+      VecScalar v{ci[j]};
+      if (bias) v = VecScalar::add(v, VecScalar{bias[i]});
+      if (relu) v = VecScalar::relu(v);
+      if (bf16)
+        store_bf16(VecScalar::round_bf16(v).v, ob + j);
+      else
+        of[j] = v.v;
+    }
+  }
+}
+
 KernelTable make_table(Isa isa) {
-  return KernelTable{isa, &gemm_packed, &gemm_direct, &depthwise, &epilogue, &round_f32};
+  return KernelTable{isa, &gemm_packed, &gemm_direct, &depthwise, &epilogue, &round_f32, &epilogue_rows};
 }

@@ -3,6 +3,7 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace torch_aie::runtime {
@@ -62,13 +63,29 @@ std::vector<float> to_tap_channel(const float* w, const ConvShape& s) {
   return out;
 }
 
+bool depthwise_layout_free(ConvAlgorithm a) { return a == ConvAlgorithm::Depthwise; }
+
+// ChannelRows: kMR-high A panels, panel ip holds channels [ip*kMR, ip*kMR + kMR)
+// as [k][kMR] (zero rows past `count`).
+void pack_channel_rows(const float* w, int64_t count, int64_t k, float* out) {
+  const int64_t zero_k = 0;
+  for (int64_t ip = 0; ip * aie_kernels::kMR < count; ++ip) {
+    const float* rows[aie_kernels::kMR];
+    const int n = static_cast<int>(std::min<int64_t>(aie_kernels::kMR, count - ip * aie_kernels::kMR));
+    for (int i = 0; i < n; ++i) rows[i] = w + (ip * aie_kernels::kMR + i) * k;
+    aie_kernels::pack_a_panel(rows, n, &zero_k, k, 0, k, out + ip * k * aie_kernels::kMR);
+  }
+}
+
 }  // namespace
 
 PackedWeights pack_weights(const float* w, const ConvShape& s, ConvAlgorithm algorithm,
-                           Numerics numerics, const aie_kernels::KernelTable& kt) {
+                           Numerics numerics, HostLayout layout,
+                           const aie_kernels::KernelTable& kt) {
   PackedWeights pw;
   pw.algorithm = algorithm;
   pw.numerics = numerics;
+  pw.layout = depthwise_layout_free(algorithm) ? HostLayout::PixelRows : layout;
   pw.groups = s.groups;
   pw.ocg = s.OCg();
   pw.k = s.K();
@@ -77,7 +94,9 @@ PackedWeights pack_weights(const float* w, const ConvShape& s, ConvAlgorithm alg
               "depthwise packing needs one input and one output channel per group, got ", s.Cg(),
               " and ", s.OCg());
   std::vector<float> ordered = depthwise ? to_tap_channel(w, s) : to_tap_major(w, s);
-  pw.group_stride = depthwise ? 0 : aie_kernels::round_up(pw.ocg, aie_kernels::kNR) * pw.k;
+  const bool rows = pw.layout == HostLayout::ChannelRows;
+  const int64_t panel = rows ? aie_kernels::kMR : aie_kernels::kNR;
+  pw.group_stride = depthwise ? 0 : aie_kernels::round_up(pw.ocg, panel) * pw.k;
   std::vector<float> rounded(ordered.size());
   for (const Pass& p : passes_for(numerics)) {
     auto& dst = pw.variants[static_cast<int>(p.b)];
@@ -88,9 +107,14 @@ PackedWeights pack_weights(const float* w, const ConvShape& s, ConvAlgorithm alg
       continue;
     }
     dst.resize(pw.group_stride * s.groups);
-    for (int64_t g = 0; g < s.groups; ++g)
-      aie_kernels::pack_b_panels(rounded.data() + g * pw.ocg * pw.k, pw.ocg, pw.k,
-                                 dst.data() + g * pw.group_stride);
+    for (int64_t g = 0; g < s.groups; ++g) {
+      const float* src = rounded.data() + g * pw.ocg * pw.k;
+      float* out = dst.data() + g * pw.group_stride;
+      if (rows)
+        pack_channel_rows(src, pw.ocg, pw.k, out);
+      else
+        aie_kernels::pack_b_panels(src, pw.ocg, pw.k, out);
+    }
   }
   return pw;
 }

@@ -43,12 +43,21 @@ struct ConvShape {
   double macs() const { return double(M()) * OC * K(); }
 };
 
+// How the host emulator orients a GEMM-family conv. Either way every output
+// element is the same in-order FMA chain, so the choice never changes a result;
+// it only decides which side is staged and which is packed.
+enum class HostLayout {
+  PixelRows,    // C[pixel][channel]: NHWC staging, weights in kNR-wide channel panels
+  ChannelRows,  // C[channel][pixel]: planar staging, weights in kMR-high channel panels
+};
+
 // Weights in the exact form an algorithm consumes: per B variant, per group,
 // kNR-wide panels of the (tap, channel)-ordered reduction (GEMM algorithms) or a
 // [tap][channel] table (depthwise). Immutable once built; shared by the cache.
 struct PackedWeights {
   ConvAlgorithm algorithm;
   Numerics numerics;
+  HostLayout layout = HostLayout::PixelRows;
   int64_t groups = 0, ocg = 0, k = 0;
   int64_t group_stride = 0;  // floats per group within one variant
   std::array<std::vector<float>, 4> variants;  // indexed by aie_kernels::Rounding
@@ -63,15 +72,22 @@ struct PackedWeights {
 };
 
 // Packs `w` (fp32, contiguous [OC][Cg][KH][KW], bf16 values if numerics is
-// Bf16Tensor) for `algorithm`.
+// Bf16Tensor) for `algorithm` in `layout` (depthwise ignores the layout).
 PackedWeights pack_weights(const float* w, const ConvShape& s, ConvAlgorithm algorithm,
-                           Numerics numerics, const aie_kernels::KernelTable& kt);
+                           Numerics numerics, HostLayout layout,
+                           const aie_kernels::KernelTable& kt);
 
-// Activations staged as the NPU's shim DMA would deliver them: zero-padded NHWC,
-// one buffer per A variant the passes use.
+// Activations staged as the NPU's shim DMA would deliver them, zero-padded, one
+// buffer per A variant the passes use. PixelRows: NHWC [N][Hp][Wp][C].
+// ChannelRows: planar [N][C][Hp][phases][Wq], each padded row split into
+// `phases` = stride_w interleaved phases of Wq = ceil(Wp / stride_w) pixels, so the
+// pixels one tap reads for consecutive outputs are consecutive in memory.
 struct StagedInput {
   std::array<const float*, 4> variants{};  // indexed by aie_kernels::Rounding
+  HostLayout layout = HostLayout::PixelRows;
   int64_t Hp = 0, Wp = 0, C = 0;
+  int64_t phases = 1, Wq = 0;
+  int64_t plane() const { return Hp * phases * Wq; }  // floats per planar channel
 };
 
 // Where results go: element offsets (in elements of the output dtype).

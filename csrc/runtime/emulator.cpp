@@ -4,6 +4,10 @@
 // one place, whatever the blocking and the thread count.
 #include "csrc/runtime/emulator.h"
 
+#include "csrc/runtime/host_buffers.h"
+#include "csrc/runtime/host_tasks.h"
+#include "csrc/runtime/planar_emulator.h"
+
 #include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
 
@@ -17,6 +21,13 @@ using aie_kernels::kMR;
 using aie_kernels::kNR;
 using aie_kernels::Rounding;
 
+float* thread_buffer(int slot, size_t n) {
+  thread_local std::vector<float> buffers[kNumSlots];
+  auto& b = buffers[slot];
+  if (b.size() < n) b.resize(n);
+  return b.data();
+}
+
 const aie_kernels::KernelTable& host_kernels() {
   static const aie_kernels::KernelTable& kt = aie_kernels::kernel_table(aie_kernels::detect_host_isa());
   return kt;
@@ -28,18 +39,6 @@ constexpr int64_t kMC = 16 * kMR;  // output pixels per task
 constexpr int64_t kNC = 4 * kNR;   // output channels per task
 constexpr int64_t kKC = 256;       // reduction block of the packed path (B panel in L1)
 constexpr int kDepthwisePixels = 8;
-
-// Per-thread buffer slots. Staged inputs live on the calling thread, which also
-// runs a share of the tiles, so they must not share a slot with task scratch.
-enum Slot { kTileC = 0, kPanelA = 1, kRowTmp = 2, kStaged0 = 3, kNumSlots = 6 };
-
-// A growable per-thread buffer; reused across calls so steady state does not allocate.
-float* thread_buffer(int slot, size_t n) {
-  thread_local std::vector<float> buffers[kNumSlots];
-  auto& b = buffers[slot];
-  if (b.size() < n) b.resize(n);
-  return b.data();
-}
 
 // Gathers input row (n, h) as [w][c] fp32.
 template <typename T>
@@ -55,7 +54,8 @@ void gather_row(const T* src, int64_t W, int64_t C, int64_t sW, int64_t sC, floa
 
 }  // namespace
 
-StagedInput stage_input(const at::Tensor& x, const ConvShape& s, Numerics numerics) {
+StagedInput stage_input(const at::Tensor& x, const ConvShape& s, Numerics numerics, HostLayout layout) {
+  if (layout == HostLayout::ChannelRows) return stage_input_planar(x, s, numerics);
   StagedInput st;
   st.Hp = s.Hp();
   st.Wp = s.Wp();
@@ -192,18 +192,16 @@ void emulate_gemm(const ConvShape& s, const PackedWeights& w, const StagedInput&
   const auto taps = tap_offsets(s, in);
   const int64_t M = s.M(), ocg = s.OCg();
   const int64_t mb = aie_kernels::ceil_div(M, kMC), nb = aie_kernels::ceil_div(ocg, kNC);
-  at::parallel_for(0, s.groups * mb * nb, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      // Channel blocks innermost: neighbouring tasks share the same input rows.
-      GemmTask t;
-      t.g = i / (mb * nb);
-      const int64_t r = i % (mb * nb);
-      t.m0 = (r / nb) * kMC;
-      t.n0 = (r % nb) * kNC;
-      t.rows = std::min(kMC, M - t.m0);
-      t.cols = std::min(kNC, ocg - t.n0);
-      run_gemm_task(t, s, w, in, passes, taps, epi, out);
-    }
+  run_tasks(s.groups * mb * nb, [&](int64_t i) {
+    // Channel blocks innermost: neighbouring tasks share the same input rows.
+    GemmTask t;
+    t.g = i / (mb * nb);
+    const int64_t r = i % (mb * nb);
+    t.m0 = (r / nb) * kMC;
+    t.n0 = (r % nb) * kNC;
+    t.rows = std::min(kMC, M - t.m0);
+    t.cols = std::min(kNC, ocg - t.n0);
+    run_gemm_task(t, s, w, in, passes, taps, epi, out);
   });
 }
 
@@ -235,10 +233,24 @@ void emulate_depthwise(const ConvShape& s, const PackedWeights& w, const StagedI
 void emulate_conv(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
                   const Epilogue& epi, const OutputView& out) {
   if (s.M() == 0 || s.OC == 0) return;
+  TORCH_CHECK(w.layout == in.layout || w.algorithm == ConvAlgorithm::Depthwise,
+              "emulate_conv: weights and input staged for different host layouts");
   if (w.algorithm == ConvAlgorithm::Depthwise)
     emulate_depthwise(s, w, in, epi, out);
+  else if (in.layout == HostLayout::ChannelRows)
+    emulate_gemm_planar(s, w, in, epi, out);
   else
     emulate_gemm(s, w, in, epi, out);
+}
+
+HostLayout choose_host_layout(const ConvShape& s, ConvAlgorithm a, bool channels_last) {
+  if (channels_last || a == ConvAlgorithm::Depthwise) return HostLayout::PixelRows;
+  // Planar outputs favour channel rows (no transposes), unless the pixel count
+  // fills kNR-wide pixel panels much worse than kMR-high ones (e.g. 7x7 at batch 1).
+  const int64_t m = s.M();
+  const double fill_rows = double(m) / aie_kernels::round_up(m, aie_kernels::kNR);
+  const double fill_cols = double(m) / aie_kernels::round_up(m, aie_kernels::kMR);
+  return fill_rows >= 0.9 * fill_cols ? HostLayout::ChannelRows : HostLayout::PixelRows;
 }
 
 }  // namespace torch_aie::runtime

@@ -42,11 +42,11 @@ at::Tensor host_conv(const ConvArgs& a, bool relu) {
 at::Tensor as_4d(const at::Tensor& t) { return t.dim() == 3 ? t.unsqueeze(2) : t; }
 
 PackedPtr packed_weights(const at::Tensor& weight, const runtime::ConvShape& s,
-                         const ConvDecision& d) {
-  return WeightCache::global().get_or_pack(weight, d.algorithm, d.numerics, s.groups, [&] {
+                         const ConvDecision& d, runtime::HostLayout layout) {
+  return WeightCache::global().get_or_pack(weight, d.algorithm, d.numerics, layout, s.groups, [&] {
     // fp32 holds bf16 values exactly, so one packer serves both tensor dtypes.
     auto w = host_alias(weight).to(at::kFloat).contiguous();
-    return runtime::pack_weights(w.const_data_ptr<float>(), s, d.algorithm, d.numerics,
+    return runtime::pack_weights(w.const_data_ptr<float>(), s, d.algorithm, d.numerics, layout,
                                  runtime::host_kernels());
   });
 }
@@ -61,8 +61,10 @@ static at::Tensor run_on_npu(const ConvArgs& a, const ConvParams& p, const ConvD
                                                            : at::MemoryFormat::Contiguous));
   if (out.numel() == 0) return out;
 
-  PackedPtr w = packed_weights(a.weight, s, d);
-  const runtime::StagedInput staged = runtime::stage_input(as_4d(host_alias(a.input)), s, d.numerics);
+  const auto layout = runtime::choose_host_layout(s, d.algorithm, p.channels_last);
+  PackedPtr w = packed_weights(a.weight, s, d, layout);
+  const runtime::StagedInput staged =
+      runtime::stage_input(as_4d(host_alias(a.input)), s, d.numerics, layout);
   at::Tensor bias;
   runtime::Epilogue epi;
   epi.relu = relu;
@@ -198,7 +200,8 @@ ArrayPlanReport array_plan(const ConvArgs& a, std::optional<ConvAlgorithm> force
 }
 
 std::string prepack(const at::Tensor& weight, c10::IntArrayRef stride, c10::IntArrayRef padding,
-                    c10::IntArrayRef dilation, int64_t groups, std::optional<ConvAlgorithm> forced) {
+                    c10::IntArrayRef dilation, int64_t groups, std::optional<ConvAlgorithm> forced,
+                    bool channels_last) {
   // A stand-in input just large enough for the kernel: only its shape is read.
   std::vector<int64_t> in_sizes = {1, weight.size(1) * groups};
   int64_t dmax = 1;
@@ -211,7 +214,7 @@ std::string prepack(const at::Tensor& weight, c10::IntArrayRef stride, c10::IntA
                                   false, zero, groups});
   const ConvDecision d = plan_conv(p, precision(), forced);
   if (!d.on_npu) return "cpu_fallback: " + d.reason;
-  packed_weights(weight, p.shape, d);
+  packed_weights(weight, p.shape, d, runtime::choose_host_layout(p.shape, d.algorithm, channels_last));
   return runtime::algorithm_name(d.algorithm);
 }
 

@@ -34,7 +34,8 @@ ArrayPlanReport array_plan(const ConvArgs& args, std::optional<ConvAlgorithm> fo
 // planner's choice does not depend on it); returns the chosen algorithm or the
 // CPU-fallback reason.
 std::string prepack(const at::Tensor& weight, c10::IntArrayRef stride, c10::IntArrayRef padding,
-                    c10::IntArrayRef dilation, int64_t groups, std::optional<ConvAlgorithm> forced);
+                    c10::IntArrayRef dilation, int64_t groups, std::optional<ConvAlgorithm> forced,
+                    bool channels_last);
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward(
     const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& weight,

@@ -83,10 +83,10 @@ TORCH_LIBRARY_FRAGMENT(_aie, m) {
         "int[] dilation, bool transposed, int groups, str algorithm) -> str",
         &explain_conv);
   m.def("prepack_conv(Tensor weight, int[] stride, int[] padding, int[] dilation, int groups, "
-        "str algorithm) -> str",
+        "str algorithm, bool channels_last=False) -> str",
         [](const at::Tensor& w, c10::IntArrayRef s, c10::IntArrayRef p, c10::IntArrayRef d,
-           int64_t g, c10::string_view a) {
-          return prepack(w, s, p, d, g, parse_algorithm(std::string(a)));
+           int64_t g, c10::string_view a, bool channels_last) {
+          return prepack(w, s, p, d, g, parse_algorithm(std::string(a)), channels_last);
         });
   m.def("conv_array_plan(Tensor input, Tensor weight, int[] stride, int[] padding, int[] dilation, "
         "int groups, str algorithm) -> (str, str[], float[])",

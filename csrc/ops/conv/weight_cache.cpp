@@ -23,12 +23,14 @@ struct Key {
   at::ScalarType dtype;
   runtime::ConvAlgorithm algorithm;
   runtime::Numerics numerics;
+  runtime::HostLayout layout;
   int64_t groups;
 
   bool operator==(const Key& o) const {
     return tensor == o.tensor && storage == o.storage && version == o.version &&
            offset == o.offset && sizes == o.sizes && strides == o.strides && dtype == o.dtype &&
-           algorithm == o.algorithm && numerics == o.numerics && groups == o.groups;
+           algorithm == o.algorithm && numerics == o.numerics && layout == o.layout &&
+           groups == o.groups;
   }
 };
 
@@ -86,7 +88,7 @@ WeightCache& WeightCache::global() {
 }
 
 PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, runtime::ConvAlgorithm algorithm,
-                                   runtime::Numerics numerics, int64_t groups,
+                                   runtime::Numerics numerics, runtime::HostLayout layout, int64_t groups,
                                    const std::function<runtime::PackedWeights()>& pack) {
   auto* t = weight.unsafeGetTensorImpl();
   // Inference tensors carry no version counter, so an in-place update could not be seen.
@@ -95,7 +97,7 @@ PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, runtime::ConvAlgori
   if (cacheable) {
     key = Key{t, weight.storage().unsafeGetStorageImpl(), t->version_counter().current_version(),
               weight.storage_offset(), weight.sizes().vec(), weight.strides().vec(),
-              weight.scalar_type(), algorithm, numerics, groups};
+              weight.scalar_type(), algorithm, numerics, layout, groups};
   }
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);

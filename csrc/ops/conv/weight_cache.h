@@ -26,9 +26,9 @@ class WeightCache {
  public:
   static WeightCache& global();
 
-  // The packed form of `weight` for (algorithm, numerics, groups); `pack` builds it on a miss.
+  // The packed form of `weight` for (algorithm, numerics, host layout, groups); `pack` builds it on a miss.
   PackedPtr get_or_pack(const at::Tensor& weight, runtime::ConvAlgorithm algorithm,
-                        runtime::Numerics numerics, int64_t groups,
+                        runtime::Numerics numerics, runtime::HostLayout layout, int64_t groups,
                         const std::function<runtime::PackedWeights()>& pack);
 
   WeightCacheStats stats();

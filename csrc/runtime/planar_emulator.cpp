@@ -1,0 +1,224 @@
+// Planar (NCHW) convs without transposes. The input is staged per channel row
+// (padded, rounded, split into stride phases); each task packs kNR-pixel B panels
+// from it with a (reduction row, pixel run) pattern and multiplies them by the
+// prepacked kMR-channel weight panels, so C tiles are [channel][pixel] and their
+// rows go straight to the planar output. The reduction of every output element is
+// the same in-order FMA chain as in the channels-last orientation.
+#include "csrc/runtime/planar_emulator.h"
+
+#include <ATen/Parallel.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "csrc/runtime/emulator.h"
+#include "csrc/runtime/host_buffers.h"
+#include "csrc/runtime/host_tasks.h"
+
+namespace torch_aie::runtime {
+
+using aie_kernels::ceil_div;
+using aie_kernels::kMR;
+using aie_kernels::kNR;
+using aie_kernels::PixelRun;
+using aie_kernels::Rounding;
+
+namespace {
+
+constexpr int64_t kPixBlock = 4 * kNR;    // pixels per task: the B block's width
+constexpr int64_t kMaxOcBlock = 64 * kMR; // channels per task at most
+constexpr int64_t kKC = 256;              // reduction block (B block in L2)
+
+template <typename T>
+void gather(const T* src, int64_t n, int64_t stride, float* dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(src[i * stride]);
+}
+
+std::vector<Rounding> a_modes(Numerics numerics) {
+  std::vector<Rounding> modes;
+  for (const Pass& p : passes_for(numerics))
+    if (std::find(modes.begin(), modes.end(), p.a) == modes.end()) modes.push_back(p.a);
+  return modes;
+}
+
+}  // namespace
+
+StagedInput stage_input_planar(const at::Tensor& x, const ConvShape& s, Numerics numerics) {
+  StagedInput st;
+  st.layout = HostLayout::ChannelRows;
+  st.Hp = s.Hp();
+  st.Wp = s.Wp();
+  st.C = s.C;
+  st.phases = s.stride_w;
+  st.Wq = ceil_div(st.Wp, st.phases);
+  const int64_t row = st.phases * st.Wq, rows = s.N * s.C * st.Hp, total = rows * row;
+  const auto modes = a_modes(numerics);
+  std::array<float*, 4> dst{};
+  for (size_t i = 0; i < modes.size(); ++i) {
+    const int m = static_cast<int>(modes[i]);
+    dst[m] = thread_buffer(kStaged0 + static_cast<int>(i), std::max<int64_t>(total, 1));
+    st.variants[m] = dst[m];
+  }
+  if (total == 0) return st;
+
+  const auto& kt = host_kernels();
+  const bool bf16 = x.scalar_type() == at::kBFloat16;
+  const int64_t sN = x.stride(0), sC = x.stride(1), sH = x.stride(2), sW = x.stride(3);
+  const char* base = static_cast<const char*>(x.const_data_ptr());
+  const int64_t esize = x.element_size();
+  at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t n = r / (s.C * st.Hp), c = (r / st.Hp) % s.C, h = r % st.Hp - s.pad_h;
+      if (h < 0 || h >= s.H) {
+        for (Rounding m : modes) std::memset(dst[static_cast<int>(m)] + r * row, 0, row * sizeof(float));
+        continue;
+      }
+      const char* src = base + (n * sN + c * sC + h * sH) * esize;
+      const float* vals = reinterpret_cast<const float*>(src);
+      if (bf16 || sW != 1) {
+        float* tmp = thread_buffer(kRowTmp, s.W);
+        if (bf16)
+          gather(reinterpret_cast<const c10::BFloat16*>(src), s.W, sW, tmp);
+        else
+          gather(reinterpret_cast<const float*>(src), s.W, sW, tmp);
+        vals = tmp;
+      }
+      for (Rounding m : modes) {
+        float* d = dst[static_cast<int>(m)] + r * row;
+        // Padded row first; with stride phases it is then dealt out phase by phase.
+        float* padded = st.phases == 1 ? d : thread_buffer(kRowTmp2, row);
+        std::memset(padded, 0, s.pad_w * sizeof(float));
+        kt.round_f32(vals, padded + s.pad_w, s.W, m);
+        std::memset(padded + s.pad_w + s.W, 0, (row - s.pad_w - s.W) * sizeof(float));
+        if (st.phases == 1) continue;
+        for (int64_t ph = 0; ph < st.phases; ++ph)
+          for (int64_t q = 0; q < st.Wq; ++q) d[ph * st.Wq + q] = padded[q * st.phases + ph];
+      }
+    }
+  });
+  return st;
+}
+
+namespace {
+
+// One task: group-g channels [oc0, oc0 + noc) x output pixels [m0, m0 + npix).
+struct PlanarTask {
+  int64_t g, m0, npix, oc0, noc;
+};
+
+struct PlanarGeometry {
+  std::vector<int64_t> k_off;  // reduction index -> offset within the group's staged channels
+  int64_t ohw, pix_block, oc_block;
+};
+
+// Offset of output pixel m's first tap within the staged input (channel 0).
+inline int64_t pixel_base(const ConvShape& s, const StagedInput& in, int64_t m, int64_t ohw) {
+  const int64_t n = m / ohw, r = m % ohw, oh = r / s.OW, ow = r % s.OW;
+  return n * s.C * in.plane() + oh * s.stride_h * in.phases * in.Wq + ow;
+}
+
+// Splits each kNR-pixel panel of the task into runs of consecutive addresses.
+int pixel_runs(const ConvShape& s, const StagedInput& in, const PlanarTask& t, int64_t jp,
+               int64_t ohw, PixelRun* runs) {
+  int n = 0;
+  const int64_t j_end = std::min<int64_t>(kNR, t.npix - jp * kNR);
+  for (int64_t j = 0; j < j_end; ++j) {
+    const int64_t base = pixel_base(s, in, t.m0 + jp * kNR + j, ohw);
+    if (n > 0 && runs[n - 1].base + runs[n - 1].len == base) {
+      ++runs[n - 1].len;
+    } else {
+      runs[n++] = PixelRun{static_cast<int32_t>(j), 1, base};
+    }
+  }
+  return n;
+}
+
+void run_planar_task(const PlanarTask& t, const ConvShape& s, const PackedWeights& w,
+                     const StagedInput& in, const std::vector<Pass>& passes,
+                     const PlanarGeometry& geo, const Epilogue& epi, const OutputView& out) {
+  const auto& kt = host_kernels();
+  const int64_t K = w.k, cg = s.Cg(), npanel = ceil_div(t.npix, kNR), nip = ceil_div(t.noc, kMR);
+  const int64_t ldc = npanel * kNR;
+  float* c = thread_buffer(kTileC, geo.oc_block * geo.pix_block);
+  float* bblock = thread_buffer(kPanelA, kKC * geo.pix_block);
+  if (K == 0) std::fill(c, c + nip * kMR * ldc, 0.f);
+
+  PixelRun runs[kPixBlock / kNR][kNR];
+  int nruns[kPixBlock / kNR];
+  for (int64_t jp = 0; jp < npanel; ++jp) nruns[jp] = pixel_runs(s, in, t, jp, geo.ohw, runs[jp]);
+
+  for (size_t p = 0; p < passes.size(); ++p) {
+    const float* src = in.variants[static_cast<int>(passes[p].a)] + t.g * cg * in.plane();
+    const float* a_base = w.for_group(passes[p].b, t.g) + (t.oc0 / kMR) * K * kMR;
+    for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+      const int64_t kc = std::min(kKC, K - k0);
+      for (int64_t jp = 0; jp < npanel; ++jp)
+        aie_kernels::pack_b_runs(src, geo.k_off.data() + k0, kc, runs[jp], nruns[jp],
+                                 bblock + jp * kc * kNR);
+      const bool accumulate = p > 0 || k0 > 0;
+      for (int64_t ip = 0; ip < nip; ++ip) {
+        const float* a = a_base + (ip * K + k0) * kMR;
+        for (int64_t jp = 0; jp < npanel; ++jp)
+          kt.gemm_packed(kc, a, bblock + jp * kc * kNR, c + ip * kMR * ldc + jp * kNR, ldc, accumulate);
+      }
+    }
+  }
+
+  // Rows go out per image: within one image the output pixels are contiguous.
+  const int64_t esize = out.bf16 ? 2 : 4, oc = t.g * s.OCg() + t.oc0;
+  for (int64_t j = 0; j < t.npix;) {
+    const int64_t m = t.m0 + j, n = m / geo.ohw, r = m % geo.ohw;
+    const int64_t run = std::min(t.npix - j, geo.ohw - r);
+    char* dst = static_cast<char*>(out.data) + (n * out.sN + oc * out.sC + r) * esize;
+    kt.epilogue_rows(c + j, ldc, t.noc, run, epi.bias ? epi.bias + oc : nullptr, epi.relu, dst,
+                     out.bf16, out.sC);
+    j += run;
+  }
+}
+
+}  // namespace
+
+void emulate_gemm_planar(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
+                         const Epilogue& epi, const OutputView& out) {
+  TORCH_CHECK(w.layout == HostLayout::ChannelRows && in.layout == HostLayout::ChannelRows,
+              "emulate_gemm_planar: operands not staged for channel rows");
+  TORCH_CHECK(out.sW == 1 && out.sH == s.OW, "emulate_gemm_planar: output pixels must be contiguous");
+  const auto passes = passes_for(w.numerics);
+  const int64_t cg = s.Cg(), ocg = s.OCg(), M = s.M();
+
+  PlanarGeometry geo;
+  geo.ohw = s.OH * s.OW;
+  geo.k_off.resize(w.k);
+  for (int64_t t = 0; t < s.taps(); ++t) {
+    const int64_t kh = t / s.KW, kw = t % s.KW, dw = kw * s.dil_w;
+    const int64_t tap = (kh * s.dil_h * in.phases + dw % in.phases) * in.Wq + dw / in.phases;
+    for (int64_t ch = 0; ch < cg; ++ch) geo.k_off[t * cg + ch] = ch * in.plane() + tap;
+  }
+  // Pixel blocks of at most kPixBlock pixels, sized evenly in whole panels; channel
+  // blocks (whole kMR panels) only as far as needed for a few tasks per thread,
+  // since each task re-packs its B block.
+  const int64_t panels = ceil_div(M, kNR);
+  const int64_t pb = ceil_div(panels, kPixBlock / kNR);
+  geo.pix_block = kPixBlock;
+  const int64_t want = 6 * at::get_num_threads();
+  const int64_t splits = std::clamp<int64_t>(ceil_div(want, pb * s.groups), 1, ceil_div(ocg, kMR));
+  geo.oc_block = std::min(kMaxOcBlock, aie_kernels::round_up(ceil_div(ocg, splits), kMR));
+  const int64_t ob = ceil_div(ocg, geo.oc_block);
+
+  run_tasks(s.groups * pb * ob, [&](int64_t i) {
+    PlanarTask t;
+    t.g = i / (pb * ob);
+    const int64_t r = i % (pb * ob);
+    const int64_t b = r / ob;  // block b holds panels [panels * b / pb, panels * (b + 1) / pb)
+    t.m0 = panels * b / pb * kNR;
+    t.oc0 = (r % ob) * geo.oc_block;
+    t.npix = std::min(M, panels * (b + 1) / pb * kNR) - t.m0;
+    t.noc = std::min(geo.oc_block, ocg - t.oc0);
+    if (t.npix > 0) run_planar_task(t, s, w, in, passes, geo, epi, out);
+  });
+}
+
+}  // namespace torch_aie::runtime

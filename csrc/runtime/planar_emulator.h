@@ -1,0 +1,17 @@
+// The channel-rows (planar) side of the host emulator: staging into planar
+// phase-split rows and the GEMM driver whose tiles are [output channel][pixel].
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include "csrc/runtime/conv_job.h"
+
+namespace torch_aie::runtime {
+
+StagedInput stage_input_planar(const at::Tensor& x, const ConvShape& s, Numerics numerics);
+
+// Runs a GEMM-family conv (im2col, 1x1, direct) with weights packed for
+// HostLayout::ChannelRows; `out` must be planar with contiguous pixels (NCHW).
+void emulate_gemm_planar(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
+                         const Epilogue& epi, const OutputView& out);
+
+}  // namespace torch_aie::runtime
