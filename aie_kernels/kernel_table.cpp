@@ -67,6 +67,25 @@ void pack_b_panels(const float* w, int64_t n_count, int64_t k, float* out) {
   }
 }
 
+namespace {
+
+// Copies len <= kNR floats with a few fixed-size (vector) moves; the two moves of
+// a size class overlap instead of looping over a tail.
+inline void copy_run(float* dst, const float* src, int32_t len) {
+  static_assert(kNR == 16, "copy_run covers runs of up to 16 floats");
+  if (len >= 8) {
+    std::memcpy(dst, src, 8 * sizeof(float));
+    std::memcpy(dst + len - 8, src + len - 8, 8 * sizeof(float));
+  } else if (len >= 4) {
+    std::memcpy(dst, src, 4 * sizeof(float));
+    std::memcpy(dst + len - 4, src + len - 4, 4 * sizeof(float));
+  } else {
+    for (int32_t q = 0; q < len; ++q) dst[q] = src[q];
+  }
+}
+
+}  // namespace
+
 void pack_b_runs(const float* src, const int64_t* k_off, int64_t kc, const PixelRun* runs,
                  int nruns, float* panel) {
   if (nruns == 1 && runs[0].len == kNR) {  // the common case: one whole row segment
@@ -79,10 +98,7 @@ void pack_b_runs(const float* src, const int64_t* k_off, int64_t kc, const Pixel
   if (covered < kNR) std::fill(panel, panel + kc * kNR, 0.f);
   for (int64_t k = 0; k < kc; ++k) {
     float* dst = panel + k * kNR;
-    for (int r = 0; r < nruns; ++r) {
-      const float* s = src + k_off[k] + runs[r].base;
-      for (int32_t q = 0; q < runs[r].len; ++q) dst[runs[r].j0 + q] = s[q];
-    }
+    for (int r = 0; r < nruns; ++r) copy_run(dst + runs[r].j0, src + k_off[k] + runs[r].base, runs[r].len);
   }
 }
 

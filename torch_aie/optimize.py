@@ -97,8 +97,15 @@ def _check_shared_weights(model):
                              "folding BatchNorm into it would change the other users")
 
 
-def optimize(model: nn.Module, prepack: bool = True) -> fx.GraphModule:
-    """Returns an optimised copy (a torch.fx.GraphModule); `model` is not modified."""
+def optimize(model: nn.Module, prepack: bool = True,
+             memory_format: torch.memory_format = torch.contiguous_format) -> fx.GraphModule:
+    """Returns an optimised copy (a torch.fx.GraphModule); `model` is not modified.
+
+    `memory_format` is the layout the model's activations will have (NCHW by default);
+    prepacked weights are arranged for it, and another layout packs on first use."""
+    if memory_format not in (torch.contiguous_format, torch.channels_last):
+        raise ValueError(f"optimize(): memory_format must be torch.contiguous_format or "
+                         f"torch.channels_last, got {memory_format}")
     if model.training:
         raise ValueError("optimize() needs an eval-mode model (call model.eval()): BatchNorm "
                          "folding uses running statistics")
@@ -138,5 +145,5 @@ def optimize(model: nn.Module, prepack: bool = True) -> fx.GraphModule:
         for mod in gm.modules():
             if isinstance(mod, AieConv2d):
                 torch.ops._aie.prepack_conv(mod.weight, mod.stride, mod.padding, mod.dilation,
-                                            mod.groups, "auto")
+                                            mod.groups, "auto", memory_format == torch.channels_last)
     return gm

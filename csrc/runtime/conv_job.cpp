@@ -20,6 +20,10 @@ const char* algorithm_name(ConvAlgorithm a) {
   return "?";
 }
 
+const char* host_layout_name(HostLayout l) {
+  return l == HostLayout::ChannelRows ? "channel-row" : "pixel-row";
+}
+
 const char* numerics_name(Numerics n) {
   switch (n) {
     case Numerics::Bf16Tensor: return "bf16_tensor";

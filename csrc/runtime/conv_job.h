@@ -50,6 +50,7 @@ enum class HostLayout {
   PixelRows,    // C[pixel][channel]: NHWC staging, weights in kNR-wide channel panels
   ChannelRows,  // C[channel][pixel]: planar staging, weights in kMR-high channel panels
 };
+const char* host_layout_name(HostLayout l);
 
 // Weights in the exact form an algorithm consumes: per B variant, per group,
 // kNR-wide panels of the (tap, channel)-ordered reduction (GEMM algorithms) or a

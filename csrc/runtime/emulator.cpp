@@ -245,12 +245,9 @@ void emulate_conv(const ConvShape& s, const PackedWeights& w, const StagedInput&
 
 HostLayout choose_host_layout(const ConvShape& s, ConvAlgorithm a, bool channels_last) {
   if (channels_last || a == ConvAlgorithm::Depthwise) return HostLayout::PixelRows;
-  // Planar outputs favour channel rows (no transposes), unless the pixel count
-  // fills kNR-wide pixel panels much worse than kMR-high ones (e.g. 7x7 at batch 1).
-  const int64_t m = s.M();
-  const double fill_rows = double(m) / aie_kernels::round_up(m, aie_kernels::kNR);
-  const double fill_cols = double(m) / aie_kernels::round_up(m, aie_kernels::kMR);
-  return fill_rows >= 0.9 * fill_cols ? HostLayout::ChannelRows : HostLayout::PixelRows;
+  // Planar outputs take channel rows (no transposes) unless there are too few
+  // pixels to fill one kNR-wide pixel panel.
+  return s.M() >= aie_kernels::kNR ? HostLayout::ChannelRows : HostLayout::PixelRows;
 }
 
 }  // namespace torch_aie::runtime

@@ -28,7 +28,7 @@ using aie_kernels::Rounding;
 
 namespace {
 
-constexpr int64_t kPixBlock = 4 * kNR;    // pixels per task: the B block's width
+constexpr int64_t kPixBlock = 8 * kNR;    // pixels per task: the B block's width
 constexpr int64_t kMaxOcBlock = 64 * kMR; // channels per task at most
 constexpr int64_t kKC = 256;              // reduction block (B block in L2)
 
@@ -42,6 +42,40 @@ std::vector<Rounding> a_modes(Numerics numerics) {
   for (const Pass& p : passes_for(numerics))
     if (std::find(modes.begin(), modes.end(), p.a) == modes.end()) modes.push_back(p.a);
   return modes;
+}
+
+// Stages input row h of one (n, c) plane (src) into dst[mode] + off: zero padding,
+// rounding, and the split into stride phases.
+void stage_row(const char* src, int64_t h, int64_t off, const ConvShape& s, const StagedInput& st,
+               const std::vector<Rounding>& modes, bool bf16, int64_t sH, int64_t sW,
+               int64_t esize, const std::array<float*, 4>& dst) {
+  const auto& kt = host_kernels();
+  const int64_t row = st.phases * st.Wq;
+  if (h < 0 || h >= s.H) {
+    for (Rounding m : modes) std::memset(dst[static_cast<int>(m)] + off, 0, row * sizeof(float));
+    return;
+  }
+  src += h * sH * esize;
+  const float* vals = reinterpret_cast<const float*>(src);
+  if (bf16 || sW != 1) {
+    float* tmp = thread_buffer(kRowTmp, s.W);
+    if (bf16)
+      gather(reinterpret_cast<const c10::BFloat16*>(src), s.W, sW, tmp);
+    else
+      gather(reinterpret_cast<const float*>(src), s.W, sW, tmp);
+    vals = tmp;
+  }
+  for (Rounding m : modes) {
+    float* d = dst[static_cast<int>(m)] + off;
+    // Padded row first; with stride phases it is then dealt out phase by phase.
+    float* padded = st.phases == 1 ? d : thread_buffer(kRowTmp2, row);
+    std::memset(padded, 0, s.pad_w * sizeof(float));
+    kt.round_f32(vals, padded + s.pad_w, s.W, m);
+    std::memset(padded + s.pad_w + s.W, 0, (row - s.pad_w - s.W) * sizeof(float));
+    if (st.phases == 1) continue;
+    for (int64_t ph = 0; ph < st.phases; ++ph)
+      for (int64_t q = 0; q < st.Wq; ++q) d[ph * st.Wq + q] = padded[q * st.phases + ph];
+  }
 }
 
 }  // namespace
@@ -69,34 +103,25 @@ StagedInput stage_input_planar(const at::Tensor& x, const ConvShape& s, Numerics
   const int64_t sN = x.stride(0), sC = x.stride(1), sH = x.stride(2), sW = x.stride(3);
   const char* base = static_cast<const char*>(x.const_data_ptr());
   const int64_t esize = x.element_size();
-  at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t n = r / (s.C * st.Hp), c = (r / st.Hp) % s.C, h = r % st.Hp - s.pad_h;
-      if (h < 0 || h >= s.H) {
-        for (Rounding m : modes) std::memset(dst[static_cast<int>(m)] + r * row, 0, row * sizeof(float));
+  // Without width padding or stride phases, a plane's interior rows are one
+  // contiguous run on both sides (when the input's rows are): round it in one go.
+  const bool whole_plane = !bf16 && st.phases == 1 && s.pad_w == 0 && sW == 1 && sH == s.W;
+  const int64_t plane = st.plane();
+  at::parallel_for(0, s.N * s.C, 4, [&](int64_t begin, int64_t end) {
+    for (int64_t nc = begin; nc < end; ++nc) {
+      const int64_t n = nc / s.C, c = nc % s.C;
+      const char* src = base + (n * sN + c * sC) * esize;
+      if (whole_plane) {
+        for (Rounding m : modes) {
+          float* d = dst[static_cast<int>(m)] + nc * plane;
+          std::memset(d, 0, s.pad_h * row * sizeof(float));
+          kt.round_f32(reinterpret_cast<const float*>(src), d + s.pad_h * row, s.H * s.W, m);
+          std::memset(d + (s.pad_h + s.H) * row, 0, s.pad_h * row * sizeof(float));
+        }
         continue;
       }
-      const char* src = base + (n * sN + c * sC + h * sH) * esize;
-      const float* vals = reinterpret_cast<const float*>(src);
-      if (bf16 || sW != 1) {
-        float* tmp = thread_buffer(kRowTmp, s.W);
-        if (bf16)
-          gather(reinterpret_cast<const c10::BFloat16*>(src), s.W, sW, tmp);
-        else
-          gather(reinterpret_cast<const float*>(src), s.W, sW, tmp);
-        vals = tmp;
-      }
-      for (Rounding m : modes) {
-        float* d = dst[static_cast<int>(m)] + r * row;
-        // Padded row first; with stride phases it is then dealt out phase by phase.
-        float* padded = st.phases == 1 ? d : thread_buffer(kRowTmp2, row);
-        std::memset(padded, 0, s.pad_w * sizeof(float));
-        kt.round_f32(vals, padded + s.pad_w, s.W, m);
-        std::memset(padded + s.pad_w + s.W, 0, (row - s.pad_w - s.W) * sizeof(float));
-        if (st.phases == 1) continue;
-        for (int64_t ph = 0; ph < st.phases; ++ph)
-          for (int64_t q = 0; q < st.Wq; ++q) d[ph * st.Wq + q] = padded[q * st.phases + ph];
-      }
+      for (int64_t hp = 0; hp < st.Hp; ++hp)
+        stage_row(src, hp - s.pad_h, nc * plane + hp * row, s, st, modes, bf16, sH, sW, esize, dst);
     }
   });
   return st;
@@ -159,11 +184,11 @@ void run_planar_task(const PlanarTask& t, const ConvShape& s, const PackedWeight
         aie_kernels::pack_b_runs(src, geo.k_off.data() + k0, kc, runs[jp], nruns[jp],
                                  bblock + jp * kc * kNR);
       const bool accumulate = p > 0 || k0 > 0;
-      for (int64_t ip = 0; ip < nip; ++ip) {
-        const float* a = a_base + (ip * K + k0) * kMR;
-        for (int64_t jp = 0; jp < npanel; ++jp)
-          kt.gemm_packed(kc, a, bblock + jp * kc * kNR, c + ip * kMR * ldc + jp * kNR, ldc, accumulate);
-      }
+      // BLIS order: one B panel stays in L1 while the task's A panels stream from L2.
+      for (int64_t jp = 0; jp < npanel; ++jp)
+        for (int64_t ip = 0; ip < nip; ++ip)
+          kt.gemm_packed(kc, a_base + (ip * K + k0) * kMR, bblock + jp * kc * kNR,
+                         c + ip * kMR * ldc + jp * kNR, ldc, accumulate);
     }
   }
 

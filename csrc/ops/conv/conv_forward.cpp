@@ -178,7 +178,9 @@ std::string explain(const ConvArgs& a, std::optional<ConvAlgorithm> forced) {
      << " x" << s.groups << " groups; " << array_name() << " plan: " << d.array_plan.cores_used
      << " cores, tile " << d.array_plan.tile_m << "x" << d.array_plan.tile_n << "x"
      << d.array_plan.tile_k << ", core " << d.array_plan.core_bytes << " B, memtile "
-     << d.array_plan.memtile_bytes << " B, modelled " << d.array_plan.modelled_us << " us";
+     << d.array_plan.memtile_bytes << " B, modelled " << d.array_plan.modelled_us << " us"
+     << "; emulated as " << runtime::host_layout_name(runtime::choose_host_layout(s, d.algorithm, p.channels_last))
+     << " tiles";
   return os.str();
 }
 
@@ -214,7 +216,10 @@ std::string prepack(const at::Tensor& weight, c10::IntArrayRef stride, c10::IntA
                                   false, zero, groups});
   const ConvDecision d = plan_conv(p, precision(), forced);
   if (!d.on_npu) return "cpu_fallback: " + d.reason;
-  packed_weights(weight, p.shape, d, runtime::choose_host_layout(p.shape, d.algorithm, channels_last));
+  // The stand-in has too few pixels to speak for real inputs: pack for a full panel.
+  runtime::ConvShape full = p.shape;
+  full.N = aie_kernels::kNR;
+  packed_weights(weight, p.shape, d, runtime::choose_host_layout(full, d.algorithm, channels_last));
   return runtime::algorithm_name(d.algorithm);
 }
 

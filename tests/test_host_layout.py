@@ -1,0 +1,65 @@
+"""The emulator runs planar (NCHW) convs as [channel][pixel] tiles and channels-last
+convs as [pixel][channel] tiles. Both compute every output element with the same
+in-order FMA chain, so a conv's result must not depend on the input's memory format,
+bit for bit, in every numeric mode; and both must hold the contract's bound."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+import torch_aie
+from conv_bounds import conv_error_bound
+
+# (N, C, H, W, OC, kernel, stride, padding, dilation, groups)
+SHAPES = [
+    (1, 64, 56, 56, 64, 1, 1, 0, 1, 1),        # 1x1, whole-plane staging
+    (2, 16, 13, 11, 24, 3, 1, 1, 1, 1),        # pixel panels straddle rows and images
+    (1, 32, 14, 14, 40, 3, 2, 1, 1, 1),        # stride 2: phase-split staging
+    (3, 8, 9, 10, 12, 3, 2, 2, 2, 2),          # dilation, groups, stride
+    (1, 3, 40, 40, 16, 7, 2, 3, 1, 1),         # stem-like im2col
+    (2, 48, 7, 7, 50, 1, 2, 0, 1, 1),          # strided 1x1, odd channel count
+    (1, 512, 7, 7, 64, 3, 1, 1, 1, 1),         # 49 pixels: a partly filled last panel
+    (1, 8, 3, 3, 20, 3, 1, 1, 1, 1),           # 9 pixels: too few for a panel, pixel rows
+    (1, 12, 5, 17, 7, (1, 5), (1, 3), (0, 2), 1, 1),  # rectangular kernel and stride
+    (4, 20, 6, 6, 600, 1, 1, 0, 1, 1),         # many channel panels per task
+]
+MODES = [("bf16", torch.float32, "bf16"), ("bf16x3", torch.float32, "bf16x3"),
+         ("bf16", torch.bfloat16, "bf16_tensor")]
+
+
+@pytest.mark.parametrize("precision,dtype,mode", MODES, ids=[m[2] for m in MODES])
+@pytest.mark.parametrize("shape", SHAPES, ids=[f"s{i}" for i in range(len(SHAPES))])
+def test_memory_format_does_not_change_the_result(shape, precision, dtype, mode):
+    n, c, h, w, oc, k, s, p, d, g = shape
+    ks = (k, k) if isinstance(k, int) else k
+    torch.manual_seed(sum(x if isinstance(x, int) else sum(x) for x in shape))
+    x = torch.randn(n, c, h, w).to(dtype)
+    wt = (torch.randn(oc, c // g, *ks) * 0.2).to(dtype)
+    b = torch.randn(oc).to(dtype)
+    torch_aie.set_conv_precision(precision)
+    xa, wa, ba = x.to("aie"), wt.to("aie"), b.to("aie")
+
+    expected = "pixel-row" if n * h * w < 16 else "channel-row"
+    assert f"emulated as {expected} tiles" in torch_aie.explain_conv(xa, wa, ba, s, p, d, g)
+    assert "emulated as pixel-row tiles" in torch_aie.explain_conv(
+        xa.contiguous(memory_format=torch.channels_last), wa, ba, s, p, d, g)
+    planar = F.conv2d(xa, wa, ba, s, p, d, g)
+    chlast = F.conv2d(xa.contiguous(memory_format=torch.channels_last), wa, ba, s, p, d, g)
+    assert planar.is_contiguous() and chlast.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(planar.cpu(), chlast.cpu())
+
+    ref = F.conv2d(x.double(), wt.double(), b.double(), s, p, d, g)
+    mag = F.conv2d(x.double().abs(), wt.double().abs(), b.double().abs(), s, p, d, g)
+    tol = conv_error_bound(mode, (c // g) * ks[0] * ks[1], mag, ref)
+    assert ((planar.cpu().double() - ref).abs() <= tol).all()
+
+
+def test_fused_relu_and_bias_match_in_both_layouts():
+    torch.manual_seed(3)
+    x = torch.randn(2, 24, 15, 15, device="aie")
+    wt = torch.randn(36, 24, 3, 3, device="aie") * 0.2
+    b = torch.randn(36, device="aie")
+    planar = torch.ops.aie.conv2d(x, wt, b, [1, 1], [1, 1], [1, 1], 1, "auto", True)
+    chlast = torch.ops.aie.conv2d(x.contiguous(memory_format=torch.channels_last), wt, b,
+                                  [1, 1], [1, 1], [1, 1], 1, "auto", True)
+    assert torch.equal(planar.cpu(), chlast.cpu())
+    assert (planar.cpu() >= 0).all() and (planar.cpu() > 0).any()
