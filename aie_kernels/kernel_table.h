@@ -44,6 +44,11 @@ struct KernelTable {
   // dst[i] = rounding(src[i]).
   void (*round_f32)(const float* src, float* dst, int64_t n, Rounding mode);
 
+  // Depthwise over one planar output row: out[j] (+)= sum_t src[tap_off[t] + j] * w[t * w_stride]
+  // for j < n, taps in order (the same FMA chain per element as `depthwise`).
+  void (*depthwise_row)(const float* src, const int64_t* tap_off, int ntaps, const float* w,
+                        int64_t w_stride, float* out, int64_t n, bool accumulate);
+
   // Output stage of a channel-rows tile (planar outputs): row i holds one output
   // channel's pixels; out[i * ld_out + j] = [ReLU](C[i][j] + bias[i]), rounded once to
   // bf16 if `bf16`. Same per-element arithmetic as `epilogue`.

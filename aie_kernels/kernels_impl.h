@@ -79,6 +79,22 @@ void depthwise(const float* const* pix, int npix, const int64_t* tap_off, int nt
   }
 }
 
+void depthwise_row(const float* src, const int64_t* tap_off, int ntaps, const float* w,
+                   int64_t w_stride, float* out, int64_t n, bool accumulate) {
+  int64_t j = 0;
+  for (; j + V::N <= n; j += V::N) {
+    V acc = accumulate ? V::load(out + j) : V::zero();
+    for (int t = 0; t < ntaps; ++t)
+      acc = V::fma(V::load(src + tap_off[t] + j), V::broadcast(w[t * w_stride]), acc);
+    acc.store(out + j);
+  }
+  for (; j < n; ++j) {
+    float acc = accumulate ? out[j] : 0.f;
+    for (int t = 0; t < ntaps; ++t) acc = std::fma(src[tap_off[t] + j], w[t * w_stride], acc);
+    out[j] = acc;
+  }
+}
+
 template <Rounding kMode, class W>
 inline W round_one(W x) {
   if constexpr (kMode == Rounding::None) {
@@ -221,5 +237,6 @@ void epilogue_rows(const float* c, int64_t ldc, int64_t rows, int64_t cols, cons
 }
 
 KernelTable make_table(Isa isa) {
-  return KernelTable{isa, &gemm_packed, &gemm_direct, &depthwise, &epilogue, &round_f32, &epilogue_rows};
+  return KernelTable{isa,       &gemm_packed,   &gemm_direct,  &depthwise,
+                     &epilogue, &round_f32,     &depthwise_row, &epilogue_rows};
 }

@@ -235,7 +235,9 @@ void emulate_conv(const ConvShape& s, const PackedWeights& w, const StagedInput&
   if (s.M() == 0 || s.OC == 0) return;
   TORCH_CHECK(w.layout == in.layout || w.algorithm == ConvAlgorithm::Depthwise,
               "emulate_conv: weights and input staged for different host layouts");
-  if (w.algorithm == ConvAlgorithm::Depthwise)
+  if (w.algorithm == ConvAlgorithm::Depthwise && in.layout == HostLayout::ChannelRows)
+    emulate_depthwise_planar(s, w, in, epi, out);
+  else if (w.algorithm == ConvAlgorithm::Depthwise)
     emulate_depthwise(s, w, in, epi, out);
   else if (in.layout == HostLayout::ChannelRows)
     emulate_gemm_planar(s, w, in, epi, out);
@@ -244,9 +246,10 @@ void emulate_conv(const ConvShape& s, const PackedWeights& w, const StagedInput&
 }
 
 HostLayout choose_host_layout(const ConvShape& s, ConvAlgorithm a, bool channels_last) {
-  if (channels_last || a == ConvAlgorithm::Depthwise) return HostLayout::PixelRows;
-  // Planar outputs take channel rows (no transposes) unless there are too few
-  // pixels to fill one kNR-wide pixel panel.
+  if (channels_last) return HostLayout::PixelRows;
+  // Planar outputs take channel rows (no transposes); a GEMM needs enough pixels
+  // to fill one kNR-wide pixel panel for that to pay.
+  if (a == ConvAlgorithm::Depthwise) return HostLayout::ChannelRows;
   return s.M() >= aie_kernels::kNR ? HostLayout::ChannelRows : HostLayout::PixelRows;
 }
 

@@ -246,4 +246,32 @@ void emulate_gemm_planar(const ConvShape& s, const PackedWeights& w, const Stage
   });
 }
 
+void emulate_depthwise_planar(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
+                              const Epilogue& epi, const OutputView& out) {
+  TORCH_CHECK(in.layout == HostLayout::ChannelRows && out.sW == 1,
+              "emulate_depthwise_planar: needs planar staging and contiguous output rows");
+  const auto& kt = host_kernels();
+  const auto passes = passes_for(w.numerics);
+  std::vector<int64_t> taps(s.taps());
+  for (int64_t t = 0; t < s.taps(); ++t) {
+    const int64_t kh = t / s.KW, dw = (t % s.KW) * s.dil_w;
+    taps[t] = (kh * s.dil_h * in.phases + dw % in.phases) * in.Wq + dw / in.phases;
+  }
+  const int64_t esize = out.bf16 ? 2 : 4, row = in.phases * in.Wq;
+  // One task per (image, channel) plane; weights are [tap][channel].
+  run_tasks(s.N * s.C, [&](int64_t i) {
+    const int64_t n = i / s.C, c = i % s.C;
+    float* acc = thread_buffer(kTileC, s.OW);
+    for (int64_t oh = 0; oh < s.OH; ++oh) {
+      for (size_t p = 0; p < passes.size(); ++p) {
+        const float* src = in.variants[static_cast<int>(passes[p].a)] + i * in.plane() + oh * s.stride_h * row;
+        kt.depthwise_row(src, taps.data(), static_cast<int>(taps.size()), w.for_group(passes[p].b, 0) + c,
+                         s.C, acc, s.OW, p > 0);
+      }
+      char* dst = static_cast<char*>(out.data) + (n * out.sN + c * out.sC + oh * out.sH) * esize;
+      kt.epilogue_rows(acc, s.OW, 1, s.OW, epi.bias ? epi.bias + c : nullptr, epi.relu, dst, out.bf16, 0);
+    }
+  });
+}
+
 }  // namespace torch_aie::runtime

@@ -14,4 +14,9 @@ StagedInput stage_input_planar(const at::Tensor& x, const ConvShape& s, Numerics
 void emulate_gemm_planar(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
                          const Epilogue& epi, const OutputView& out);
 
+// Depthwise (one input and one output channel per group) on planar staging:
+// each output row is a vector FMA chain over the taps.
+void emulate_depthwise_planar(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
+                              const Epilogue& epi, const OutputView& out);
+
 }  // namespace torch_aie::runtime
