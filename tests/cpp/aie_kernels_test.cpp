@@ -145,3 +145,71 @@ TEST(Packing, BPanelsZeroPadPastLastChannel) {
       EXPECT_EQ(got, c < n ? w[c * k + p] : 0.f);
     }
 }
+
+TEST(DepthwiseRowKernel, MatchesSequentialFmaBitExactlyAndAccumulates) {
+  const int ntaps = 9;
+  const int64_t n = 29, w_stride = 5;  // odd length: vector body and scalar tail
+  auto image = random_bf16(400, 6);
+  auto w = random_bf16(ntaps * w_stride, 7);
+  int64_t tap_off[ntaps];
+  for (int t = 0; t < ntaps; ++t) tap_off[t] = (t / 3) * 40 + (t % 3);
+  for (Isa isa : host_isas()) {
+    std::vector<float> out(n, 0.f);
+    const auto& kt = kernel_table(isa);
+    kt.depthwise_row(image.data(), tap_off, ntaps, w.data(), w_stride, out.data(), n, false);
+    kt.depthwise_row(image.data() + 1, tap_off, ntaps, w.data(), w_stride, out.data(), n, true);
+    for (int64_t j = 0; j < n; ++j) {
+      float acc = 0.f;
+      for (int pass = 0; pass < 2; ++pass)
+        for (int t = 0; t < ntaps; ++t) acc = std::fma(image[pass + tap_off[t] + j], w[t * w_stride], acc);
+      ASSERT_EQ(bits(out[j]), bits(acc)) << isa_name(isa) << " j=" << j;
+    }
+  }
+}
+
+TEST(EpilogueRows, BiasReluAndBf16RoundingPerRow) {
+  const int64_t rows = 3, cols = 19, ldc = 24;
+  auto c = random_bf16(rows * ldc, 8);
+  for (auto& v : c) v *= 3.3f;  // not bf16 any more: the bf16 output must round
+  const float bias[rows] = {0.5f, -1.25f, 2.f};
+  for (Isa isa : host_isas())
+    for (bool relu : {false, true}) {
+      std::vector<float> f32(rows * 32, -7.f);
+      std::vector<uint16_t> b16(rows * 32, 0);
+      kernel_table(isa).epilogue_rows(c.data(), ldc, rows, cols, bias, relu, f32.data(), false, 32);
+      kernel_table(isa).epilogue_rows(c.data(), ldc, rows, cols, bias, relu, b16.data(), true, 32);
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < 32; ++j) {
+          if (j >= cols) {  // nothing written past the row's end
+            ASSERT_EQ(f32[i * 32 + j], -7.f);
+            continue;
+          }
+          float v = c[i * ldc + j] + bias[i];
+          if (relu) v = std::max(0.f, v);
+          ASSERT_EQ(bits(f32[i * 32 + j]), bits(v)) << isa_name(isa);
+          const float r = static_cast<float>(c10::BFloat16(v));
+          ASSERT_EQ(b16[i * 32 + j], static_cast<uint16_t>(bits(r) >> 16)) << isa_name(isa);
+        }
+    }
+}
+
+TEST(Packing, PixelRunsGatherRunsAndZeroTheRest) {
+  auto src = random_bf16(2000, 9);
+  const int64_t kc = 5;
+  const int64_t k_off[kc] = {0, 300, 600, 900, 1200};
+  // Runs of every size class the packer special-cases: 1, 3, 4, 7, 8 ... then a gap.
+  const PixelRun runs[] = {{0, 1, 10}, {1, 3, 50}, {4, 7, 100}, {11, 4, 150}};  // 15 of 16 columns
+  std::vector<float> panel(kc * kNR, -1.f);
+  pack_b_runs(src.data(), k_off, kc, runs, 4, panel.data());
+  for (int64_t k = 0; k < kc; ++k)
+    for (int j = 0; j < kNR; ++j) {
+      float want = 0.f;
+      for (const auto& r : runs)
+        if (j >= r.j0 && j < r.j0 + r.len) want = src[k_off[k] + r.base + (j - r.j0)];
+      ASSERT_EQ(panel[k * kNR + j], want) << "k=" << k << " j=" << j;
+    }
+  const PixelRun full[] = {{0, 16, 40}};
+  pack_b_runs(src.data(), k_off, kc, full, 1, panel.data());
+  for (int64_t k = 0; k < kc; ++k)
+    for (int j = 0; j < kNR; ++j) ASSERT_EQ(panel[k * kNR + j], src[k_off[k] + 40 + j]);
+}
