@@ -11,6 +11,9 @@ B=build/asan
   -DTORCH_AIE_LIB_DIR="$PWD/$B/lib" >/dev/null
 .venv/bin/cmake --build "$B" --target torch_aie aie_kernels_test
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1
+# No allocator cache: a freed block goes straight back to malloc, so ASan reports any
+# use after free of device memory instead of it landing in a cached block.
+export TORCH_AIE_ALLOCATOR_CACHE_BYTES=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 echo "[sanitize] gtest"
 "$B/aie_kernels_test" --gtest_brief=1

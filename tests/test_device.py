@@ -41,6 +41,19 @@ def capacity():
     torch_aie.set_memory_capacity(before)
 
 
+@pytest.fixture
+def allocator_cache():
+    """An empty allocator cache with the default 1 GiB limit (scripts/sanitize.sh runs
+    with caching disabled), restored afterwards."""
+    before = torch_aie.allocator_cache_limit()
+    gc.collect()
+    torch_aie.set_allocator_cache_limit(1 << 30)
+    torch.aie.empty_cache()
+    yield
+    torch_aie.set_allocator_cache_limit(before)
+    torch.aie.empty_cache()
+
+
 # ---- device module -------------------------------------------------------------
 
 
@@ -475,9 +488,9 @@ def test_fallback_bad_mode(bad, fallback_mode):
 # ---- memory ---------------------------------------------------------------------
 
 
-def test_memory_stats_return_to_start():
-    gc.collect()
+def test_memory_stats_return_to_start(allocator_cache):
     start = torch.aie.memory_allocated()
+    assert torch.aie.memory_reserved() == start  # the cache is empty
     torch.aie.reset_peak_memory_stats()
     tensors = [torch.randn(1024, device="aie") for _ in range(4)]
     big = torch.empty(3 << 20, dtype=torch.uint8, device="aie")
@@ -491,15 +504,213 @@ def test_memory_stats_return_to_start():
     assert stats["allocated_bytes.large_pool.current"] >= 3 << 20
     assert all(t.data_ptr() % 4096 == 0 for t in tensors + [big])
     del tensors, big
+    # Freed blocks stay reserved in the cache until empty_cache().
     assert torch.aie.memory_allocated() == start
-    assert torch.aie.memory_reserved() == start
+    assert torch.aie.memory_reserved() == during
     assert torch.aie.max_memory_allocated() >= during
     torch.aie.reset_peak_memory_stats()
     assert torch.aie.max_memory_allocated() == start
     free, total = torch.aie.mem_get_info()
-    assert total == torch_aie.memory_capacity() and free == total - start
+    assert total == torch_aie.memory_capacity() and free == total - during
+    torch.aie.empty_cache()
+    assert torch.aie.memory_reserved() == start
+    assert torch.aie.mem_get_info() == (total - start, total)
     # torch.accelerator reads the same allocator.
     assert torch.accelerator.memory_allocated() == start
+    assert torch.accelerator.memory_reserved() == start
+
+
+def _alloc_stats():
+    s = torch.aie.memory_stats()
+    return {k: s[k] for k in ("num_device_alloc", "num_device_free", "num_alloc_retries", "num_ooms",
+                              "cached_blocks", "cached_bytes")} | {
+        "allocated": s["allocated_bytes.all.current"], "reserved": s["reserved_bytes.all.current"],
+        "allocations": s["allocation.all.current"], "segments": s["segment.all.current"],
+        "active": s["active.all.current"], "active_bytes": s["active_bytes.all.current"],
+        "inactive_split": s["inactive_split.all.current"]}
+
+
+def _bytes(n):
+    return torch.empty(n, dtype=torch.uint8, device="aie")
+
+
+def test_allocator_reuses_freed_blocks(allocator_cache):
+    before = _alloc_stats()
+    a = _bytes(1 << 20)
+    ptr = a.data_ptr()
+    del a
+    after_free = _alloc_stats()
+    assert after_free["num_device_alloc"] == before["num_device_alloc"] + 1
+    assert after_free["num_device_free"] == before["num_device_free"]  # cached, not freed
+    assert after_free["cached_blocks"] == 1 and after_free["cached_bytes"] == 1 << 20
+    # The same size again comes from the cache: no new host allocation.
+    b = _bytes(1 << 20)
+    assert b.data_ptr() == ptr
+    assert _alloc_stats()["num_device_alloc"] == after_free["num_device_alloc"]
+    assert _alloc_stats()["cached_blocks"] == 0
+    del b
+    # Best fit: a smaller request takes the 1 MiB block while it is at most 1.25x the
+    # request; a much smaller one gets its own block.
+    c = _bytes((1 << 20) - 200_000)
+    assert c.data_ptr() == ptr
+    d = _bytes(1 << 20)  # nothing cached fits: a new block
+    assert d.data_ptr() != ptr
+    del c, d
+    n = _alloc_stats()["num_device_alloc"]
+    e = _bytes(1 << 19)
+    assert e.data_ptr() != ptr and _alloc_stats()["num_device_alloc"] == n + 1
+    f = _bytes((1 << 20) + 1)  # larger than every cached block: new
+    assert _alloc_stats()["num_device_alloc"] == n + 2
+    del e, f
+
+
+def test_allocator_reserved_vs_allocated(allocator_cache):
+    base = _alloc_stats()
+    assert base["reserved"] == base["allocated"] and base["cached_blocks"] == 0
+    keep = [_bytes(5000), _bytes(3 << 20)]
+    gone = [_bytes(70_000), _bytes(2 << 20)]
+    live = _alloc_stats()
+    assert live["allocated"] == base["allocated"] + 8192 + (3 << 20) + 73728 + (2 << 20)
+    assert live["reserved"] == live["allocated"]
+    assert live["allocations"] == live["active"] == base["allocations"] + 4
+    assert live["segments"] == base["segments"] + 4
+    del gone
+    s = _alloc_stats()
+    assert s["allocated"] == base["allocated"] + 8192 + (3 << 20)
+    assert s["active_bytes"] == s["allocated"] and s["active"] == base["active"] + 2
+    assert s["allocations"] == base["allocations"] + 2
+    assert s["reserved"] == live["reserved"]  # freed blocks are cached
+    assert s["segments"] == base["segments"] + 4
+    assert s["cached_blocks"] == 2 and s["cached_bytes"] == 73728 + (2 << 20)
+    assert s["reserved"] - s["allocated"] == s["cached_bytes"]
+    assert s["segments"] - s["allocations"] == s["cached_blocks"]
+    assert s["inactive_split"] == 0  # whole segments, never split
+    free, total = torch.aie.mem_get_info()
+    assert free == total - s["reserved"]
+    torch.aie.empty_cache()
+    e = _alloc_stats()
+    assert e["reserved"] == e["allocated"] == s["allocated"]
+    assert e["cached_blocks"] == 0 and e["cached_bytes"] == 0
+    assert e["segments"] == base["segments"] + 2
+    assert e["num_device_free"] == s["num_device_free"] + 2
+    del keep
+    torch.aie.empty_cache()
+    end = _alloc_stats()
+    assert end["reserved"] == end["allocated"] == base["allocated"]
+    assert end["num_device_alloc"] - base["num_device_alloc"] == end["num_device_free"] - base["num_device_free"] == 4
+
+
+def test_allocator_cache_limit_evicts_oldest(allocator_cache):
+    torch_aie.set_allocator_cache_limit(3 * 65536)
+    assert torch_aie.allocator_cache_limit() == 3 * 65536
+    assert torch.aie.memory_stats()["cache_limit_bytes"] == 3 * 65536
+    sizes = [65536 - 4096 * k for k in range(4)]  # distinct sizes, none reusing another's block
+    blocks = [_bytes(n) for n in sizes]
+    ptrs = [t.data_ptr() for t in blocks]
+    frees = _alloc_stats()["num_device_free"]
+    for i in range(4):
+        blocks[i] = None  # freed oldest first
+    s = _alloc_stats()
+    assert s["cached_bytes"] <= 3 * 65536 and s["cached_blocks"] == 3
+    assert s["num_device_free"] == frees + 1  # the oldest went back to the host
+    assert s["reserved"] - s["allocated"] == s["cached_bytes"]
+    # The newest blocks are the cached ones.
+    assert _bytes(sizes[3]).data_ptr() == ptrs[3]
+    # A block bigger than the limit is never cached.
+    n = _alloc_stats()["num_device_free"]
+    big = _bytes(4 * 65536)
+    del big
+    assert _alloc_stats()["num_device_free"] == n + 1
+    # Lowering the limit releases what no longer fits; 0 disables caching.
+    torch_aie.set_allocator_cache_limit(0)
+    s = _alloc_stats()
+    assert s["cached_blocks"] == 0 and s["reserved"] == s["allocated"]
+    n = s["num_device_alloc"]
+    for _ in range(3):
+        torch.empty(1000, device="aie")
+    assert _alloc_stats()["num_device_alloc"] == n + 3
+    with pytest.raises(ValueError, match="non-negative"):
+        torch_aie.set_allocator_cache_limit(-1)
+    with pytest.raises(TypeError, match="int"):
+        torch_aie.set_allocator_cache_limit(1.5)
+
+
+def test_allocator_out_of_memory_empties_cache_and_retries(allocator_cache, capacity):
+    start = _alloc_stats()
+    torch_aie.set_memory_capacity(start["allocated"] + (1 << 20))
+    a = _bytes(768 << 10)
+    del a  # cached: reserved is now start + 768 KiB
+    assert _alloc_stats()["reserved"] == start["allocated"] + (768 << 10)
+    # 512 KiB cannot reuse the 768 KiB block (more than 1.25x) and does not fit next to
+    # it: the cache goes back to the host and the allocation is retried.
+    b = _bytes(512 << 10)
+    s = _alloc_stats()
+    assert s["num_alloc_retries"] == start["num_alloc_retries"] + 1
+    assert s["num_ooms"] == start["num_ooms"]
+    assert s["cached_blocks"] == 0 and s["reserved"] == start["allocated"] + (512 << 10)
+    # With nothing cached to release, an allocation over the capacity raises.
+    with pytest.raises(torch.OutOfMemoryError) as info:
+        _bytes(1 << 20)
+    message = str(info.value)
+    assert f"tried to allocate {1 << 20} bytes" in message
+    assert f"{start['allocated'] + (512 << 10)} bytes already allocated" in message
+    assert f"{start['allocated'] + (1 << 20)}-byte capacity" in message
+    s = _alloc_stats()
+    assert s["num_ooms"] == start["num_ooms"] + 1
+    assert s["num_alloc_retries"] == start["num_alloc_retries"] + 1
+    # A cached block of the right size is still handed out at full capacity.
+    c = _bytes(512 << 10)
+    del c
+    d = _bytes(512 << 10)
+    assert _alloc_stats()["num_device_alloc"] == s["num_device_alloc"] + 1
+    del b, d
+
+
+def test_reused_blocks_hold_the_new_data(allocator_cache):
+    g = torch.Generator().manual_seed(3)
+    for step in range(20):
+        shape = (37 + step % 3, 129)
+        src = torch.randn(shape, generator=g)
+        stale = torch.full(shape, float("nan"), device="aie")
+        del stale  # its block is reused below
+        a = src.to("aie")
+        torch.testing.assert_close(a.cpu(), src, rtol=0, atol=0)
+        out = torch.erfinv(a.clamp(-0.9, 0.9))  # CPU fallback results in reused blocks
+        torch.testing.assert_close(out.cpu(), torch.erfinv(src.clamp(-0.9, 0.9)), rtol=0, atol=0)
+        z = torch.zeros(shape, device="aie")
+        assert torch.count_nonzero(z.cpu()) == 0
+    assert torch.aie.memory_stats()["cached_blocks"] > 0
+
+
+def _run_with_env(env_vars, code):
+    env = dict(os.environ, **env_vars)
+    return subprocess.run([sys.executable, "-c", "import torch, torch_aie\n" + code],
+                          env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_allocator_cache_disabled_from_environment():
+    ok = _run_with_env(
+        {"TORCH_AIE_ALLOCATOR_CACHE_BYTES": "0"},
+        "print(torch_aie.allocator_cache_limit())\n"
+        "s0 = torch.aie.memory_stats()\n"
+        "for _ in range(5):\n    t = torch.ones(1 << 16, device='aie'); del t\n"
+        "s = torch.aie.memory_stats()\n"
+        "print(s['num_device_alloc'] - s0['num_device_alloc'], s['num_device_free'] - s0['num_device_free'],\n"
+        "      s['cached_blocks'], s['reserved_bytes.all.current'] == s['allocated_bytes.all.current'])\n",
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.split() == ["0", "5", "5", "0", "True"]
+    small = _run_with_env(
+        {"TORCH_AIE_ALLOCATOR_CACHE_BYTES": "8192"},
+        "print(torch_aie.allocator_cache_limit())\n"
+        "a, b, c = (torch.empty(1024, device='aie') for _ in range(3)); del a, b, c\n"
+        "print(torch.aie.memory_stats()['cached_bytes'])\n",
+    )
+    assert small.returncode == 0, small.stderr
+    assert small.stdout.split() == ["8192", "8192"]
+    bad = _run_with_env({"TORCH_AIE_ALLOCATOR_CACHE_BYTES": "-1"}, "torch.empty(4, device='aie')")
+    assert bad.returncode != 0
+    assert "TORCH_AIE_ALLOCATOR_CACHE_BYTES='-1' is not a non-negative number of bytes" in bad.stderr
 
 
 def test_out_of_memory(capacity):
@@ -557,9 +768,7 @@ def test_allocator_is_thread_safe():
 
 
 def _run_with_capacity_env(value, code):
-    env = dict(os.environ, TORCH_AIE_MEMORY_CAPACITY=value)
-    return subprocess.run([sys.executable, "-c", "import torch, torch_aie\n" + code],
-                          env=env, capture_output=True, text=True, timeout=60)
+    return _run_with_env({"TORCH_AIE_MEMORY_CAPACITY": value}, code)
 
 
 def test_capacity_from_environment():

@@ -17,6 +17,8 @@ __all__ = [
     "get_fallback_mode",
     "set_memory_capacity",
     "memory_capacity",
+    "set_allocator_cache_limit",
+    "allocator_cache_limit",
 ]
 
 _BACKEND = "aie"
@@ -72,3 +74,18 @@ def set_memory_capacity(nbytes: int) -> None:
 
 def memory_capacity() -> int:
     return torch.ops._aie.memory_capacity()
+
+
+def set_allocator_cache_limit(nbytes: int) -> None:
+    """Most bytes of freed device blocks the allocator keeps for reuse (the oldest go back
+    to the host first); 0 disables caching. The default is 1 GiB or
+    TORCH_AIE_ALLOCATOR_CACHE_BYTES. torch.aie.empty_cache() releases the cache."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int):
+        raise TypeError(f"allocator cache limit must be an int number of bytes, got {nbytes!r}")
+    if nbytes < 0:
+        raise ValueError(f"allocator cache limit must be a non-negative number of bytes, got {nbytes}")
+    torch.ops._aie.set_allocator_cache_limit(nbytes)
+
+
+def allocator_cache_limit() -> int:
+    return torch.ops._aie.allocator_cache_limit()

@@ -153,11 +153,15 @@ def synchronize(device: Any = None) -> None:
 
 
 def empty_cache() -> None:
-    """Nothing to release: the allocator caches no freed blocks."""
+    """Returns the allocator's cached (freed) blocks to the host: memory_reserved() drops
+    to memory_allocated(). Live tensors are untouched."""
+    _ops().empty_cache()
 
 
 def memory_stats(device: Any = None) -> collections.OrderedDict[str, int]:
-    """Allocator statistics with torch.cuda.memory_stats() keys, plus "capacity_bytes"."""
+    """Allocator statistics with torch.cuda.memory_stats() keys, plus "capacity_bytes",
+    "cached_blocks", "cached_bytes" (freed blocks kept for reuse; reserved - allocated)
+    and "cache_limit_bytes"."""
     names, values = _ops().memory_stats(_device_index(device))
     return collections.OrderedDict(sorted(zip(names, values)))
 

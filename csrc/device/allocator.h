@@ -1,12 +1,13 @@
-// Emulated NPU memory: the PrivateUse1 device allocator (a capacity-limited pool of
-// page-aligned host memory) and the host allocator behind pin_memory().
+// Emulated NPU memory: the PrivateUse1 device allocator (a capacity-limited, caching
+// pool of page-aligned host memory) and the host allocator behind pin_memory().
 #pragma once
 
 #include <c10/core/Allocator.h>
 
 namespace torch_aie {
 
-// True when `ptr` points into a live block of emulated device memory.
+// True when `ptr` points into a live block of emulated device memory (not a cached,
+// freed one).
 bool is_device_ptr(const void* ptr);
 
 // Host memory handed out for pin_memory(); there is no DMA here, so "pinned" only
