@@ -1,16 +1,24 @@
-// The boxed CPU fallback: any aten op without an aie kernel runs CPU ATen on copies
-// of its aie inputs and its results come back to aie. Every such call is counted
-// per op; the fallback mode decides whether it is silent, warns once per op, or
-// raises, so users can find and forbid hidden host round trips.
+// The boxed CPU fallback: any aten op without an aie kernel runs its CPU kernel. Device
+// memory is host memory (in the emulator, and on XDNA, whose NPU buffers are host-mapped
+// DRAM), so the CPU kernel runs directly on CPU aliases of the aie tensors, without the
+// copy-in/copy-out of at::native::cpu_fallback: in-place ops and out= arguments write
+// the aie memory itself, and only fresh results are copied into new aie tensors. Every
+// such call is counted per op; the fallback mode decides whether it is silent, warns
+// once per op, or raises, so users can find and forbid hidden host work.
 
 #include <ATen/core/Tensor.h>
-#include <ATen/native/CPUFallback.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_strided.h>
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/StorageImpl.h>
+#include <c10/core/TensorImpl.h>
 #include <c10/util/Exception.h>
 #include <torch/library.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -20,6 +28,8 @@
 #include <unordered_set>
 #include <utility>
 #include <vector>
+
+#include "csrc/device/cpu_alias.h"
 
 namespace torch_aie {
 
@@ -83,8 +93,8 @@ std::optional<Mode> parse_mode(std::string_view name) {
   return std::nullopt;
 }
 
-// cpu_fallback moves every tensor to the CPU, so it would happily add a cpu tensor
-// to an aie one. Refuse, as CUDA does; 0-dim cpu tensors are scalars and allowed,
+// The CPU kernel sees only CPU tensors (the aie ones' aliases), so it would happily
+// add a cpu tensor to an aie one. Refuse, as CUDA does; 0-dim cpu tensors are scalars and allowed,
 // and so are cpu index lists (Tensor?[] arguments), as for CUDA indexing.
 void check_same_device(const std::string& op_name, const torch::jit::Stack& stack, size_t num_args) {
   std::optional<c10::Device> aie;
@@ -119,12 +129,288 @@ void check_same_device(const std::string& op_name, const torch::jit::Stack& stac
       ", which has no aie kernel; move the cpu tensor with .to('aie'))");
 }
 
-// Runs `cpu_op` (whose arguments are on the stack) on the CPU, counted as `name`.
+// ---- zero-copy fallback ------------------------------------------------------------
+
+// The CPU aliases of one fallback call. Aliases of tensors that share an aie storage share
+// one CPU storage, so CPU kernels see overlaps (a.add_(a.t())) as they would on the CPU.
+// Each CPU storage views the aie memory without owning it and is resizable with the CPU
+// allocator: a CPU kernel that grows an out= argument gets fresh CPU memory, which the
+// fallback detects afterwards (the storage's data pointer changed).
+class Aliases {
+ public:
+  struct Entry {
+    c10::Storage aie;
+    c10::Storage cpu;
+    const void* data;  // the aie memory
+    size_t nbytes;
+
+    // False once a CPU kernel has moved the alias to other memory.
+    bool intact() const {
+      const c10::StorageImpl* impl = cpu.unsafeGetStorageImpl();
+      return impl->data_ptr().get() == data && impl->nbytes() == nbytes;
+    }
+  };
+
+  // A CPU tensor over `t`'s memory: same storage offset, sizes, strides, conj/neg bits.
+  at::Tensor alias(const at::Tensor& t) {
+    TORCH_CHECK(t.has_storage(), "the aie CPU fallback needs tensors with storage");
+    auto impl = c10::make_intrusive<c10::TensorImpl>(
+        c10::Storage(entry_for(t.storage()).cpu), c10::DispatchKeySet(c10::DispatchKey::CPU), t.dtype());
+    impl->set_sizes_and_strides(t.sizes(), t.strides(), t.storage_offset());
+    at::Tensor alias(std::move(impl));
+    alias._set_conj(t.is_conj());
+    alias._set_neg(t.is_neg());
+    return alias;
+  }
+
+  // The entry whose CPU storage is `cpu`, if any.
+  const Entry* find(const c10::StorageImpl* cpu) const {
+    for (const Entry& e : entries_) {
+      if (e.cpu.unsafeGetStorageImpl() == cpu) {
+        return &e;
+      }
+    }
+    return nullptr;
+  }
+
+  const Entry* find_aie(const c10::StorageImpl* aie) const {
+    for (const Entry& e : entries_) {
+      if (e.aie.unsafeGetStorageImpl() == aie) {
+        return &e;
+      }
+    }
+    return nullptr;
+  }
+
+ private:
+  const Entry& entry_for(const c10::Storage& aie) {
+    if (const Entry* e = find_aie(aie.unsafeGetStorageImpl())) {
+      return *e;
+    }
+    c10::StorageImpl* impl = aie.unsafeGetStorageImpl();
+    void* data = impl->mutable_data();
+    const size_t nbytes = impl->nbytes();
+    c10::Storage cpu(c10::make_intrusive<c10::StorageImpl>(
+        c10::StorageImpl::use_byte_size_t(),
+        nbytes,
+        at::DataPtr(data, c10::Device(c10::DeviceType::CPU)),  // not owning
+        c10::GetCPUAllocator(),
+        /*resizable=*/true));
+    entries_.push_back(Entry{aie, std::move(cpu), data, nbytes});
+    return entries_.back();
+  }
+
+  std::vector<Entry> entries_;  // a handful per call: a linear search beats hashing
+};
+
+bool is_aie(const at::Tensor& t) {
+  return t.defined() && t.is_privateuseone();
+}
+
+bool is_write(const c10::AliasInfo* info) {
+  return info != nullptr && info->isWrite();
+}
+
+// An aie argument the CPU kernel may write (in-place self, out=), and its alias.
+struct Written {
+  at::Tensor original;
+  at::Tensor alias;
+  const c10::StorageImpl* alias_storage;
+};
+
+// After the CPU kernel: a written alias still over the aie memory with the original's
+// geometry needs nothing. One the kernel re-strided within its memory (resize_output of
+// a too-big out=, as_strided_) makes the aie tensor take the same geometry; one the
+// kernel moved to new CPU memory (it grew) resizes the aie tensor (its own resize_, so
+// the aie allocator provides the memory) and copies the result in, as cpu_fallback does.
+void write_back(const Written& w, const Aliases& aliases) {
+  const at::Tensor& a = w.alias;
+  const at::Tensor& o = w.original;
+  const c10::StorageImpl* now = a.storage().unsafeGetStorageImpl();
+  const Aliases::Entry* entry = aliases.find(now);
+  const bool in_place = now == w.alias_storage && entry != nullptr && entry->intact();
+  if (in_place && a.storage_offset() == o.storage_offset() && a.sizes().equals(o.sizes()) &&
+      a.strides().equals(o.strides())) {
+    return;
+  }
+  if (in_place) {
+    o.set_(o.storage(), a.storage_offset(), a.sizes(), a.strides());
+    return;
+  }
+  o.resize_(a.sizes());
+  if (a.is_non_overlapping_and_dense() && !a.strides().equals(o.strides())) {
+    o.set_(o.storage(), o.storage_offset(), a.sizes(), a.strides());  // keep its memory format
+  }
+  if (o.numel() > 0) {
+    cpu_alias(o).copy_(a);
+  }
+}
+
+// A result that shares memory with an aie input becomes an aie tensor over the same
+// storage: a view stays a view.
+at::Tensor aie_view(const c10::Storage& aie, const at::Tensor& cpu) {
+  auto impl = c10::make_intrusive<c10::TensorImpl>(
+      c10::Storage(aie), c10::DispatchKeySet(c10::DispatchKey::PrivateUse1), cpu.dtype());
+  impl->set_sizes_and_strides(cpu.sizes(), cpu.strides(), cpu.storage_offset());
+  at::Tensor view(std::move(impl));
+  view._set_conj(cpu.is_conj());
+  view._set_neg(cpu.is_neg());
+  return view;
+}
+
+// A fresh CPU result copied into a new aie tensor: with its strides (memory format) when
+// it is non-overlapping and dense, in one memcpy; contiguous otherwise.
+at::Tensor copy_to_aie(const at::Tensor& cpu, c10::Device device) {
+  const auto options = cpu.options().device(device);
+  if (cpu.is_non_overlapping_and_dense()) {
+    at::Tensor out = at::empty_strided(cpu.sizes(), cpu.strides(), options);
+    if (cpu.numel() > 0) {
+      std::memcpy(out.data_ptr(), cpu.const_data_ptr(), cpu.numel() * cpu.element_size());
+    }
+    out._set_conj(cpu.is_conj());
+    out._set_neg(cpu.is_neg());
+    return out;
+  }
+  at::Tensor out = at::empty(cpu.sizes(), options);
+  if (out.numel() > 0) {
+    cpu_alias(out).copy_(cpu);
+  }
+  return out;
+}
+
+// Runs `cpu_op` (whose arguments are on the stack) on the CPU, counted as `name`, on
+// CPU aliases of its aie arguments; its results replace them on the stack.
 void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torch::jit::Stack* stack) {
-  check_same_device(name, *stack, cpu_op.schema().arguments().size());
+  const c10::FunctionSchema& schema = cpu_op.schema();
+  const auto& arg_schemas = schema.arguments();
+  const size_t num_args = arg_schemas.size();
+  check_same_device(name, *stack, num_args);
   count_fallback(name);
-  // A view op run on a CPU copy would silently stop aliasing its input.
-  at::native::cpu_fallback(cpu_op, stack, /*error_on_views=*/true);
+
+  const size_t args_begin = stack->size() - num_args;
+  // The caller's arguments, for results that alias a written argument.
+  const std::vector<c10::IValue> originals(stack->begin() + args_begin, stack->end());
+  Aliases aliases;
+  std::vector<Written> written;
+  std::optional<c10::Device> target;  // where fresh results go
+  std::optional<c10::Device> device_arg;
+
+  auto swap_in = [&](const at::Tensor& t, bool write) -> at::Tensor {
+    if (!is_aie(t)) {
+      return t;
+    }
+    if (!target) {
+      target = t.device();
+    }
+    at::Tensor alias = aliases.alias(t);
+    if (write) {
+      written.push_back(Written{t, alias, alias.storage().unsafeGetStorageImpl()});
+    }
+    return alias;
+  };
+
+  for (size_t i = 0; i < num_args; ++i) {
+    c10::IValue& arg = (*stack)[args_begin + i];
+    const bool write = is_write(arg_schemas[i].alias_info());
+    if (arg.isTensor()) {
+      arg = swap_in(arg.toTensor(), write);
+    } else if (arg.isTensorList()) {
+      const c10::List<at::Tensor> list = arg.toTensorList();
+      c10::List<at::Tensor> cpu;
+      cpu.reserve(list.size());
+      for (const at::Tensor& t : list) {
+        cpu.push_back(swap_in(t, write));
+      }
+      arg = std::move(cpu);
+    } else if (arg.isOptionalTensorList()) {
+      const c10::List<std::optional<at::Tensor>> list = arg.toOptionalTensorList();
+      c10::List<std::optional<at::Tensor>> cpu;
+      cpu.reserve(list.size());
+      for (const std::optional<at::Tensor>& t : list) {
+        cpu.push_back(t ? std::optional<at::Tensor>(swap_in(*t, write)) : std::nullopt);
+      }
+      arg = std::move(cpu);
+    } else if (arg.isDevice()) {
+      // A factory's device= decides where its results go; its CPU kernel makes CPU ones.
+      device_arg = arg.toDevice();
+      if (device_arg->is_privateuseone()) {
+        arg = c10::IValue(c10::Device(c10::DeviceType::CPU));
+      }
+    }
+  }
+  if (device_arg) {
+    target = device_arg;
+  }
+
+  cpu_op.redispatchBoxed(c10::DispatchKeySet(c10::DispatchKey::CPU), stack);
+
+  for (const Written& w : written) {
+    write_back(w, aliases);
+  }
+
+  const auto& return_schemas = schema.returns();
+  const size_t num_returns = return_schemas.size();
+  const size_t returns_begin = stack->size() - num_returns;
+  auto to_aie = [&](const at::Tensor& cpu, const c10::AliasInfo* info) -> at::Tensor {
+    if (!cpu.defined() || !cpu.is_cpu() || !target || !target->is_privateuseone()) {
+      return cpu;
+    }
+    if (cpu.has_storage()) {
+      if (const Aliases::Entry* e = aliases.find(cpu.storage().unsafeGetStorageImpl())) {
+        TORCH_CHECK(
+            e->intact(),
+            name,
+            " returned a view of an aie argument whose memory its CPU kernel replaced; "
+            "it needs an aie kernel");
+        return aie_view(e->aie, cpu);
+      }
+    }
+    // A view op whose CPU result does not share its input's memory (it copied, or the
+    // input was a cpu tensor) cannot alias the aie input: refuse rather than copy.
+    TORCH_CHECK(
+        info == nullptr,
+        "The operator ",
+        schema.operator_name(),
+        " appears to be a view operator, but it has no implementation for the backend \"",
+        *target,
+        "\" and its CPU kernel's result does not share memory with its aie input, so it "
+        "cannot run through the CPU fallback.");
+    return copy_to_aie(cpu, *target);
+  };
+
+  for (size_t r = 0; r < num_returns; ++r) {
+    c10::IValue& ret = (*stack)[returns_begin + r];
+    const c10::AliasInfo* info = return_schemas[r].alias_info();
+    if (is_write(info)) {
+      // In-place and out= ops return the argument they wrote: the caller's own tensor.
+      bool found = false;
+      for (size_t i = 0; i < num_args && !found; ++i) {
+        const c10::AliasInfo* arg_info = arg_schemas[i].alias_info();
+        if (arg_info != nullptr && *arg_info == *info &&
+            (originals[i].isTensor() || originals[i].isTensorList())) {
+          ret = originals[i];
+          found = true;
+        }
+      }
+      TORCH_CHECK(
+          found,
+          "The operator ",
+          schema.operator_name(),
+          " appears to have invalid alias information. Found a return tensor argument with "
+          "a mismatched mutable alias: ",
+          return_schemas[r]);
+    } else if (ret.isTensor()) {
+      ret = to_aie(ret.toTensor(), info);
+    } else if (ret.isTensorList()) {
+      const c10::List<at::Tensor> list = ret.toTensorList();
+      c10::List<at::Tensor> out;
+      out.reserve(list.size());
+      for (const at::Tensor& t : list) {
+        out.push_back(to_aie(t, info));
+      }
+      ret = std::move(out);
+    }
+  }
 }
 
 void aie_cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
@@ -136,8 +422,9 @@ c10::OperatorHandle find_op(const char* name, const char* overload = "") {
 }
 
 // native_batch_norm updates running_mean and running_var in place, but its schema
-// does not mark them as written, so cpu_fallback would not copy the CPU updates
-// back. Its twin _native_batch_norm_legit takes the same arguments and says so.
+// does not mark them as written. The aliases see the writes anyway, but the schema of
+// its twin _native_batch_norm_legit (same arguments) says so, which keeps the fallback
+// honest should it ever have to copy them back.
 void native_batch_norm_twin(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
   static const c10::OperatorHandle with_stats = find_op("aten::_native_batch_norm_legit");
   static const c10::OperatorHandle without_stats =
@@ -220,8 +507,8 @@ void count_fallback(const std::string& op_name) {
   if (mode == Mode::kWarn && first) {
     TORCH_WARN(
         op_name,
-        " has no aie kernel: it runs on the CPU, with its aie inputs copied to the host "
-        "and its results copied back (warned once per op; "
+        " has no aie kernel: it runs on the host CPU (on the aie tensors' memory; fresh "
+        "results are copied to new aie tensors) (warned once per op; "
         "torch_aie.set_fallback_mode('silent') hides this)");
   }
 }
