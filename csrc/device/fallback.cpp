@@ -352,9 +352,10 @@ void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torc
   const size_t num_returns = return_schemas.size();
   const size_t returns_begin = stack->size() - num_returns;
   auto to_aie = [&](const at::Tensor& cpu, const c10::AliasInfo* info) -> at::Tensor {
-    if (!cpu.defined() || !cpu.is_cpu() || !target || !target->is_privateuseone()) {
+    if (!cpu.defined() || !cpu.is_cpu()) {
       return cpu;
     }
+    // Never let an alias (which does not own its memory) escape.
     if (cpu.has_storage()) {
       if (const Aliases::Entry* e = aliases.find(cpu.storage().unsafeGetStorageImpl())) {
         TORCH_CHECK(
@@ -364,6 +365,9 @@ void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torc
             "it needs an aie kernel");
         return aie_view(e->aie, cpu);
       }
+    }
+    if (!target || !target->is_privateuseone()) {
+      return cpu;  // a factory asked for cpu results
     }
     // A view op whose CPU result does not share its input's memory (it copied, or the
     // input was a cpu tensor) cannot alias the aie input: refuse rather than copy.
