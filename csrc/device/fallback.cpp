@@ -511,8 +511,8 @@ void count_fallback(const std::string& op_name) {
   if (mode == Mode::kWarn && first) {
     TORCH_WARN(
         op_name,
-        " has no aie kernel: it runs on the host CPU (on the aie tensors' memory; fresh "
-        "results are copied to new aie tensors) (warned once per op; "
+        " has no aie kernel: it runs on the host CPU, directly on the aie tensors' memory, "
+        "with fresh results copied into new aie tensors (warned once per op; "
         "torch_aie.set_fallback_mode('silent') hides this)");
   }
 }
