@@ -35,12 +35,19 @@ def layer_rows(name, batch, runs):
 
 
 def end_to_end(name, batch, runs):
-    model = models.build(name, calib_batch=1)
+    """Medians (ms): aie eager, aie optimize()'d, CPU fp32 eager, CPU fp32 with BatchNorm
+    folded (torch.fx fuse: the CPU's counterpart of optimize()), CPU bf16 eager."""
+    from torch.fx.experimental.optimization import fuse
+
+    model = models.build(name, calib_batch=1).eval()
     x = torch.randn(batch, 3, 224, 224)
     with torch.no_grad():
         aie_model, xa = copy.deepcopy(model).to("aie"), x.to("aie")
+        aie_opt = torch_aie.optimize(copy.deepcopy(model).to("aie"))
+        cpu_fused = fuse(copy.deepcopy(model))
         bf_model, xb = copy.deepcopy(model).to(torch.bfloat16), x.to(torch.bfloat16)
-        return (median_ms(lambda: aie_model(xa), runs), median_ms(lambda: model(x), runs),
+        return (median_ms(lambda: aie_model(xa), runs), median_ms(lambda: aie_opt(xa), runs),
+                median_ms(lambda: model(x), runs), median_ms(lambda: cpu_fused(x), runs),
                 median_ms(lambda: bf_model(xb), max(1, runs // 2)))
 
 
@@ -88,11 +95,15 @@ def main():
               f"layers slower than CPU fp32: {sum(r[4] < r[3] for r in rows)} of {len(rows)}")
         plot(rows, args.png)
         print(f"plot written to {args.png}")
-    print(f"\n{'end to end':18} {'batch':>5} {'aie ms':>9} {'fp32 ms':>9} {'bf16 ms':>9} {'fp32/aie':>9} {'bf16/aie':>9}")
+    print(f"\nend to end (ms; ratio > 1: aie faster). aie: model.to('aie'); aie opt: torch_aie.optimize() "
+          f"(BN folded, ReLU fused, prepacked); cpu fused: torch.fx fuse (BN folded)")
+    print(f"{'model':14} {'batch':>5} {'aie':>8} {'aie opt':>8} {'cpu fp32':>9} {'cpu fused':>9} {'cpu bf16':>9} "
+          f"{'fp32/aie':>9} {'fused/opt':>9} {'bf16/aie':>9}")
     for name in args.models:
         for b in tqdm(args.batches, desc=f"{name} end to end", leave=False):
-            a, f, h = end_to_end(name, b, args.runs)
-            print(f"{name:18} {b:5d} {a:9.1f} {f:9.1f} {h:9.1f} {f / a:9.2f} {h / a:9.2f}")
+            a, o, f, fz, h = end_to_end(name, b, args.runs)
+            print(f"{name:14} {b:5d} {a:8.1f} {o:8.1f} {f:9.1f} {fz:9.1f} {h:9.1f} {f / a:9.2f} {fz / o:9.2f} "
+                  f"{h / a:9.2f}")
 
 
 if __name__ == "__main__":
