@@ -39,6 +39,7 @@ constexpr int64_t kMC = 16 * kMR;  // output pixels per task
 constexpr int64_t kNC = 4 * kNR;   // output channels per task
 constexpr int64_t kKC = 256;       // reduction block of the packed path (B panel in L1)
 constexpr int kDepthwisePixels = 8;
+constexpr int64_t kDepthwiseRowMin = 32;  // output pixels per row for planar depthwise
 
 // Gathers input row (n, h) as [w][c] fp32.
 template <typename T>
@@ -247,10 +248,17 @@ void emulate_conv(const ConvShape& s, const PackedWeights& w, const StagedInput&
 
 HostLayout choose_host_layout(const ConvShape& s, ConvAlgorithm a, bool channels_last) {
   if (channels_last) return HostLayout::PixelRows;
-  // Planar outputs take channel rows (no transposes); a GEMM needs enough pixels
-  // to fill one kNR-wide pixel panel for that to pay.
-  if (a == ConvAlgorithm::Depthwise) return HostLayout::ChannelRows;
-  return s.M() >= aie_kernels::kNR ? HostLayout::ChannelRows : HostLayout::PixelRows;
+  // Planar outputs favour channel rows (no transposes), with two exceptions measured
+  // on ResNet-50 and MobileNetV2 (benchmarks/RESULTS.md):
+  // - depthwise rows shorter than a few vectors lose to vectors across channels;
+  if (a == ConvAlgorithm::Depthwise)
+    return s.OW >= kDepthwiseRowMin ? HostLayout::ChannelRows : HostLayout::PixelRows;
+  // - pixel counts that fill kNR-wide pixel panels much worse than kMR-high ones
+  //   (7x7 at batch 1: 49 of 64 columns against 49 of 54 rows).
+  const int64_t m = s.M();
+  const double fill_rows = double(m) / aie_kernels::round_up(m, aie_kernels::kNR);
+  const double fill_cols = double(m) / aie_kernels::round_up(m, aie_kernels::kMR);
+  return fill_rows >= 0.9 * fill_cols ? HostLayout::ChannelRows : HostLayout::PixelRows;
 }
 
 }  // namespace torch_aie::runtime

@@ -216,10 +216,12 @@ std::string prepack(const at::Tensor& weight, c10::IntArrayRef stride, c10::IntA
                                   false, zero, groups});
   const ConvDecision d = plan_conv(p, precision(), forced);
   if (!d.on_npu) return "cpu_fallback: " + d.reason;
-  // The stand-in has too few pixels to speak for real inputs: pack for a full panel.
-  runtime::ConvShape full = p.shape;
-  full.N = aie_kernels::kNR;
-  packed_weights(weight, p.shape, d, runtime::choose_host_layout(full, d.algorithm, channels_last));
+  // The stand-in's pixel count says nothing about real inputs: pack for a batch of
+  // 56x56 images (layers whose real inputs choose the other layout pack it on first use).
+  runtime::ConvShape typical = p.shape;
+  typical.N = 1;
+  typical.OH = typical.OW = 56;
+  packed_weights(weight, p.shape, d, runtime::choose_host_layout(typical, d.algorithm, channels_last));
   return runtime::algorithm_name(d.algorithm);
 }
 
