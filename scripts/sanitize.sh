@@ -23,4 +23,4 @@ TORCH_AIE_LIBRARY="$PWD/$B/lib/libtorch_aie.so" TORCH_AIE_FUZZ_CASES=500 \
   LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
   .venv/bin/python -m pytest -q -x -p no:cacheprovider \
   tests/test_conv_op.py tests/test_fuzz_conv.py tests/test_small_cnn.py tests/test_device.py tests/test_fallback.py \
-  tests/test_weight_cache.py tests/test_robustness.py "$@"
+  tests/test_weight_cache.py tests/test_robustness.py tests/test_host_layout.py "$@"
