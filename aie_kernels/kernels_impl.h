@@ -125,9 +125,10 @@ void round_f32(const float* src, float* dst, int64_t n, Rounding mode) {
   }
 }
 
+// bias_stride 1: one bias per element (per channel); 0: one bias for the whole run.
 template <class W>
-inline W epilogue_value(W v, const float* bias, bool relu) {
-  if (bias) v = W::add(v, W::load(bias));
+inline W epilogue_value(W v, const float* bias, int bias_stride, bool relu) {
+  if (bias) v = W::add(v, bias_stride ? W::load(bias) : W::broadcast(*bias));
   return relu ? W::relu(v) : v;
 }
 
@@ -137,13 +138,15 @@ inline void store_bf16(float v, uint16_t* dst) {
   *dst = static_cast<uint16_t>(u >> 16);
 }
 
-// One output row, contiguous channels (channels-last outputs).
-void epilogue_contiguous(const float* c, int64_t cols, const float* bias, bool relu, void* out, bool bf16) {
+// One contiguous run of outputs: a channels-last row (bias per element) or a planar
+// channel row (bias_stride 0: the channel's bias for every pixel).
+void epilogue_contiguous(const float* c, int64_t cols, const float* bias, int bias_stride,
+                         bool relu, void* out, bool bf16) {
   float* of = static_cast<float*>(out);
   uint16_t* ob = static_cast<uint16_t*>(out);
   int64_t j = 0;
   for (; j + V::N <= cols; j += V::N) {
-    V v = epilogue_value(V::load(c + j), bias ? bias + j : nullptr, relu);
+    V v = epilogue_value(V::load(c + j), bias ? bias + j * bias_stride : nullptr, bias_stride, relu);
     if (!bf16) {
       v.store(of + j);
       continue;
@@ -153,7 +156,7 @@ void epilogue_contiguous(const float* c, int64_t cols, const float* bias, bool r
     for (int q = 0; q < V::N; ++q) store_bf16(tmp[q], ob + j + q);
   }
   for (; j < cols; ++j) {
-    VecScalar v = epilogue_value(VecScalar{c[j]}, bias ? bias + j : nullptr, relu);
+    VecScalar v = epilogue_value(VecScalar{c[j]}, bias ? bias + j * bias_stride : nullptr, bias_stride, relu);
     if (bf16)
       store_bf16(VecScalar::round_bf16(v).v, ob + j);
     else
@@ -167,7 +170,7 @@ void epilogue(const float* c, int64_t ldc, int64_t rows, int64_t cols, const flo
   char* o = static_cast<char*>(out);
   if (col_stride == 1) {
     for (int64_t i = 0; i < rows; ++i)
-      epilogue_contiguous(c + i * ldc, cols, bias, relu, o + i * row_stride * esize, bf16);
+      epilogue_contiguous(c + i * ldc, cols, bias, 1, relu, o + i * row_stride * esize, bf16);
     return;
   }
   // Channel-planar outputs (NCHW): write each channel's run of pixels contiguously.
@@ -204,36 +207,10 @@ void epilogue(const float* c, int64_t ldc, int64_t rows, int64_t cols, const flo
 
 void epilogue_rows(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
                    bool relu, void* out, bool bf16, int64_t ld_out) {
-  const int64_t esize = bf16 ? 2 : 4;
   char* o = static_cast<char*>(out);
-  for (int64_t i = 0; i < rows; ++i) {
-    const float* ci = c + i * ldc;
-    float* of = reinterpret_cast<float*>(o + i * ld_out * esize);
-    uint16_t* ob = reinterpret_cast<uint16_t*>(o + i * ld_out * esize);
-    const V vb = V::broadcast(bias ? bias[i] : 0.f);
-    int64_t j = 0;
-    for (; j + V::N <= cols; j += V::N) {
-      V v = V::load(ci + j);
-      if (bias) v = V::add(v, vb);
-      if (relu) v = V::relu(v);
-      if (!bf16) {
-        v.store(of + j);
-        continue;
-      }
-      float tmp[V::N];
-      V::round_bf16(v).store(tmp);
-      for (int q = 0; q < V::N; ++q) store_bf16(tmp[q], ob + j + q);
-    }
-    for (; j < cols; ++j) {
-      VecScalar v{ci[j]};
-      if (bias) v = VecScalar::add(v, VecScalar{bias[i]});
-      if (relu) v = VecScalar::relu(v);
-      if (bf16)
-        store_bf16(VecScalar::round_bf16(v).v, ob + j);
-      else
-        of[j] = v.v;
-    }
-  }
+  for (int64_t i = 0; i < rows; ++i)
+    epilogue_contiguous(c + i * ldc, cols, bias ? bias + i : nullptr, 0, relu,
+                        o + i * ld_out * (bf16 ? 2 : 4), bf16);
 }
 
 KernelTable make_table(Isa isa) {

@@ -4,24 +4,12 @@ median of many calls, at 1 and 2 threads (the #6 goal: aie costs at most 1.5x CP
     .venv/bin/python benchmarks/dispatch_bench.py [--calls 2001]
 """
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
 import torch_aie
-
-
-def median_us(fn, calls):
-    for _ in range(50):
-        fn()
-    ts = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts) * 1e6
+from common import median_ms
 
 
 def main():
@@ -34,8 +22,8 @@ def main():
     with torch.no_grad():
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            a = median_us(lambda: F.conv2d(xa, wa, None, 1, 1), args.calls)
-            c = median_us(lambda: F.conv2d(x, w, None, 1, 1), args.calls)
+            a = 1e3 * median_ms(lambda: F.conv2d(xa, wa, None, 1, 1), args.calls, warmup=50)
+            c = 1e3 * median_ms(lambda: F.conv2d(x, w, None, 1, 1), args.calls, warmup=50)
             print(f"tiny conv 1x8x8x8 3x3, threads {threads}: aie {a:.1f} us, cpu fp32 {c:.1f} us, "
                   f"aie/cpu {a / c:.2f}")
 

@@ -28,6 +28,23 @@ float* thread_buffer(int slot, size_t n) {
   return b.data();
 }
 
+std::vector<Rounding> staged_roundings(Numerics numerics) {
+  std::vector<Rounding> modes;
+  for (const Pass& p : passes_for(numerics))
+    if (std::find(modes.begin(), modes.end(), p.a) == modes.end()) modes.push_back(p.a);
+  return modes;
+}
+
+std::array<float*, 4> claim_staging(const std::vector<Rounding>& roundings, int64_t total, StagedInput& st) {
+  std::array<float*, 4> dst{};
+  for (size_t i = 0; i < roundings.size(); ++i) {
+    const int m = static_cast<int>(roundings[i]);
+    dst[m] = thread_buffer(kStaged0 + static_cast<int>(i), std::max<int64_t>(total, 1));
+    st.variants[m] = dst[m];
+  }
+  return dst;
+}
+
 const aie_kernels::KernelTable& host_kernels() {
   static const aie_kernels::KernelTable& kt = aie_kernels::kernel_table(aie_kernels::detect_host_isa());
   return kt;
@@ -62,14 +79,8 @@ StagedInput stage_input(const at::Tensor& x, const ConvShape& s, Numerics numeri
   st.Wp = s.Wp();
   st.C = s.C;
   const int64_t plane = st.Hp * st.Wp * s.C, total = s.N * plane;
-  std::vector<Rounding> modes;
-  for (const Pass& p : passes_for(numerics))
-    if (std::find(modes.begin(), modes.end(), p.a) == modes.end()) modes.push_back(p.a);
-  std::array<float*, 4> dst{};
-  for (size_t i = 0; i < modes.size(); ++i) {
-    dst[static_cast<int>(modes[i])] = thread_buffer(kStaged0 + static_cast<int>(i), std::max<int64_t>(total, 1));
-    st.variants[static_cast<int>(modes[i])] = dst[static_cast<int>(modes[i])];
-  }
+  const auto modes = staged_roundings(numerics);
+  const auto dst = claim_staging(modes, total, st);
   if (total == 0) return st;
 
   const auto& kt = host_kernels();

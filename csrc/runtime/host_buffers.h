@@ -1,7 +1,12 @@
 // Per-thread scratch of the host emulator, reused across calls so that steady
 // state does not allocate.
 #pragma once
+#include <array>
 #include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "csrc/runtime/conv_job.h"
 
 namespace torch_aie::runtime {
 
@@ -11,5 +16,13 @@ enum Slot { kTileC = 0, kPanelA = 1, kRowTmp = 2, kRowTmp2 = 3, kStaged0 = 4, kN
 
 // A buffer of at least n floats for this thread's `slot`.
 float* thread_buffer(int slot, size_t n);
+
+// The distinct A roundings `numerics`' passes read: one staged copy each.
+std::vector<aie_kernels::Rounding> staged_roundings(Numerics numerics);
+
+// Claims this thread's staging slots for `roundings`, `total` floats each, and
+// records them in `st.variants`; returns them indexed by rounding.
+std::array<float*, 4> claim_staging(const std::vector<aie_kernels::Rounding>& roundings, int64_t total,
+                                    StagedInput& st);
 
 }  // namespace torch_aie::runtime

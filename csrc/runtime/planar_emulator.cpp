@@ -37,13 +37,6 @@ void gather(const T* src, int64_t n, int64_t stride, float* dst) {
   for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(src[i * stride]);
 }
 
-std::vector<Rounding> a_modes(Numerics numerics) {
-  std::vector<Rounding> modes;
-  for (const Pass& p : passes_for(numerics))
-    if (std::find(modes.begin(), modes.end(), p.a) == modes.end()) modes.push_back(p.a);
-  return modes;
-}
-
 // Stages input row h of one (n, c) plane (src) into dst[mode] + off: zero padding,
 // rounding, and the split into stride phases.
 void stage_row(const char* src, int64_t h, int64_t off, const ConvShape& s, const StagedInput& st,
@@ -89,13 +82,8 @@ StagedInput stage_input_planar(const at::Tensor& x, const ConvShape& s, Numerics
   st.phases = s.stride_w;
   st.Wq = ceil_div(st.Wp, st.phases);
   const int64_t row = st.phases * st.Wq, rows = s.N * s.C * st.Hp, total = rows * row;
-  const auto modes = a_modes(numerics);
-  std::array<float*, 4> dst{};
-  for (size_t i = 0; i < modes.size(); ++i) {
-    const int m = static_cast<int>(modes[i]);
-    dst[m] = thread_buffer(kStaged0 + static_cast<int>(i), std::max<int64_t>(total, 1));
-    st.variants[m] = dst[m];
-  }
+  const auto modes = staged_roundings(numerics);
+  const auto dst = claim_staging(modes, total, st);
   if (total == 0) return st;
 
   const auto& kt = host_kernels();
@@ -138,6 +126,17 @@ struct PlanarGeometry {
   std::vector<int64_t> k_off;  // reduction index -> offset within the group's staged channels
   int64_t ohw, pix_block, oc_block;
 };
+
+// Offset of each tap (kh, kw) from its output pixel's base within one staged channel:
+// kh rows down, and in the phase and column where kw's dilated offset lands.
+std::vector<int64_t> planar_tap_offsets(const ConvShape& s, const StagedInput& in) {
+  std::vector<int64_t> taps(s.taps());
+  for (int64_t t = 0; t < s.taps(); ++t) {
+    const int64_t kh = t / s.KW, dw = (t % s.KW) * s.dil_w;
+    taps[t] = (kh * s.dil_h * in.phases + dw % in.phases) * in.Wq + dw / in.phases;
+  }
+  return taps;
+}
 
 // Offset of output pixel m's first tap within the staged input (channel 0).
 inline int64_t pixel_base(const ConvShape& s, const StagedInput& in, int64_t m, int64_t ohw) {
@@ -217,11 +216,9 @@ void emulate_gemm_planar(const ConvShape& s, const PackedWeights& w, const Stage
   PlanarGeometry geo;
   geo.ohw = s.OH * s.OW;
   geo.k_off.resize(w.k);
-  for (int64_t t = 0; t < s.taps(); ++t) {
-    const int64_t kh = t / s.KW, kw = t % s.KW, dw = kw * s.dil_w;
-    const int64_t tap = (kh * s.dil_h * in.phases + dw % in.phases) * in.Wq + dw / in.phases;
-    for (int64_t ch = 0; ch < cg; ++ch) geo.k_off[t * cg + ch] = ch * in.plane() + tap;
-  }
+  const auto taps = planar_tap_offsets(s, in);
+  for (int64_t t = 0; t < s.taps(); ++t)
+    for (int64_t ch = 0; ch < cg; ++ch) geo.k_off[t * cg + ch] = ch * in.plane() + taps[t];
   // Pixel blocks of at most kPixBlock pixels, sized evenly in whole panels; channel
   // blocks (whole kMR panels) only as far as needed for a few tasks per thread,
   // since each task re-packs its B block.
@@ -252,11 +249,7 @@ void emulate_depthwise_planar(const ConvShape& s, const PackedWeights& w, const 
               "emulate_depthwise_planar: needs planar staging and contiguous output rows");
   const auto& kt = host_kernels();
   const auto passes = passes_for(w.numerics);
-  std::vector<int64_t> taps(s.taps());
-  for (int64_t t = 0; t < s.taps(); ++t) {
-    const int64_t kh = t / s.KW, dw = (t % s.KW) * s.dil_w;
-    taps[t] = (kh * s.dil_h * in.phases + dw % in.phases) * in.Wq + dw / in.phases;
-  }
+  const auto taps = planar_tap_offsets(s, in);
   const int64_t esize = out.bf16 ? 2 : 4, row = in.phases * in.Wq;
   // One task per (image, channel) plane; weights are [tap][channel].
   run_tasks(s.N * s.C, [&](int64_t i) {
