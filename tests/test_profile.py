@@ -121,6 +121,11 @@ def test_totals_add_up():
     assert t["other_host_us"] >= 0  # the rows are disjoint parts of the profiled forward
     assert t["npu_macs"] == sum(r.macs for r in npu)
     assert t["host_wall_ms"] > 0 and t["cpu_ms"] > 0
+    with_dispatch = torch_aie.NpuProfile(report.model_name, report.array, report.batch, rows,
+                                         t["profiled_host_us"], t["host_wall_ms"], t["cpu_ms"], report.host,
+                                         dispatch_us=45.0)
+    assert with_dispatch.totals["latency_us_model"] == pytest.approx(t["latency_us_model"] + 45.0 * len(npu))
+    assert "45 us dispatch per NPU op" in str(with_dispatch)
 
     text = str(report)
     assert "MODEL" in text and "not measurements" in text and "measured" in text

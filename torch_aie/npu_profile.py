@@ -153,7 +153,8 @@ class NpuProfile:
     """The report of `torch_aie.profile`: `.rows` (ProfileRow, execution order),
     `.totals`, `str(report)` (a table), `.to_csv()`, `.plot(path)`."""
 
-    def __init__(self, model_name, array, batch, rows, profiled_host_us, host_wall_ms, cpu_ms, host):
+    def __init__(self, model_name, array, batch, rows, profiled_host_us, host_wall_ms, cpu_ms, host,
+                 dispatch_us=0.0):
         self.model_name = model_name
         self.array = array
         self.batch = batch
@@ -163,13 +164,14 @@ class NpuProfile:
         cpu = [r for r in rows if r.runs_on == "cpu"]
         npu_model = sum(r.npu_us_model or 0.0 for r in npu)
         cpu_host = sum(r.host_us for r in cpu)
-        latency = npu_model + cpu_host
+        latency = npu_model + cpu_host + dispatch_us * len(npu)
         self.totals = {
             "npu_ops": len(npu),
             "cpu_ops": len(cpu),
             "npu_us_model": npu_model,                    # model: sum of the NPU rows
             "cpu_ops_host_us": cpu_host,                  # measured: sum of the CPU rows
-            "latency_us_model": latency,                  # model (NPU) + measured (CPU ops), in sequence
+            "dispatch_us": dispatch_us,                   # per NPU op, added to the latency (given, not modelled)
+            "latency_us_model": latency,                  # model (NPU + dispatch) + measured (CPU ops), in sequence
             "throughput_per_s_model": batch / (latency * 1e-6) if latency > 0 else float("inf"),
             "npu_host_us": sum(r.host_us for r in npu),   # measured: the emulator running the NPU ops
             "other_host_us": profiled_host_us - sum(r.host_us for r in rows),  # dispatch, views, copies
@@ -206,8 +208,10 @@ class NpuProfile:
         out += ["",
                 f"NPU ops: {t['npu_ops']}, modelled NPU time {t['npu_us_model']:.1f} us (MODEL)",
                 f"CPU ops: {t['cpu_ops']}, host time {t['cpu_ops_host_us']:.1f} us (measured on this host)",
-                f"whole model: {t['latency_us_model'] / 1e3:.3f} ms = modelled NPU + CPU ops in sequence "
-                f"(MODEL + host measurement; no dispatch or transfer overhead), "
+                f"whole model: {t['latency_us_model'] / 1e3:.3f} ms = modelled NPU + CPU ops in sequence"
+                + (f" + {t['dispatch_us']:g} us dispatch per NPU op" if t["dispatch_us"] else
+                   " (no dispatch or transfer overhead)")
+                + f" (MODEL + host measurement), "
                 f"{t['throughput_per_s_model']:.1f} inferences/s (MODEL)",
                 f"host emulator: NPU ops {t['npu_host_us'] / 1e3:.2f} ms + CPU ops "
                 f"{t['cpu_ops_host_us'] / 1e3:.2f} ms + other {t['other_host_us'] / 1e3:.2f} ms = profiled "
@@ -297,7 +301,7 @@ def plot_profiles(reports, path: str) -> None:
 
 
 def profile(model: nn.Module, example_inputs, array: str = "phoenix", *, warmup: int = 1,
-            runs: int = 3, cpu_baseline: bool = True) -> NpuProfile:
+            runs: int = 3, cpu_baseline: bool = True, dispatch_us: float = 0.0) -> NpuProfile:
     """Runs `model(*example_inputs)` on aie under torch.profiler and reports, per op in
     execution order, what the NPU path would do with it (algorithm, dtype, per-core tile,
     cores, modelled NPU time and whether it is compute- or DMA-bound, host emulator time)
@@ -311,7 +315,9 @@ def profile(model: nn.Module, example_inputs, array: str = "phoenix", *, warmup:
     is PyTorch's fp32 CPU forward of the same model.
 
     NPU times come from the cycle model (csrc/runtime/array_model.cpp): a model of the
-    array, not a measurement, and it adds no per-dispatch or host-transfer overhead."""
+    array, not a measurement, and it has no per-dispatch or host-transfer overhead;
+    `dispatch_us` adds a host cost per NPU op to the whole-model latency (e.g. a measured
+    per-call XRT overhead, if each op were its own NPU dispatch)."""
     import torch_aie
 
     if not isinstance(example_inputs, (tuple, list)):
@@ -357,4 +363,4 @@ def profile(model: nn.Module, example_inputs, array: str = "phoenix", *, warmup:
             cpu_ms = _median_ms(lambda: cpu_model(*cpu_args), runs)
 
     host = f"emulator kernels {torch_aie.host_isa()}, CPU {host_description()}, {torch.get_num_threads()} threads"
-    return NpuProfile(root_name, array, batch, rows, profiled_us, host_wall_ms, cpu_ms, host)
+    return NpuProfile(root_name, array, batch, rows, profiled_us, host_wall_ms, cpu_ms, host, dispatch_us)
