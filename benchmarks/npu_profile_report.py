@@ -1,14 +1,16 @@
 """torch_aie.profile() on ResNet-50 and MobileNetV2 (224x224, batch 1, bf16 numerics) on
 both arrays: per conv the planner's algorithm, per-core tile, cores, *modelled* NPU time
 and bound on Phoenix and Strix next to the host emulator's time; the ops left on the CPU;
-whole-model totals; an int8 what-if of the same convs (array model only: no int8 kernel
-runs here); and one PNG per model. NPU figures are the cycle model of
+whole-model totals, also for the torch_aie.optimize()'d model (BatchNorm folded, ReLU
+fused: what a deployment leaves on the CPU); an int8 what-if of the same convs (array
+model only: no int8 kernel runs here); and one PNG per model. NPU figures are the cycle model of
 csrc/runtime/array_model.cpp, never measurements.
 
     .venv/bin/python benchmarks/npu_profile_report.py [--models resnet50 mobilenet_v2] [--csv-dir DIR]
 """
 import argparse
 import collections
+import copy
 import os
 
 import torch
@@ -73,18 +75,26 @@ def main():
         conv_table(reports)
         print()
         cpu_table(reports[0])
-        print(f"\n{'array':8} {'NPU convs':>10} {'bound c/d':>9} {'CPU ops':>9} {'whole model':>12} {'inf/s':>8} "
-              f"{'int8 convs':>11} {'host emu':>9} {'CPU fp32':>9}")
-        print(f"{'':8} {'us MODEL':>10} {'':>9} {'us meas.':>9} {'ms MODEL*':>12} {'MODEL*':>8} {'us MODEL':>11} "
-              f"{'ms meas.':>9} {'ms meas.':>9}")
-        for rep in reports:
-            t = rep.totals
-            comp = sum(r.bound == "compute" for r in rep.npu_rows)
-            i8 = int8_what_if(models.MODELS[name](), x, rep.array)
-            print(f"{rep.array:8} {t['npu_us_model']:10.0f} {comp:4d}/{t['npu_ops'] - comp:<4d} "
-                  f"{t['cpu_ops_host_us']:9.0f} {t['latency_us_model'] / 1e3:12.2f} "
-                  f"{t['throughput_per_s_model']:8.1f} {i8:11.0f} {t['host_wall_ms']:9.1f} {t['cpu_ms']:9.1f}")
-        print("* whole model = modelled NPU convs + measured CPU-resident ops, in sequence, no dispatch overhead")
+        opt = torch_aie.optimize(copy.deepcopy(model).to("aie"))
+        optimized = [torch_aie.profile(opt, x, array=a, runs=args.runs, cpu_baseline=False)
+                     for a in ("phoenix", "strix")]
+        print(f"\n{'model':9} {'array':8} {'NPU convs':>10} {'bound c/d':>9} {'CPU ops':>9} {'whole model':>12} "
+              f"{'inf/s':>8} {'int8 convs':>11} {'host emu':>9} {'CPU fp32':>9}")
+        print(f"{'':9} {'':8} {'us MODEL':>10} {'':>9} {'us meas.':>9} {'ms MODEL*':>12} {'MODEL*':>8} "
+              f"{'us MODEL':>11} {'ms meas.':>9} {'ms meas.':>9}")
+        cpu_ms = reports[0].totals["cpu_ms"]
+        for variant, reps in (("eager", reports), ("optimize", optimized)):
+            for rep in reps:
+                t = rep.totals
+                comp = sum(r.bound == "compute" for r in rep.npu_rows)
+                i8 = int8_what_if(models.MODELS[name](), x, rep.array)
+                print(f"{variant:9} {rep.array:8} {t['npu_us_model']:10.0f} {comp:4d}/{t['npu_ops'] - comp:<4d} "
+                      f"{t['cpu_ops_host_us']:9.0f} {t['latency_us_model'] / 1e3:12.2f} "
+                      f"{t['throughput_per_s_model']:8.1f} {i8:11.0f} {t['host_wall_ms']:9.1f} {cpu_ms:9.1f}")
+        print("* whole model = modelled NPU convs + measured CPU-resident ops, in sequence, no dispatch overhead;")
+        print("  CPU fp32 = PyTorch's eager fp32 forward of the same model on this host")
+        print(f"\nops left on the CPU by the optimize()'d model ({optimized[0].array}):")
+        cpu_table(optimized[0])
         png = os.path.join(args.png_dir, f"npu_profile_{name}.png")
         plot_profiles(reports, png)
         print(f"plot written to {png}")
@@ -92,6 +102,8 @@ def main():
             os.makedirs(args.csv_dir, exist_ok=True)
             for rep in reports:
                 rep.to_csv(os.path.join(args.csv_dir, f"npu_profile_{name}_{rep.array}.csv"))
+            for rep in optimized:
+                rep.to_csv(os.path.join(args.csv_dir, f"npu_profile_{name}_optimized_{rep.array}.csv"))
 
 
 if __name__ == "__main__":

@@ -109,13 +109,18 @@ class _ModuleRanges:
             h.remove()
 
 
-def _enclosing(event, prefix):
+def _enclosing(event, prefix="", pattern=None):
+    """The innermost enclosing event whose name starts with `prefix` (or matches `pattern`)."""
     e = event.cpu_parent
     while e is not None:
-        if e.name.startswith(prefix):
+        if (pattern.match(e.name) if pattern else e.name.startswith(prefix)):
             return e
         e = e.cpu_parent
     return None
+
+
+# An aie range (not the dispatcher's own event of a custom op such as aie::conv2d).
+_AIE_RANGE = re.compile(r"^aie::\w+\[.+\]$")
 
 
 def _rows_from_events(events, root_name: str) -> tuple[list[ProfileRow], float]:
@@ -126,7 +131,7 @@ def _rows_from_events(events, root_name: str) -> tuple[list[ProfileRow], float]:
             total_us += e.time_range.elapsed_us()
             continue
         npu, cpu = _NPU_RANGE.match(e.name), _CPU_RANGE.match(e.name)
-        if not (npu or cpu) or _enclosing(e, "aie::") is not None:
+        if not (npu or cpu) or _enclosing(e, pattern=_AIE_RANGE) is not None:
             continue  # not ours, or host work inside an aie op's own range
         mod = _enclosing(e, _MODULE_RANGE)
         row = ProfileRow(index=len(rows), module=mod.name[len(_MODULE_RANGE):] if mod else root_name,
