@@ -96,7 +96,7 @@ def main():
         print(f"\nops left on the CPU by the optimize()'d model ({optimized[0].array}):")
         cpu_table(optimized[0])
         png = os.path.join(args.png_dir, f"npu_profile_{name}.png")
-        plot_profiles(reports, png)
+        plot_profiles(optimized, png, title=f"{reports[0].model_name} (torch_aie.optimize()'d)", cpu_ms=cpu_ms)
         print(f"plot written to {png}")
         if args.csv_dir:
             os.makedirs(args.csv_dir, exist_ok=True)

@@ -242,10 +242,11 @@ class NpuProfile:
         plot_profiles([self], path)
 
 
-def plot_profiles(reports, path: str) -> None:
+def plot_profiles(reports, path: str, title: Optional[str] = None, cpu_ms: Optional[float] = None) -> None:
     """One PNG comparing reports of the same model (e.g. on both arrays): per NPU op the
     modelled time, filled when compute-bound and hollow when DMA-bound; below, the
-    whole-model figures (model) next to the measured CPU and host-emulator times."""
+    whole-model figures (model) next to the measured CPU and host-emulator times.
+    `cpu_ms` overrides the PyTorch CPU fp32 time (e.g. taken from another report)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -271,7 +272,7 @@ def plot_profiles(reports, path: str) -> None:
     ax.set_xticks(range(len(base)), [f"{r.module} [{r.algorithm}]" for r in base], rotation=90, fontsize=5.5)
     ax.set_xlim(-0.7, len(base) - 0.3)
     ax.set_ylabel("modelled NPU time per op (us)")
-    ax.set_title(f"{reports[0].model_name}, batch {reports[0].batch}: per-conv NPU time — cycle MODEL, "
+    ax.set_title(f"{title or reports[0].model_name}, batch {reports[0].batch}: per-conv NPU time — cycle MODEL, "
                  f"not a measurement", fontsize=10)
     ax.legend(fontsize=8, ncol=2)
     ax.grid(axis="y", alpha=0.3)
@@ -285,8 +286,9 @@ def plot_profiles(reports, path: str) -> None:
         bars.append((f"{rep.array}: ops left on the CPU (measured)", t["cpu_ops_host_us"] / 1e3, "grey", None))
         bars.append((f"{rep.array}: whole model = NPU model + CPU ops", t["latency_us_model"] / 1e3, c, "//"))
     t0 = reports[0].totals
-    if t0["cpu_ms"] is not None:
-        bars.append(("PyTorch CPU fp32, this host (measured)", t0["cpu_ms"], "dimgrey", None))
+    cpu_ms = t0["cpu_ms"] if cpu_ms is None else cpu_ms
+    if cpu_ms is not None:
+        bars.append(("PyTorch CPU fp32, this host (measured)", cpu_ms, "dimgrey", None))
     bars.append(("host emulator, this host (measured)", t0["host_wall_ms"], "silver", None))
     ys = list(range(len(bars)))
     for y, (label, v, c, hatch) in zip(ys, bars):
