@@ -154,6 +154,22 @@ def _rows_from_events(events, root_name: str) -> tuple[list[ProfileRow], float]:
     return rows, total_us
 
 
+def _median_host_times(passes):
+    """Rows of the first profiled forward with each row's host time the median over all
+    of them (every pass must have run the same ops), and a forward time made of those
+    medians plus the median of what the rows leave out (dispatch, views, copies), so the
+    parts still add up to the whole."""
+    rows, _ = passes[0]
+    for other, _ in passes[1:]:
+        if [(r.module, r.op) for r in other] != [(r.module, r.op) for r in rows]:
+            raise RuntimeError("torch_aie.profile: the profiled forwards ran different ops; "
+                               "profile a model whose forward is deterministic, or pass profiled_runs=1")
+    other = statistics.median(total - sum(r.host_us for r in rs) for rs, total in passes)
+    for i, r in enumerate(rows):
+        r.host_us = statistics.median(p[0][i].host_us for p in passes)
+    return rows, sum(r.host_us for r in rows) + other
+
+
 class NpuProfile:
     """The report of `torch_aie.profile`: `.rows` (ProfileRow, execution order),
     `.totals`, `str(report)` (a table), `.to_csv()`, `.plot(path)`."""
@@ -308,7 +324,8 @@ def plot_profiles(reports, path: str, title: Optional[str] = None, cpu_ms: Optio
 
 
 def profile(model: nn.Module, example_inputs, array: str = "phoenix", *, warmup: int = 1,
-            runs: int = 3, cpu_baseline: bool = True, dispatch_us: float = 0.0) -> NpuProfile:
+            runs: int = 3, profiled_runs: int = 3, cpu_baseline: bool = True,
+            dispatch_us: float = 0.0) -> NpuProfile:
     """Runs `model(*example_inputs)` on aie under torch.profiler and reports, per op in
     execution order, what the NPU path would do with it (algorithm, dtype, per-core tile,
     cores, modelled NPU time and whether it is compute- or DMA-bound, host emulator time)
@@ -316,8 +333,9 @@ def profile(model: nn.Module, example_inputs, array: str = "phoenix", *, warmup:
 
     `array` is "phoenix" or "strix" (restored afterwards). A model not on aie is copied
     there (the caller's model is left as it is). `warmup` forwards first (weights packed,
-    allocator warm), then one profiled forward; `runs` forwards without the profiler time
-    the host emulator, and, with `cpu_baseline`, PyTorch's own CPU forward. Everything
+    allocator warm), then `profiled_runs` profiled forwards (each row's host time is the
+    median over them); `runs` forwards without the profiler time the host emulator, and,
+    with `cpu_baseline`, PyTorch's own CPU forward. Everything
     runs under torch.no_grad() in the model's current train/eval mode. The CPU baseline
     is PyTorch's fp32 CPU forward of the same model.
 
@@ -342,17 +360,20 @@ def profile(model: nn.Module, example_inputs, array: str = "phoenix", *, warmup:
         with torch.no_grad():
             for _ in range(warmup):
                 aie_model(*aie_args)
+            passes = []
             ranges = _ModuleRanges(aie_model, root_name)
             try:
-                with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
-                                            record_shapes=True) as prof:
-                    aie_model(*aie_args)
+                for _ in range(max(1, profiled_runs)):
+                    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
+                                                record_shapes=True) as prof:
+                        aie_model(*aie_args)
+                    passes.append(_rows_from_events(prof.events(), root_name))
             finally:
                 ranges.remove()
             host_wall_ms = _median_ms(lambda: aie_model(*aie_args), runs)
     finally:
         torch_aie.set_array(old_array)
-    rows, profiled_us = _rows_from_events(prof.events(), root_name)
+    rows, profiled_us = _median_host_times(passes)
 
     cpu_ms = None
     if cpu_baseline:
