@@ -7,6 +7,7 @@
 // once per op, or raises, so users can find and forbid hidden host work.
 
 #include <ATen/core/Tensor.h>
+#include <ATen/record_function.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_strided.h>
 #include <c10/core/CPUAllocator.h>
@@ -286,6 +287,11 @@ void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torc
   const size_t num_args = arg_schemas.size();
   check_same_device(name, *stack, num_args);
   count_fallback(name);
+  // A torch.profiler range per fallback call, named like the aie ops' ranges
+  // (csrc/ops/profile_range.h), so traces and torch_aie.profile() show what stays
+  // on the CPU. Free when no profiler runs (RecordFunction's own check).
+  at::RecordFunction range(at::RecordScope::FUNCTION);
+  if (range.isActive()) range.before(std::string_view("aie::cpu_fallback[" + name + "]"));
 
   const size_t args_begin = stack->size() - num_args;
   // The caller's arguments, for results that alias a written argument.

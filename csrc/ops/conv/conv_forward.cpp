@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "csrc/ops/conv/weight_cache.h"
+#include "csrc/ops/profile_range.h"
 #include "csrc/runtime/emulator.h"
 #include "csrc/runtime/host_alias.h"
 
@@ -158,9 +159,15 @@ at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, 
   }
   if (!d.on_npu) {
     count_fallback(d.reason);
+    ops::CpuFallbackRange range("aten::convolution", d.reason);
     return host_conv(a, relu);
   }
   count_npu(d.algorithm);
+  const auto& s = p.shape;
+  ops::NpuOpRange range({p.spatial_dims == 1 ? "conv1d" : "conv2d", runtime::algorithm_name(d.algorithm),
+                         d.numerics == runtime::Numerics::Bf16x3 ? "bf16x3" : "bf16", array_name(),
+                         d.array_plan, s.macs(), s.M(), s.OCg(), s.K(), s.groups},
+                        a.input, a.weight);
   return run_on_npu(a, p, d, relu);
 }
 
@@ -184,9 +191,12 @@ std::string explain(const ConvArgs& a, std::optional<ConvAlgorithm> forced) {
   return os.str();
 }
 
-ArrayPlanReport array_plan(const ConvArgs& a, std::optional<ConvAlgorithm> forced) {
+ArrayPlanReport array_plan(const ConvArgs& a, std::optional<ConvAlgorithm> forced, int elem_bytes) {
   const ConvParams p = normalize(a);
-  const ConvDecision d = plan_conv(p, precision(), forced);
+  ConvDecision d = plan_conv(p, precision(), forced);
+  // int8 operands (quantised convs): the same tiling at the int8 MAC tile and rate.
+  if (d.on_npu && elem_bytes == 1)
+    d.array_plan = runtime::plan_conv_on_array(p.shape, d.algorithm, runtime::array_by_name(array_name()), 1, 1);
   ArrayPlanReport r;
   r.summary = d.on_npu ? runtime::algorithm_name(d.algorithm) : "cpu_fallback: " + d.reason;
   const auto& ap = d.array_plan;
