@@ -19,3 +19,6 @@ from .weight_cache import *  # noqa: E402,F401,F403
 from . import compile as _compile  # noqa: E402
 
 _compile.install_lazy_registration()
+from . import _shutdown  # noqa: E402
+
+_shutdown.register()
