@@ -22,3 +22,6 @@ _compile.install_lazy_registration()
 from . import _shutdown  # noqa: E402
 
 _shutdown.register()
+from . import autocast as _autocast  # noqa: E402
+
+_autocast.set_default_dtype()

@@ -508,12 +508,6 @@ TORCH_LIBRARY_IMPL(_, PrivateUse1, m) {
   m.fallback(torch::CppFunction::makeFromBoxedFunction<&aie_cpu_fallback>());
 }
 
-// No autocast policy yet: under torch.autocast("aie") ops run in their input dtypes
-// instead of failing for want of an AutocastPrivateUse1 kernel.
-TORCH_LIBRARY_IMPL(_, AutocastPrivateUse1, m) {
-  m.fallback(torch::CppFunction::makeFallthrough());
-}
-
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("native_batch_norm", torch::CppFunction::makeFromBoxedFunction<&native_batch_norm_twin>());
   m.impl("_efficientzerotensor", &efficientzerotensor);
