@@ -39,7 +39,8 @@ namespace torch_aie {
 
 // Records one CPU fallback under the current mode: counts it, warns once per op in
 // "warn" mode, or raises naming the op in "raise" mode. Thread-safe; never takes the GIL.
-void count_fallback(const std::string& op_name);
+// `reason` (empty: the op has no aie kernel) says why an op with aie kernels ran on the host.
+void count_fallback(const std::string& op_name, const std::string& reason = "");
 
 namespace {
 
@@ -547,24 +548,37 @@ TORCH_LIBRARY_FRAGMENT(_aie, m) {
   m.def("reset_fallback_counts() -> ()", &reset_fallback_counts);
   m.def("set_fallback_mode(str mode) -> ()", &set_fallback_mode);
   m.def("get_fallback_mode() -> str", &get_fallback_mode);
+  // For op families whose aie kernels send some calls to the host (convolutions): they
+  // are counted in fallback_stats() and obey the fallback mode like any other fallback.
+  m.def("note_host_op(str op, str reason) -> ()", [](c10::string_view op, c10::string_view reason) {
+    count_fallback(std::string(op), std::string(reason));
+  });
 }
 
 }  // namespace
 
-void count_fallback(const std::string& op_name) {
+void count_fallback(const std::string& op_name, const std::string& reason) {
   const Mode mode = current_mode.load();
+  const std::string why = reason.empty() ? std::string(" has no aie kernel and would run on the CPU")
+                                         : " would run on the host CPU (" + reason + ")";
   TORCH_CHECK(
       mode != Mode::kRaise,
       op_name,
-      " has no aie kernel and would run on the CPU, which the aie fallback mode 'raise' "
-      "forbids (torch_aie.set_fallback_mode('silent') or 'warn' allows it)");
+      why,
+      ", which the aie fallback mode 'raise' forbids (torch_aie.set_fallback_mode('silent') or "
+      "'warn' allows it)");
   const bool first = table().add(op_name);
   if (mode == Mode::kWarn && first) {
-    TORCH_WARN(
-        op_name,
-        " has no aie kernel: it runs on the host CPU, directly on the aie tensors' memory, "
-        "with fresh results copied into new aie tensors (warned once per op; "
-        "torch_aie.set_fallback_mode('silent') hides this)");
+    if (reason.empty()) {
+      TORCH_WARN(
+          op_name,
+          " has no aie kernel: it runs on the host CPU, directly on the aie tensors' memory, "
+          "with fresh results copied into new aie tensors (warned once per op; "
+          "torch_aie.set_fallback_mode('silent') hides this)");
+    } else {
+      TORCH_WARN(op_name, " runs on the host CPU: ", reason,
+                 " (warned once per op; torch_aie.set_fallback_mode('silent') hides this)");
+    }
   }
 }
 
