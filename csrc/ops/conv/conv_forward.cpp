@@ -4,6 +4,7 @@
 #include <ATen/ops/convolution_backward.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_strided.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 
 #include <atomic>
 #include <chrono>
@@ -37,6 +38,15 @@ at::Tensor host_conv(const ConvArgs& a, bool relu) {
                            a.dilation, a.transposed, a.output_padding, a.groups);
   if (relu) r.relu_();
   return to_device_of(r, a.input);
+}
+
+// Host work obeys the device's fallback mode ("raise" forbids it before anything runs) and
+// is counted in fallback_stats(); reached through the dispatcher (_aie::note_host_op).
+void note_host_op(const char* op, const std::string& reason) {
+  static const auto note = c10::Dispatcher::singleton()
+                               .findSchemaOrThrow("_aie::note_host_op", "")
+                               .typed<void(c10::string_view, c10::string_view)>();
+  note.call(op, reason);
 }
 
 // A 4-D [N][C][H][W] view of a 1-D or 2-D conv tensor.
@@ -158,6 +168,7 @@ at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, 
     }
   }
   if (!d.on_npu) {
+    note_host_op("aten::convolution", d.reason);
     count_fallback(d.reason);
     ops::CpuFallbackRange range("aten::convolution", d.reason);
     return host_conv(a, relu);
@@ -241,6 +252,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward(
     c10::IntArrayRef dilation, bool transposed, c10::IntArrayRef output_padding, int64_t groups,
     std::array<bool, 3> output_mask) {
   // Training runs on the host through ATen: exact fp32 gradients (DESIGN.md section 3).
+  note_host_op("aten::convolution_backward", "conv backward runs through ATen on the host");
   count_fallback("convolution_backward runs on the host (ATen)");
   auto [gi, gw, gb] = at::convolution_backward(
       host_alias(grad_output), host_alias(input), host_alias(weight), bias_sizes, stride, padding,

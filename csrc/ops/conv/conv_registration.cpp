@@ -122,6 +122,9 @@ TORCH_LIBRARY_FRAGMENT(_aie, m) {
         [](int64_t b) { WeightCache::global().set_budget(b); });
   m.def("set_weight_cache_enabled(bool enabled) -> ()",
         [](bool e) { WeightCache::global().set_enabled(e); });
+  m.def("get_weight_cache_enabled() -> bool", [] { return WeightCache::global().enabled(); });
+  m.def("set_weight_cache_verify(bool verify) -> ()", [](bool v) { WeightCache::global().set_verify(v); });
+  m.def("get_weight_cache_verify() -> bool", [] { return WeightCache::global().verify(); });
 }
 
 }  // namespace torch_aie::conv
