@@ -174,7 +174,8 @@ def test_ops_without_an_aie_kernel_are_listed_with_their_modules():
     with torch.no_grad():
         aie_model(xa)
     counted = {k: v for k, v in torch_aie.fallback_stats().items() if v}
-    listed = collections.Counter(r.op for r in report.cpu_rows if r.op != "aten::convolution")
+    # Host convs are fallback ops too (one table: fallback_stats() counts them).
+    listed = collections.Counter(r.op for r in report.cpu_rows)
     assert dict(listed) == counted
 
 
