@@ -25,16 +25,12 @@ struct Key {
   int64_t offset;
   std::vector<int64_t> sizes, strides;
   at::ScalarType dtype;
-  runtime::ConvAlgorithm algorithm;
-  runtime::Numerics numerics;
-  runtime::HostLayout layout;
-  int64_t groups;
+  std::string backend, pack_key;
 
   bool operator==(const Key& o) const {
     return tensor == o.tensor && storage == o.storage && version == o.version &&
            offset == o.offset && sizes == o.sizes && strides == o.strides && dtype == o.dtype &&
-           algorithm == o.algorithm && numerics == o.numerics && layout == o.layout &&
-           groups == o.groups;
+           backend == o.backend && pack_key == o.pack_key;
   }
 };
 
@@ -123,9 +119,8 @@ WeightCache& WeightCache::global() {
   return *cache;
 }
 
-PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, runtime::ConvAlgorithm algorithm,
-                                   runtime::Numerics numerics, runtime::HostLayout layout, int64_t groups,
-                                   const std::function<runtime::PackedWeights()>& pack) {
+PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, const std::string& backend,
+                                   const std::string& pack_key, const std::function<PackedPtr()>& pack) {
   auto* t = weight.unsafeGetTensorImpl();
   // Inference tensors carry no version counter, so an in-place update could not be seen.
   const bool cacheable = !weight.is_inference() && weight.has_storage();
@@ -133,7 +128,7 @@ PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, runtime::ConvAlgori
   if (cacheable) {
     key = Key{t, weight.storage().unsafeGetStorageImpl(), t->version_counter().current_version(),
               weight.storage_offset(), weight.sizes().vec(), weight.strides().vec(),
-              weight.scalar_type(), algorithm, numerics, layout, groups};
+              weight.scalar_type(), backend, pack_key};
   }
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
@@ -151,7 +146,8 @@ PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, runtime::ConvAlgori
       impl_->stats.misses += 1;
     }
   }
-  auto packed = std::make_shared<const runtime::PackedWeights>(pack());  // outside the lock
+  PackedPtr packed = pack();  // outside the lock
+  TORCH_CHECK(packed, "conv backend '", backend, "' packed no weights");
   if (!cacheable) return packed;
   const size_t checksum = weight_checksum(weight);
 
