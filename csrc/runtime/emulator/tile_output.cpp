@@ -25,9 +25,10 @@ void write_channel_rows(const float* c, int64_t ldc, const ConvShape& s, int64_t
   const auto& kt = host_kernels();
   const int64_t ohw = s.OH * s.OW, esize = out.esize();
   for (int64_t j = 0; j < npix;) {
-    const int64_t m = m0 + j, n = m / ohw, r = m % ohw;
+    const Pixel p = split_pixel(s, m0 + j);
+    const int64_t r = p.oh * s.OW + p.ow;  // pixel within its image
     const int64_t run = std::min(npix - j, ohw - r);
-    char* dst = static_cast<char*>(out.data) + (n * out.sN + oc0 * out.sC + r) * esize;
+    char* dst = static_cast<char*>(out.data) + (p.n * out.sN + oc0 * out.sC + r) * esize;
     kt.epilogue_rows(c + j, ldc, noc, run, epi.bias ? epi.bias + oc0 : nullptr, epi.relu, dst, out.bf16(), out.sC);
     j += run;
   }
