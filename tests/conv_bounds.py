@@ -1,4 +1,4 @@
-"""Error bounds of the numeric contract (DESIGN.md section 4), per precision mode.
+"""Error bounds of the numeric contract (docs/ARCHITECTURE.md, "Numerics contract"), per precision mode.
 
 For an output y = bias + sum_k a_k b_k over K terms, let mag = |bias| + sum |a_k||b_k|
 (computed in float64 by ATen from the test's own inputs). With u8 = 2^-8 (bf16 unit

@@ -52,9 +52,10 @@ def test_backend_chosen_by_environment():
 
 
 def test_cmake_names_only_sources_that_exist():
-    text = (ROOT / "CMakeLists.txt").read_text()
+    lines = (ROOT / "CMakeLists.txt").read_text().splitlines()
+    text = "\n".join(line.split("#", 1)[0] for line in lines)  # comments name examples, not sources
     named = re.findall(r"[\w/]+\.cpp", text)
-    assert named, "expected CMakeLists.txt to list the kernel sources"
+    assert named, "expected CMakeLists.txt to name the test and benchmark sources"
     missing = [n for n in named if not (ROOT / n).exists()]
     assert missing == [], f"CMakeLists.txt names sources that do not exist: {missing}"
 

@@ -46,7 +46,7 @@ def test_memory_format_does_not_change_the_result(shape, precision, dtype, mode)
     planar = F.conv2d(xa, wa, ba, s, p, d, g)
     chlast = F.conv2d(xa.contiguous(memory_format=torch.channels_last), wa, ba, s, p, d, g)
     assert planar.is_contiguous() and chlast.is_contiguous(memory_format=torch.channels_last)
-    # Which orientation ran (emulator.cpp choose_host_layout): pixel rows for channels_last,
+    # Which orientation ran (csrc/runtime/emulator/host_layout.cpp choose_host_layout): pixel rows for channels_last,
     # and for planar depthwise with short rows or GEMMs whose pixels fill 16-wide panels badly.
     m = planar.shape[0] * planar.shape[2] * planar.shape[3]
     depthwise = g == c == oc

@@ -18,7 +18,7 @@
 #include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
 
-#include "csrc/device/cpu_alias.h"
+#include "csrc/runtime/memory_view.h"
 #include "csrc/device/device.h"
 
 namespace torch_aie {
@@ -174,8 +174,8 @@ at::Tensor copy_from(const at::Tensor& self, const at::Tensor& dst, bool non_blo
   if (self.is_privateuseone() && dst.is_privateuseone()) {
     at::assert_no_partial_overlap(dst, self);
   }
-  at::Tensor dst_cpu = cpu_alias(dst);
-  dst_cpu.copy_(cpu_alias(self));
+  at::Tensor dst_cpu = runtime::host_view(dst);
+  dst_cpu.copy_(runtime::host_view(self));
   return dst;
 }
 
@@ -188,19 +188,19 @@ at::Tensor copy_from_and_resize(const at::Tensor& self, const at::Tensor& dst) {
 }
 
 at::Scalar local_scalar_dense(const at::Tensor& self) {
-  return at::_local_scalar_dense(cpu_alias(self));
+  return at::_local_scalar_dense(runtime::host_view(self));
 }
 
 at::Tensor& fill_scalar_(at::Tensor& self, const at::Scalar& value) {
   if (self.numel() > 0) {
-    cpu_alias(self).fill_(value);
+    runtime::host_view(self).fill_(value);
   }
   return self;
 }
 
 at::Tensor& zero_(at::Tensor& self) {
   if (self.numel() > 0) {
-    cpu_alias(self).zero_();
+    runtime::host_view(self).zero_();
   }
   return self;
 }
@@ -240,7 +240,7 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
 
 // The Conjugate and Negative fallbacks would materialise a lazily conjugated or
 // negated source with clone(), which copies through _copy_from again, forever.
-// cpu_alias() carries both bits, so copy_from resolves them in CPU copy_ instead.
+// runtime::host_view() carries both bits, so copy_from resolves them in CPU copy_ instead.
 // (Built-in devices never reach _copy_from, so this changes nothing for them.)
 TORCH_LIBRARY_IMPL(aten, Conjugate, m) {
   m.impl("_copy_from", torch::CppFunction::makeFallthrough());

@@ -9,7 +9,7 @@
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/library.h>
 
-#include "csrc/device/allocator.h"
+#include "csrc/device/memory/allocator.h"
 #include "csrc/device/rng.h"
 
 namespace torch_aie {

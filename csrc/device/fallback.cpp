@@ -33,8 +33,8 @@
 #include <utility>
 #include <vector>
 
-#include "csrc/device/cpu_alias.h"
 #include "csrc/device/device.h"
+#include "csrc/runtime/memory_view.h"
 
 namespace torch_aie {
 
@@ -137,77 +137,11 @@ void check_same_device(const std::string& op_name, const torch::jit::Stack& stac
 
 // ---- zero-copy fallback ------------------------------------------------------------
 
-// The CPU aliases of one fallback call. Aliases of tensors that share an aie storage share
-// one CPU storage, so CPU kernels see overlaps (a.add_(a.t())) as they would on the CPU.
-// Each CPU storage views the aie memory without owning it and is resizable with the CPU
-// allocator: a CPU kernel that grows an out= argument gets fresh CPU memory, which the
-// fallback detects afterwards (the storage's data pointer changed).
-class Aliases {
- public:
-  struct Entry {
-    c10::Storage aie;
-    c10::Storage cpu;
-    const void* data;  // the aie memory
-    size_t nbytes;
-
-    // False once a CPU kernel has moved the alias to other memory.
-    bool intact() const {
-      const c10::StorageImpl* impl = cpu.unsafeGetStorageImpl();
-      return impl->data_ptr().get() == data && impl->nbytes() == nbytes;
-    }
-  };
-
-  // A CPU tensor over `t`'s memory: same storage offset, sizes, strides, conj/neg bits.
-  at::Tensor alias(const at::Tensor& t) {
-    TORCH_CHECK(t.has_storage(), "the aie CPU fallback needs tensors with storage");
-    auto impl = c10::make_intrusive<c10::TensorImpl>(
-        c10::Storage(entry_for(t.storage()).cpu), c10::DispatchKeySet(c10::DispatchKey::CPU), t.dtype());
-    impl->set_sizes_and_strides(t.sizes(), t.strides(), t.storage_offset());
-    at::Tensor alias(std::move(impl));
-    alias._set_conj(t.is_conj());
-    alias._set_neg(t.is_neg());
-    return alias;
-  }
-
-  // The entry whose CPU storage is `cpu`, if any.
-  const Entry* find(const c10::StorageImpl* cpu) const {
-    for (const Entry& e : entries_) {
-      if (e.cpu.unsafeGetStorageImpl() == cpu) {
-        return &e;
-      }
-    }
-    return nullptr;
-  }
-
-  const Entry* find_aie(const c10::StorageImpl* aie) const {
-    for (const Entry& e : entries_) {
-      if (e.aie.unsafeGetStorageImpl() == aie) {
-        return &e;
-      }
-    }
-    return nullptr;
-  }
-
- private:
-  const Entry& entry_for(const c10::Storage& aie) {
-    if (const Entry* e = find_aie(aie.unsafeGetStorageImpl())) {
-      return *e;
-    }
-    c10::StorageImpl* impl = aie.unsafeGetStorageImpl();
-    void* data = impl->mutable_data();
-    const size_t nbytes = impl->nbytes();
-    c10::Storage cpu(c10::make_intrusive<c10::StorageImpl>(
-        c10::StorageImpl::use_byte_size_t(),
-        nbytes,
-        at::DataPtr(data, c10::Device(c10::DeviceType::CPU)),  // not owning
-        c10::GetCPUAllocator(),
-        /*resizable=*/true));
-    entries_.push_back(Entry{aie, std::move(cpu), data, nbytes});
-    return entries_.back();
-  }
-
-  std::vector<Entry> entries_;  // a handful per call: a linear search beats hashing
-};
+// The CPU aliases of one fallback call: runtime::HostViews, resizable, so that views
+// of one aie storage share one CPU storage (CPU ATen's overlap checks apply) and a CPU
+// kernel that grows an out= argument gets fresh CPU memory, detected afterwards through
+// Entry::intact().
+using Aliases = runtime::HostViews;
 
 bool is_aie(const at::Tensor& t) {
   return t.defined() && t.is_privateuseone();
@@ -294,7 +228,7 @@ void write_back(const Written& w, const Aliases& aliases) {
     o.set_(o.storage(), o.storage_offset(), a.sizes(), a.strides());  // keep its memory format
   }
   if (o.numel() > 0) {
-    cpu_alias(o).copy_(a);
+    runtime::host_view(o).copy_(a);
   }
 }
 
@@ -325,7 +259,7 @@ at::Tensor copy_to_aie(const at::Tensor& cpu, c10::Device device) {
   }
   at::Tensor out = at::empty(cpu.sizes(), options);
   if (out.numel() > 0) {
-    cpu_alias(out).copy_(cpu);
+    runtime::host_view(out).copy_(cpu);
   }
   return out;
 }
@@ -347,7 +281,7 @@ void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torc
   const size_t args_begin = stack->size() - num_args;
   // The caller's arguments, for results that alias a written argument.
   const std::vector<c10::IValue> originals(stack->begin() + args_begin, stack->end());
-  Aliases aliases;
+  Aliases aliases(/*resizable=*/true);
   std::vector<Written> written;
   std::optional<c10::Device> target;  // where fresh results go
   std::optional<c10::Device> device_arg;
@@ -362,7 +296,8 @@ void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torc
     if (t._is_zerotensor()) {
       return materialised_zeros(name, t, write);
     }
-    at::Tensor alias = aliases.alias(t);
+    TORCH_CHECK(t.has_storage(), "the aie CPU fallback needs tensors with storage");
+    at::Tensor alias = aliases.view(t);
     if (write) {
       written.push_back(Written{t, alias, alias.storage().unsafeGetStorageImpl()});
     }
@@ -423,7 +358,7 @@ void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torc
             name,
             " returned a view of an aie argument whose memory its CPU kernel replaced; "
             "it needs an aie kernel");
-        return aie_view(e->aie, cpu);
+        return aie_view(e->device, cpu);
       }
     }
     if (!target || !target->is_privateuseone()) {

@@ -19,7 +19,7 @@
 #include <array>
 #include <mutex>
 
-#include "csrc/device/cpu_alias.h"
+#include "csrc/runtime/memory_view.h"
 #include "csrc/device/device.h"
 
 namespace torch_aie {
@@ -68,13 +68,13 @@ void with_cpu_generator(const std::optional<at::Generator>& gen, Fn&& fn) {
   copy_engine(*cpu, *aie);
 }
 
-// Fills `self` in place with `fill(cpu_alias, cpu_generator)`.
+// Fills `self` in place with `fill(host view, cpu_generator)`.
 template <typename Fill>
 at::Tensor& fill_random(at::Tensor& self, const std::optional<at::Generator>& gen, Fill&& fill) {
   if (self.numel() == 0) {
     return self;
   }
-  at::Tensor alias = cpu_alias(self);
+  at::Tensor alias = runtime::host_view(self);
   with_cpu_generator(gen, [&](const at::Generator& cpu_gen) { fill(alias, cpu_gen); });
   return self;
 }
@@ -102,7 +102,7 @@ at::Tensor& bernoulli_float_(at::Tensor& self, double p, Gen gen) {
 }
 
 at::Tensor& bernoulli_tensor_(at::Tensor& self, const at::Tensor& p, Gen gen) {
-  const at::Tensor p_cpu = cpu_alias(p);
+  const at::Tensor p_cpu = runtime::host_view(p);
   return fill_random(self, gen, [&](at::Tensor& t, const at::Generator& g) { t.bernoulli_(p_cpu, g); });
 }
 
@@ -135,25 +135,25 @@ at::Tensor& geometric_(at::Tensor& self, double p, Gen gen) {
 }
 
 at::Tensor multinomial(const at::Tensor& self, int64_t num_samples, bool replacement, Gen gen) {
-  const at::Tensor probs = cpu_alias(self);
+  const at::Tensor probs = runtime::host_view(self);
   return compute_random(self.device(), gen, [&](const at::Generator& g) {
     return at::multinomial(probs, num_samples, replacement, g);
   });
 }
 
 at::Tensor normal_tensor_float(const at::Tensor& mean, double std, Gen gen) {
-  const at::Tensor m = cpu_alias(mean);
+  const at::Tensor m = runtime::host_view(mean);
   return compute_random(mean.device(), gen, [&](const at::Generator& g) { return at::normal(m, std, g); });
 }
 
 at::Tensor normal_float_tensor(double mean, const at::Tensor& std, Gen gen) {
-  const at::Tensor s = cpu_alias(std);
+  const at::Tensor s = runtime::host_view(std);
   return compute_random(std.device(), gen, [&](const at::Generator& g) { return at::normal(mean, s, g); });
 }
 
 at::Tensor normal_tensor_tensor(const at::Tensor& mean, const at::Tensor& std, Gen gen) {
-  const at::Tensor m = cpu_alias(mean);
-  const at::Tensor s = cpu_alias(std);
+  const at::Tensor m = runtime::host_view(mean);
+  const at::Tensor s = runtime::host_view(std);
   const c10::Device device = mean.is_privateuseone() ? mean.device() : std.device();
   return compute_random(device, gen, [&](const at::Generator& g) { return at::normal(m, s, g); });
 }

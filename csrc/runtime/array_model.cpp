@@ -1,7 +1,7 @@
 // Array descriptions, tiling and the cycle model.
 //
-// Figures: AM020 / mlir-aie target model via REFERENCES.md. Clocks are derived from
-// the marketed int8 TOPS (Phoenix: 10 TOPS over 20 cores x 256 MAC x 2 = ~1.0 GHz;
+// Figures: AM020 / mlir-aie target model (docs/ARCHITECTURE.md, "Array model
+// contract"). Clocks are derived from the marketed int8 TOPS (Phoenix: 10 TOPS over 20 cores x 256 MAC x 2 = ~1.0 GHz;
 // Strix: 50 TOPS over 32 cores x 512 MAC x 2 = ~1.5 GHz). DMA rates: 32-bit stream
 // channels, two per direction per core and per shim column.
 //

@@ -1,6 +1,7 @@
-// The AIE array as plans see it (DESIGN.md section 6): array descriptions, how a
-// convolution is tiled over the cores, whether its buffers fit the core and memory
-// tile memories, and a cycle *model* of its NPU time (a model, never a measurement).
+// The AIE array as plans see it (docs/ARCHITECTURE.md, "Array model contract"):
+// array descriptions, how a convolution is tiled over the cores, whether its buffers
+// fit the core and memory tile memories, and a cycle *model* of its NPU time (a
+// model, never a measurement).
 #pragma once
 #include <string>
 #include <vector>

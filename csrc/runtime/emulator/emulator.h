@@ -27,7 +27,19 @@ struct Epilogue {
   bool relu = false;
 };
 
+// Runs a conv on staged input and packed weights of the same host layout.
 void emulate_conv(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
                   const Epilogue& epi, const OutputView& out);
+
+// The drivers emulate_conv picks from (one file each). The channel-row ones need a
+// planar output with contiguous pixels (NCHW).
+void emulate_gemm_pixel_rows(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
+                             const Epilogue& epi, const OutputView& out);
+void emulate_gemm_channel_rows(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
+                               const Epilogue& epi, const OutputView& out);
+void emulate_depthwise_pixel_rows(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
+                                  const Epilogue& epi, const OutputView& out);
+void emulate_depthwise_channel_rows(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
+                                    const Epilogue& epi, const OutputView& out);
 
 }  // namespace torch_aie::runtime

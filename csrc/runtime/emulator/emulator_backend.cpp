@@ -1,85 +1,83 @@
-// The host emulator as a ConvBackend: the default backend, always built. It owns
-// every host-side choice (the host layout, staging, the ISA's kernel table); the
-// ops layer sees only the ConvBackend interface.
-#include <ATen/ops/empty.h>
+// The host emulator as a ConvBackend: the default backend, always built. It hands
+// each job to a kernel family (kernel_family.h); every host-side choice (host
+// layout, staging, the ISA's kernel table) stays inside the families, so the ops
+// layer sees only the ConvBackend interface.
+#include <algorithm>
+#include <mutex>
+#include <vector>
 
-#include <memory>
-#include <sstream>
-
-#include "csrc/runtime/conv_backend.h"
-#include "csrc/runtime/emulator/emulator.h"
+#include "csrc/runtime/emulator/kernel_family.h"
 
 namespace torch_aie::runtime {
 
 namespace {
 
-bool float_family(c10::ScalarType t) { return t == c10::ScalarType::Float || t == c10::ScalarType::BFloat16; }
+struct Families {
+  std::mutex mutex;
+  std::vector<const KernelFamily*> list;  // by descending priority
+};
+
+Families& families() {
+  static Families* f = new Families();  // leaked: families register from static initialisers
+  return *f;
+}
+
+const KernelFamily& family_or_throw(const ConvJob& job) {
+  std::string why;
+  const KernelFamily* f = family_for(job, &why);
+  TORCH_CHECK(f, "host_emulator cannot run this conv: ", why);
+  return *f;
+}
 
 class HostEmulatorBackend final : public ConvBackend {
  public:
   const char* name() const override { return "host_emulator"; }
 
   std::string why_not(const ConvJob& job) const override {
-    if (!float_family(job.input_dtype) || job.weight_dtype != job.input_dtype ||
-        job.output_dtype != job.input_dtype)
-      return "the host emulator's kernels take float32 or bfloat16 tensors of one dtype";
-    if (numerics_info(job.numerics).tensor_dtype != job.input_dtype)
-      return std::string("numerics ") + numerics_name(job.numerics) + " does not serve " +
-             dtype_name(job.input_dtype) + " tensors";
-    if (job.epilogue.activation != Activation::None && job.epilogue.activation != Activation::ReLU)
-      return std::string("the host emulator has no fused ") + activation_name(job.epilogue.activation);
-    return "";
+    std::string why;
+    return family_for(job, &why) ? "" : why;
   }
 
   std::string pack_key(const ConvJob& job) const override {
-    std::ostringstream os;
-    os << algorithm_name(job.algorithm) << '/' << numerics_name(job.numerics) << '/'
-       << host_layout_name(layout(job)) << "/g" << job.shape.groups;
-    return os.str();
+    const KernelFamily& f = family_or_throw(job);
+    return std::string(f.name()) + ':' + f.pack_key(job);
   }
 
   std::shared_ptr<const PackedOperand> pack(const ConvJob& job, const at::Tensor& host_weight) const override {
-    // fp32 holds bf16 values exactly, so one packer serves both tensor dtypes.
-    const at::Tensor w = host_weight.to(at::kFloat).contiguous();
-    return std::make_shared<const PackedWeights>(pack_weights(w.const_data_ptr<float>(), job.shape, job.algorithm,
-                                                              job.numerics, layout(job), host_kernels()));
+    return family_or_throw(job).pack(job, host_weight);
   }
 
   void run(const ConvJob& job, const PackedOperand& weights, const ConvIO& io) const override {
-    const auto* w = dynamic_cast<const PackedWeights*>(&weights);
-    TORCH_CHECK(w, "host_emulator: packed weights were made by another backend");
-    TORCH_CHECK(!io.skip.defined(), "host_emulator: fused residual inputs are not implemented");
-    const StagedInput staged = stage_input(io.input, job.shape, job.numerics, layout(job));
-    at::Tensor bias;
-    Epilogue epi;
-    epi.relu = job.epilogue.activation == Activation::ReLU;
-    if (job.epilogue.bias) {
-      bias = io.bias.to(at::kFloat).contiguous();
-      epi.bias = bias.const_data_ptr<float>();
-    }
-    OutputView ov;
-    ov.data = io.output.data_ptr();
-    ov.dtype = io.output.scalar_type();
-    ov.sN = io.output.stride(0);
-    ov.sC = io.output.stride(1);
-    ov.sH = io.output.stride(2);
-    ov.sW = io.output.stride(3);
-    emulate_conv(job.shape, *w, staged, epi, ov);
+    family_or_throw(job).run(job, weights, io);
   }
 
-  std::string describe(const ConvJob& job) const override {
-    return std::string("emulated as ") + host_layout_name(layout(job)) + " tiles";
-  }
-
- private:
-  static HostLayout layout(const ConvJob& job) {
-    return choose_host_layout(job.shape, job.algorithm, job.channels_last);
-  }
+  std::string describe(const ConvJob& job) const override { return family_or_throw(job).describe(job); }
 };
 
 const HostEmulatorBackend g_backend;
 const ConvBackendRegistration g_registration(g_backend);
 
 }  // namespace
+
+void register_kernel_family(const KernelFamily& family) {
+  auto& f = families();
+  std::lock_guard<std::mutex> lock(f.mutex);
+  auto at = std::find_if(f.list.begin(), f.list.end(),
+                         [&](const KernelFamily* g) { return g->priority() < family.priority(); });
+  f.list.insert(at, &family);
+}
+
+const KernelFamily* family_for(const ConvJob& job, std::string* why) {
+  auto& f = families();
+  std::lock_guard<std::mutex> lock(f.mutex);
+  std::string reasons;
+  for (const KernelFamily* family : f.list) {
+    const std::string w = family->why_not(job);
+    if (w.empty()) return family;
+    reasons += (reasons.empty() ? "" : "; ") + std::string(family->name()) + ": " + w;
+  }
+  if (why) *why = reasons.empty() ? "no kernel family registered" : reasons;
+  return nullptr;
+}
 
 }  // namespace torch_aie::runtime

@@ -13,6 +13,9 @@ enum class HostLayout {
 };
 const char* host_layout_name(HostLayout l);
 
+// Planar depthwise runs channel rows from this many output pixels per row on.
+constexpr int64_t kDepthwiseRowMin = 32;
+
 // Which way the emulator runs a conv whose output is channels-last or planar (NCHW).
 HostLayout choose_host_layout(const ConvShape& s, ConvAlgorithm a, bool channels_last);
 

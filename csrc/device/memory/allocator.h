@@ -1,5 +1,7 @@
-// Emulated NPU memory: the PrivateUse1 device allocator (a capacity-limited, caching
-// pool of page-aligned host memory) and the host allocator behind pin_memory().
+// Emulated NPU memory as the rest of csrc/device sees it. The PrivateUse1 device
+// allocator is the caching pool (caching_pool.h) over a raw memory provider
+// (memory_provider.h); pin_memory() uses the pinned host allocator
+// (pinned_allocator.cpp); settings and statistics are in allocator_control.cpp.
 #pragma once
 
 #include <c10/core/Allocator.h>

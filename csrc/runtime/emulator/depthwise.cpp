@@ -1,0 +1,66 @@
+// Depthwise convs (one input and one output channel per group), in both
+// orientations: pixel rows vectorise across channels over NHWC staging; channel
+// rows run one vector FMA chain per planar output row. Weights are [tap][channel].
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+
+#include "csrc/runtime/emulator/conv_geometry.h"
+#include "csrc/runtime/emulator/host_buffers.h"
+#include "csrc/runtime/emulator/host_tasks.h"
+#include "csrc/runtime/emulator/passes.h"
+#include "csrc/runtime/emulator/tile_output.h"
+
+namespace torch_aie::runtime {
+
+namespace {
+constexpr int kDepthwisePixels = 8;  // output pixels per pixel-row kernel call
+}  // namespace
+
+void emulate_depthwise_pixel_rows(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
+                                  const Epilogue& epi, const OutputView& out) {
+  const auto& kt = host_kernels();
+  const auto passes = passes_for(w.numerics);
+  const auto taps = nhwc_tap_offsets(s, in);
+  const int64_t chunks = aie_kernels::ceil_div(s.OW, kDepthwisePixels);
+  at::parallel_for(0, s.N * s.OH * chunks, 1, [&](int64_t begin, int64_t end) {
+    float* c = thread_buffer<float>(kTileC, kDepthwisePixels * s.C);
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t m0 = (i / chunks) * s.OW + (i % chunks) * kDepthwisePixels;
+      const int npix = static_cast<int>(std::min<int64_t>(kDepthwisePixels, (i / chunks + 1) * s.OW - m0));
+      for (size_t p = 0; p < passes.size(); ++p) {
+        const float* pix[kDepthwisePixels];
+        for (int j = 0; j < npix; ++j) pix[j] = in.variant<float>(passes[p].a) + nhwc_pixel_offset(s, in, m0 + j);
+        kt.depthwise(pix, npix, taps.data(), static_cast<int>(taps.size()), s.C, w.for_group(passes[p].b, 0), c,
+                     s.C, p > 0);
+      }
+      write_pixel_rows(c, s.C, s, m0, npix, 0, s.OC, epi, out);
+    }
+  });
+}
+
+void emulate_depthwise_channel_rows(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
+                                    const Epilogue& epi, const OutputView& out) {
+  TORCH_CHECK(in.layout == HostLayout::ChannelRows && out.sW == 1,
+              "emulate_depthwise_channel_rows: needs planar staging and contiguous output rows");
+  const auto& kt = host_kernels();
+  const auto passes = passes_for(w.numerics);
+  const auto taps = planar_tap_offsets(s, in);
+  const int64_t esize = out.esize(), row = in.phases * in.Wq;
+  // One task per (image, channel) plane.
+  run_tasks(s.N * s.C, [&](int64_t i) {
+    const int64_t n = i / s.C, c = i % s.C;
+    float* acc = thread_buffer<float>(kTileC, s.OW);
+    for (int64_t oh = 0; oh < s.OH; ++oh) {
+      for (size_t p = 0; p < passes.size(); ++p) {
+        const float* src = in.variant<float>(passes[p].a) + i * in.plane() + oh * s.stride_h * row;
+        kt.depthwise_row(src, taps.data(), static_cast<int>(taps.size()), w.for_group(passes[p].b, 0) + c, s.C, acc,
+                         s.OW, p > 0);
+      }
+      char* dst = static_cast<char*>(out.data) + (n * out.sN + c * out.sC + oh * out.sH) * esize;
+      kt.epilogue_rows(acc, s.OW, 1, s.OW, epi.bias ? epi.bias + c : nullptr, epi.relu, dst, out.bf16(), 0);
+    }
+  });
+}
+
+}  // namespace torch_aie::runtime

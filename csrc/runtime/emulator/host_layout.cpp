@@ -1,0 +1,26 @@
+#include "csrc/runtime/emulator/host_layout.h"
+
+#include "aie_kernels/tile_shapes.h"
+
+namespace torch_aie::runtime {
+
+const char* host_layout_name(HostLayout l) {
+  return l == HostLayout::ChannelRows ? "channel-row" : "pixel-row";
+}
+
+HostLayout choose_host_layout(const ConvShape& s, ConvAlgorithm a, bool channels_last) {
+  if (channels_last) return HostLayout::PixelRows;
+  // Planar outputs favour channel rows (no transposes), with two exceptions measured
+  // on ResNet-50 and MobileNetV2 (benchmarks/RESULTS.md):
+  // - depthwise rows shorter than a few vectors lose to vectors across channels;
+  if (a == ConvAlgorithm::Depthwise)
+    return s.OW >= kDepthwiseRowMin ? HostLayout::ChannelRows : HostLayout::PixelRows;
+  // - pixel counts that fill kNR-wide pixel panels much worse than kMR-high ones
+  //   (7x7 at batch 1: 49 of 64 columns against 49 of 54 rows).
+  const int64_t m = s.M();
+  const double fill_rows = double(m) / aie_kernels::round_up(m, aie_kernels::kNR);
+  const double fill_cols = double(m) / aie_kernels::round_up(m, aie_kernels::kMR);
+  return fill_rows >= 0.9 * fill_cols ? HostLayout::ChannelRows : HostLayout::PixelRows;
+}
+
+}  // namespace torch_aie::runtime

@@ -1,0 +1,48 @@
+// Staging entry and the parts both layouts share.
+#include "csrc/runtime/emulator/staging_common.h"
+
+#include <algorithm>
+
+namespace torch_aie::runtime {
+
+namespace {
+
+template <typename T>
+void gather(const T* src, int64_t W, int64_t C, int64_t sW, int64_t sC, float* dst) {
+  if (sC == 1) {
+    for (int64_t w = 0; w < W; ++w)
+      for (int64_t c = 0; c < C; ++c) dst[w * C + c] = static_cast<float>(src[w * sW + c]);
+    return;
+  }
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t w = 0; w < W; ++w) dst[w * C + c] = static_cast<float>(src[w * sW + c * sC]);
+}
+
+}  // namespace
+
+StagedInput stage_input(const at::Tensor& x, const ConvShape& s, Numerics numerics, HostLayout layout) {
+  return layout == HostLayout::ChannelRows ? stage_input_planar(x, s, numerics) : stage_input_nhwc(x, s, numerics);
+}
+
+StagingTargets claim_staging(Numerics numerics, int64_t total, StagedInput& st) {
+  StagingTargets t;
+  t.modes = staged_roundings(numerics);
+  for (size_t i = 0; i < t.modes.size(); ++i) {
+    const int m = static_cast<int>(t.modes[i]);
+    t.dst[m] = thread_buffer<float>(kStaged0 + static_cast<int>(i), std::max<int64_t>(total, 1));
+    st.variants[m] = t.dst[m];
+  }
+  return t;
+}
+
+const float* gather_row(const StagingSource& x, const char* src, int64_t W, int64_t C, int64_t sW,
+                        int64_t sC, float* tmp) {
+  if (!x.bf16 && (C == 1 ? sW == 1 : sC == 1 && sW == C)) return reinterpret_cast<const float*>(src);
+  if (x.bf16)
+    gather(reinterpret_cast<const c10::BFloat16*>(src), W, C, sW, sC, tmp);
+  else
+    gather(reinterpret_cast<const float*>(src), W, C, sW, sC, tmp);
+  return tmp;
+}
+
+}  // namespace torch_aie::runtime

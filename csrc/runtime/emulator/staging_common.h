@@ -1,0 +1,57 @@
+// What NHWC and planar staging share: reading the source tensor (fp32 or bf16, any
+// strides), claiming the per-rounding buffers, and writing one zero-padded,
+// rounded run. Internal to staging_*.cpp.
+#pragma once
+#include <ATen/core/Tensor.h>
+#include <c10/util/BFloat16.h>
+
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "csrc/runtime/emulator/emulator.h"
+#include "csrc/runtime/emulator/host_buffers.h"
+#include "csrc/runtime/emulator/passes.h"
+
+namespace torch_aie::runtime {
+
+// The tensor being staged, as raw strided memory.
+struct StagingSource {
+  const char* base;
+  int64_t esize;
+  bool bf16;
+  int64_t sN, sC, sH, sW;
+  explicit StagingSource(const at::Tensor& x)
+      : base(static_cast<const char*>(x.const_data_ptr())), esize(x.element_size()),
+        bf16(x.scalar_type() == at::kBFloat16), sN(x.stride(0)), sC(x.stride(1)), sH(x.stride(2)),
+        sW(x.stride(3)) {}
+  const char* at(int64_t n, int64_t c, int64_t h) const { return base + (n * sN + c * sC + h * sH) * esize; }
+};
+
+// The staging buffers of one call: `total` fp32 elements per A rounding.
+struct StagingTargets {
+  std::vector<aie_kernels::Rounding> modes;
+  std::array<float*, 4> dst{};  // indexed by rounding
+  float* operator[](aie_kernels::Rounding m) const { return dst[static_cast<int>(m)]; }
+};
+// Claims this thread's staging slots for `numerics`' roundings and records them in `st`.
+StagingTargets claim_staging(Numerics numerics, int64_t total, StagedInput& st);
+
+// Values of W pixels x C channels (element [w][c] at src + (w * sW + c * sC) elements)
+// as fp32 [w][c], in `tmp` unless they already are exactly that.
+const float* gather_row(const StagingSource& x, const char* src, int64_t W, int64_t C, int64_t sW,
+                        int64_t sC, float* tmp);
+
+// d = [lead zeros][round(vals[0..n))][trail zeros].
+inline void pad_round(const aie_kernels::KernelTable& kt, const float* vals, float* d, int64_t lead, int64_t n,
+                      int64_t trail, aie_kernels::Rounding m) {
+  std::memset(d, 0, lead * sizeof(float));
+  kt.round_f32(vals, d + lead, n, m);
+  std::memset(d + lead + n, 0, trail * sizeof(float));
+}
+
+inline void zero_run(const StagingTargets& t, int64_t off, int64_t n) {
+  for (aie_kernels::Rounding m : t.modes) std::memset(t[m] + off, 0, n * sizeof(float));
+}
+
+}  // namespace torch_aie::runtime
