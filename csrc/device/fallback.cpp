@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "csrc/device/cpu_alias.h"
+#include "csrc/runtime/write_epochs.h"
 
 namespace torch_aie {
 
@@ -346,6 +347,7 @@ void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torc
 
   for (const Written& w : written) {
     write_back(w, aliases);
+    runtime::note_write(w.original.storage());  // inference tensors' stand-in for _version
   }
 
   const auto& return_schemas = schema.returns();
