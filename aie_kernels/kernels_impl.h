@@ -125,11 +125,40 @@ void round_f32(const float* src, float* dst, int64_t n, Rounding mode) {
   }
 }
 
+// exp(y) for the SiLU: y clamped to [-87.33, 88.73] (so 2^n stays a normal number or
+// +inf), y = n ln2 + r with n = floor(y log2e + 1/2), exp(r) by a degree-6 Taylor
+// polynomial in Horner form. Only IEEE add/mul/fma/floor: the same value in every ISA.
+template <class W>
+inline W exp_poly(W y) {
+  y = W::min(W::broadcast(88.7228f), W::max(W::broadcast(-87.3365f), y));
+  const W n = W::floor(W::fma(y, W::broadcast(1.44269504f), W::broadcast(0.5f)));
+  W r = W::fma(n, W::broadcast(-0.693145752f), y);  // ln2 split: hi (exact in n * hi) and lo
+  r = W::fma(n, W::broadcast(-1.42860677e-6f), r);
+  W p = W::broadcast(1.f / 720.f);
+  for (float c : {1.f / 120.f, 1.f / 24.f, 1.f / 6.f, 0.5f, 1.f, 1.f}) p = W::fma(p, r, W::broadcast(c));
+  return W::mul(p, W::pow2i(n));
+}
+
+template <class W>
+inline W activate(W v, Activation act) {
+  switch (act) {
+    case Activation::None: return v;
+    case Activation::Relu: return W::relu(v);
+    case Activation::Relu6: return W::min(W::broadcast(6.f), W::relu(v));
+    case Activation::Hardswish:
+      return W::div(W::mul(v, W::min(W::broadcast(6.f), W::relu(W::add(v, W::broadcast(3.f))))),
+                    W::broadcast(6.f));
+    case Activation::Silu:
+      return W::div(v, W::add(W::broadcast(1.f), exp_poly(W::sub(W::zero(), v))));
+  }
+  return v;
+}
+
 // bias_stride 1: one bias per element (per channel); 0: one bias for the whole run.
 template <class W>
-inline W epilogue_value(W v, const float* bias, int bias_stride, bool relu) {
+inline W epilogue_value(W v, const float* bias, int bias_stride, Activation act) {
   if (bias) v = W::add(v, bias_stride ? W::load(bias) : W::broadcast(*bias));
-  return relu ? W::relu(v) : v;
+  return activate(v, act);
 }
 
 inline void store_bf16(float v, uint16_t* dst) {
@@ -141,7 +170,7 @@ inline void store_bf16(float v, uint16_t* dst) {
 // One contiguous run of outputs: a channels-last row (bias per element) or a planar
 // channel row (bias_stride 0: the channel's bias for every pixel).
 void epilogue_contiguous(const float* c, int64_t cols, const float* bias, int bias_stride,
-                         bool relu, void* out, bool bf16) {
+                         Activation relu, void* out, bool bf16) {
   float* of = static_cast<float*>(out);
   uint16_t* ob = static_cast<uint16_t*>(out);
   int64_t j = 0;
@@ -165,7 +194,7 @@ void epilogue_contiguous(const float* c, int64_t cols, const float* bias, int bi
 }
 
 void epilogue(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
-              bool relu, void* out, bool bf16, int64_t row_stride, int64_t col_stride) {
+              Activation relu, void* out, bool bf16, int64_t row_stride, int64_t col_stride) {
   const int64_t esize = bf16 ? 2 : 4;
   char* o = static_cast<char*>(out);
   if (col_stride == 1) {
@@ -184,14 +213,14 @@ void epilogue(const float* c, int64_t ldc, int64_t rows, int64_t cols, const flo
       for (; i + V::N <= n; i += V::N) {
         V v = V::load(col + i);
         if (bias) v = V::add(v, V::broadcast(b));
-        if (relu) v = V::relu(v);
+        v = activate(v, relu);
         if (bf16) v = V::round_bf16(v);
         v.store(col + i);
       }
       for (; i < n; ++i) {
         VecScalar v{col[i]};
         if (bias) v = VecScalar::add(v, VecScalar{b});
-        if (relu) v = VecScalar::relu(v);
+        v = activate(v, relu);
         if (bf16) v = VecScalar::round_bf16(v);
         col[i] = v.v;
       }
@@ -206,7 +235,7 @@ void epilogue(const float* c, int64_t ldc, int64_t rows, int64_t cols, const flo
 }
 
 void epilogue_rows(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
-                   bool relu, void* out, bool bf16, int64_t ld_out) {
+                   Activation relu, void* out, bool bf16, int64_t ld_out) {
   char* o = static_cast<char*>(out);
   for (int64_t i = 0; i < rows; ++i)
     epilogue_contiguous(c + i * ldc, cols, bias ? bias + i : nullptr, 0, relu,

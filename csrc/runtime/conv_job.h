@@ -100,7 +100,7 @@ struct OutputView {
 
 struct Epilogue {
   const float* bias = nullptr;  // OC values, or null
-  bool relu = false;
+  aie_kernels::Activation act = aie_kernels::Activation::None;  // after the bias, before rounding
 };
 
 }  // namespace torch_aie::runtime

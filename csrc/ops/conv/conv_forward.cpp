@@ -1,5 +1,7 @@
 #include "csrc/ops/conv/conv_forward.h"
 
+#include <ATen/ops/hardswish.h>
+#include <ATen/ops/silu.h>
 #include <ATen/ops/convolution.h>
 #include <ATen/ops/convolution_backward.h>
 #include <ATen/ops/empty.h>
@@ -29,12 +31,23 @@ at::Tensor to_device_of(const at::Tensor& r, const at::Tensor& like) {
   return out;
 }
 
-at::Tensor host_conv(const ConvArgs& a, bool relu) {
+// The fused activation of a conv that runs on the host: ATen's own ops.
+void activate_on_host(at::Tensor& r, Activation act) {
+  switch (act) {
+    case Activation::None: return;
+    case Activation::Relu: r.relu_(); return;
+    case Activation::Relu6: r.clamp_(0, 6); return;
+    case Activation::Hardswish: r = at::hardswish(r); return;
+    case Activation::Silu: r = at::silu(r); return;
+  }
+}
+
+at::Tensor host_conv(const ConvArgs& a, Activation act) {
   std::optional<at::Tensor> bias;
   if (a.bias && a.bias->defined()) bias = host_alias(*a.bias);
   auto r = at::convolution(host_alias(a.input), host_alias(a.weight), bias, a.stride, a.padding,
                            a.dilation, a.transposed, a.output_padding, a.groups);
-  if (relu) r.relu_();
+  activate_on_host(r, act);
   return to_device_of(r, a.input);
 }
 
@@ -54,7 +67,7 @@ PackedPtr packed_weights(const at::Tensor& weight, const runtime::ConvShape& s,
 }  // namespace
 
 
-static at::Tensor run_on_npu(const ConvArgs& a, const ConvParams& p, const ConvDecision& d, bool relu) {
+static at::Tensor run_on_npu(const ConvArgs& a, const ConvParams& p, const ConvDecision& d, Activation act) {
   const auto& s = p.shape;
   auto out = at::empty(p.output_sizes, a.input.options().memory_format(
                                            p.channels_last ? at::MemoryFormat::ChannelsLast
@@ -67,7 +80,7 @@ static at::Tensor run_on_npu(const ConvArgs& a, const ConvParams& p, const ConvD
       runtime::stage_input(as_4d(host_alias(a.input)), s, d.numerics, layout);
   at::Tensor bias;
   runtime::Epilogue epi;
-  epi.relu = relu;
+  epi.act = act;
   if (a.bias && a.bias->defined()) {
     bias = host_alias(*a.bias).to(at::kFloat).contiguous();
     epi.bias = bias.const_data_ptr<float>();
@@ -115,11 +128,11 @@ std::optional<ConvAlgorithm> autotuned(const ConvArgs& a, const ConvParams& p) {
     const auto alg = static_cast<ConvAlgorithm>(i);
     const ConvDecision d = plan_conv(p, precision(), alg);
     if (!d.on_npu || d.algorithm != alg) continue;
-    run_on_npu(a, p, d, false);  // packs the weights, warms caches
+    run_on_npu(a, p, d, Activation::None);  // packs the weights, warms caches
     double t = 1e30;
     for (int r = 0; r < 2; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
-      run_on_npu(a, p, d, false);
+      run_on_npu(a, p, d, Activation::None);
       t = std::min(t, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     if (!best || t < best_s) {
@@ -147,7 +160,15 @@ void clear_autotune() {
   g_tuned.clear();
 }
 
-at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, bool relu) {
+Activation parse_activation(const std::string& name) {
+  static const char* const names[aie_kernels::kNumActivations] = {"none", "relu", "relu6", "hardswish", "silu"};
+  for (int i = 0; i < aie_kernels::kNumActivations; ++i)
+    if (name == names[i]) return static_cast<Activation>(i);
+  TORCH_CHECK_VALUE(false, "aie conv: unknown activation '", name,
+                    "'; expected 'none', 'relu', 'relu6', 'hardswish' or 'silu'");
+}
+
+at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, Activation act) {
   const ConvParams p = normalize(a);
   ConvDecision d = plan_conv(p, precision(), forced);
   if (d.on_npu && !forced && !global_algorithm() && g_autotune) {
@@ -158,10 +179,10 @@ at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, 
   }
   if (!d.on_npu) {
     count_fallback(d.reason);
-    return host_conv(a, relu);
+    return host_conv(a, act);
   }
   count_npu(d.algorithm);
-  return run_on_npu(a, p, d, relu);
+  return run_on_npu(a, p, d, act);
 }
 
 std::string explain(const ConvArgs& a, std::optional<ConvAlgorithm> forced) {

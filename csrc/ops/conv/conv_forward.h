@@ -9,8 +9,14 @@
 
 namespace torch_aie::conv {
 
-// `forced` overrides the planner for this call; `relu` fuses a ReLU into the epilogue.
-at::Tensor conv_forward(const ConvArgs& args, std::optional<ConvAlgorithm> forced, bool relu);
+using aie_kernels::Activation;
+
+// `forced` overrides the planner for this call; `act` is fused into the epilogue.
+at::Tensor conv_forward(const ConvArgs& args, std::optional<ConvAlgorithm> forced,
+                        Activation act = Activation::None);
+
+// "none", "relu", "relu6", "hardswish", "silu" (ValueError otherwise).
+Activation parse_activation(const std::string& name);
 
 // cuDNN-benchmark-style autotuning (off by default): the first call of each shape
 // times every algorithm that applies and keeps the fastest.
