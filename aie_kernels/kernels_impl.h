@@ -154,12 +154,7 @@ inline W activate(W v, Activation act) {
   return v;
 }
 
-// bias_stride 1: one bias per element (per channel); 0: one bias for the whole run.
-template <class W>
-inline W epilogue_value(W v, const float* bias, int bias_stride, Activation act) {
-  if (bias) v = W::add(v, bias_stride ? W::load(bias) : W::broadcast(*bias));
-  return activate(v, act);
-}
+
 
 inline void store_bf16(float v, uint16_t* dst) {
   uint32_t u;
@@ -167,15 +162,35 @@ inline void store_bf16(float v, uint16_t* dst) {
   *dst = static_cast<uint16_t>(u >> 16);
 }
 
+inline float load_bf16(const uint16_t* p) {
+  const uint32_t u = uint32_t(*p) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// Residual element at element offset `off` from its base, as fp32.
+inline float residual_at(const Residual& r, int64_t off) {
+  return r.bf16 ? load_bf16(static_cast<const uint16_t*>(r.data) + off)
+                : static_cast<const float*>(r.data)[off];
+}
+
 // One contiguous run of outputs: a channels-last row (bias per element) or a planar
 // channel row (bias_stride 0: the channel's bias for every pixel).
 void epilogue_contiguous(const float* c, int64_t cols, const float* bias, int bias_stride,
-                         Activation relu, void* out, bool bf16) {
+                         Activation act, const Residual& res, void* out, bool bf16) {
   float* of = static_cast<float*>(out);
   uint16_t* ob = static_cast<uint16_t*>(out);
   int64_t j = 0;
   for (; j + V::N <= cols; j += V::N) {
-    V v = epilogue_value(V::load(c + j), bias ? bias + j * bias_stride : nullptr, bias_stride, relu);
+    V v = V::load(c + j);
+    if (bias) v = V::add(v, bias_stride ? V::load(bias + j) : V::broadcast(*bias));
+    if (res.data) {
+      float r[V::N];
+      for (int q = 0; q < V::N; ++q) r[q] = residual_at(res, j + q);
+      v = V::add(v, V::load(r));
+    }
+    v = activate(v, act);
     if (!bf16) {
       v.store(of + j);
       continue;
@@ -185,7 +200,10 @@ void epilogue_contiguous(const float* c, int64_t cols, const float* bias, int bi
     for (int q = 0; q < V::N; ++q) store_bf16(tmp[q], ob + j + q);
   }
   for (; j < cols; ++j) {
-    VecScalar v = epilogue_value(VecScalar{c[j]}, bias ? bias + j * bias_stride : nullptr, bias_stride, relu);
+    VecScalar v{c[j]};
+    if (bias) v = VecScalar::add(v, VecScalar{bias_stride ? bias[j] : *bias});
+    if (res.data) v = VecScalar::add(v, VecScalar{residual_at(res, j)});
+    v = activate(v, act);
     if (bf16)
       store_bf16(VecScalar::round_bf16(v).v, ob + j);
     else
@@ -193,34 +211,46 @@ void epilogue_contiguous(const float* c, int64_t cols, const float* bias, int bi
   }
 }
 
+Residual offset(const Residual& r, int64_t elements) {
+  if (!r.data) return r;
+  const char* p = static_cast<const char*>(r.data) + elements * (r.bf16 ? 2 : 4);
+  return Residual{p, r.bf16};
+}
+
 void epilogue(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
-              Activation relu, void* out, bool bf16, int64_t row_stride, int64_t col_stride) {
+              Activation act, Residual res, void* out, bool bf16, int64_t row_stride,
+              int64_t col_stride) {
   const int64_t esize = bf16 ? 2 : 4;
   char* o = static_cast<char*>(out);
   if (col_stride == 1) {
     for (int64_t i = 0; i < rows; ++i)
-      epilogue_contiguous(c + i * ldc, cols, bias, 1, relu, o + i * row_stride * esize, bf16);
+      epilogue_contiguous(c + i * ldc, cols, bias, 1, act, offset(res, i * row_stride),
+                          o + i * row_stride * esize, bf16);
     return;
   }
   // Channel-planar outputs (NCHW): write each channel's run of pixels contiguously.
-  float col[kMC_MAX];
+  float col[kMC_MAX], rcol[kMC_MAX];
   for (int64_t i0 = 0; i0 < rows; i0 += kMC_MAX) {
     const int64_t n = std::min<int64_t>(kMC_MAX, rows - i0);
     for (int64_t j = 0; j < cols; ++j) {
       for (int64_t i = 0; i < n; ++i) col[i] = c[(i0 + i) * ldc + j];
+      if (res.data)
+        for (int64_t i = 0; i < n; ++i) rcol[i] = residual_at(res, j * col_stride + (i0 + i) * row_stride);
       const float b = bias ? bias[j] : 0.f;
       int64_t i = 0;
       for (; i + V::N <= n; i += V::N) {
         V v = V::load(col + i);
         if (bias) v = V::add(v, V::broadcast(b));
-        v = activate(v, relu);
+        if (res.data) v = V::add(v, V::load(rcol + i));
+        v = activate(v, act);
         if (bf16) v = V::round_bf16(v);
         v.store(col + i);
       }
       for (; i < n; ++i) {
         VecScalar v{col[i]};
         if (bias) v = VecScalar::add(v, VecScalar{b});
-        v = activate(v, relu);
+        if (res.data) v = VecScalar::add(v, VecScalar{rcol[i]});
+        v = activate(v, act);
         if (bf16) v = VecScalar::round_bf16(v);
         col[i] = v.v;
       }
@@ -235,10 +265,10 @@ void epilogue(const float* c, int64_t ldc, int64_t rows, int64_t cols, const flo
 }
 
 void epilogue_rows(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
-                   Activation relu, void* out, bool bf16, int64_t ld_out) {
+                   Activation act, Residual res, void* out, bool bf16, int64_t ld_out) {
   char* o = static_cast<char*>(out);
   for (int64_t i = 0; i < rows; ++i)
-    epilogue_contiguous(c + i * ldc, cols, bias ? bias + i : nullptr, 0, relu,
+    epilogue_contiguous(c + i * ldc, cols, bias ? bias + i : nullptr, 0, act, offset(res, i * ld_out),
                         o + i * ld_out * (bf16 ? 2 : 4), bf16);
 }
 

@@ -32,7 +32,7 @@ ACTIVATIONS = ("none", "relu", "relu6", "hardswish", "silu")
 
 @torch.library.register_fake("aie::conv2d")
 def _conv2d_fake(input, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
-                 groups=1, algorithm="auto", relu=False, activation="none"):
+                 groups=1, algorithm="auto", relu=False, activation="none", residual=None):
     # ATen's own shape, dtype and memory-format rules, on fake tensors.
     return torch.ops.aten.convolution(input, weight, bias, stride, padding, dilation, False,
                                       [0] * (input.dim() - 2), groups)
@@ -43,12 +43,14 @@ def _activation(relu, activation):
 
 
 def _setup_context(ctx, inputs, output):
-    input, weight, bias, stride, padding, dilation, groups, _algorithm, relu, activation = inputs
+    input, weight, bias, stride, padding, dilation, groups, _algorithm, relu, activation, residual = inputs
     act = _activation(relu, activation)
     # ReLU's derivative follows from the output; the others need the pre-activation,
     # which backward recomputes (in fp32, on the host) from the saved operands.
-    ctx.save_for_backward(input, weight, bias if act not in ("none", "relu") else None,
-                          output if act == "relu" else None)
+    recompute = act not in ("none", "relu")
+    ctx.save_for_backward(input, weight, bias if recompute else None,
+                          output if act == "relu" else None, residual if recompute else None)
+    ctx.residual_shape = None if residual is None else residual.shape
     ctx.has_bias = bias is not None
     ctx.bias_shape = None if bias is None else list(bias.shape)
     ctx.conf = (stride, padding, dilation, groups, act)
@@ -63,7 +65,7 @@ def _activation_grad(act, pre, grad):
 
 
 def _backward(ctx, grad_output):
-    input, weight, bias, output = ctx.saved_tensors
+    input, weight, bias, output, residual = ctx.saved_tensors
     stride, padding, dilation, groups, act = ctx.conf
     n = input.dim() - 2
     if act == "relu":
@@ -71,26 +73,32 @@ def _backward(ctx, grad_output):
     elif act != "none":
         pre = torch.ops.aten.convolution(input, weight, bias, stride, padding, dilation, False,
                                          [0] * n, groups)
+        if residual is not None:
+            pre = pre + residual
         grad_output = _activation_grad(act, pre, grad_output)
+    grad_residual = None
+    if ctx.residual_shape is not None and ctx.needs_input_grad[10]:
+        grad_residual = grad_output.sum_to_size(ctx.residual_shape)
     mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]]
     gi, gw, gb = torch.ops.aten.convolution_backward(
         grad_output, input, weight, ctx.bias_shape, stride, padding, dilation, False, [0] * n,
         groups, mask)
-    return gi, gw, gb, None, None, None, None, None, None, None
+    return gi, gw, gb, None, None, None, None, None, None, None, grad_residual
 
 
 torch.library.register_autograd("aie::conv2d", _backward, setup_context=_setup_context)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-           algorithm="auto", relu=False, activation="none"):
+           algorithm="auto", relu=False, activation="none", residual=None):
     """`torch.ops.aie.conv2d` with `F.conv2d`-style int-or-pair arguments; also takes
-    1-D convs (3-D input). `activation` ("none", "relu", "relu6", "hardswish",
-    "silu") is applied in the epilogue, after the bias, before the output rounding."""
+    1-D convs (3-D input). The epilogue computes act((conv + bias) + residual) in fp32
+    and rounds once: `activation` is "none", "relu", "relu6", "hardswish" or "silu";
+    `residual` (optional) is broadcast to the output's shape."""
     n = input.dim() - 2
     seq = lambda v: [v] * n if isinstance(v, int) else list(v)  # noqa: E731
     return torch.ops.aie.conv2d(input, weight, bias, seq(stride), seq(padding), seq(dilation),
-                                groups, algorithm, relu, activation)
+                                groups, algorithm, relu, activation, residual)
 
 
 def set_conv_precision(precision: str) -> None:

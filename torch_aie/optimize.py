@@ -8,15 +8,19 @@ numeric contract's bound of the original model (folding changes rounding only; t
 epilogue computes act(acc + bias) in fp32 and rounds once, see
 aie_kernels/kernel_table.h for each activation's formula).
 
-What it recognises after a conv, each node the only user of the one before:
+What it recognises after a conv, in this order, each node the only user of the one
+before:
   - BatchNorm as a module (nn.BatchNorm1d/2d) or as `F.batch_norm(x, running_mean,
     running_var, weight, bias, training=False, ...)` on the model's own buffers (what
     torch.fx records for a BatchNorm subclass whose forward calls F.batch_norm, e.g.
     with its activation inside);
-  - nn.Identity anywhere in the chain (skipped);
+  - a residual add `y + other` (operator.add / torch.add without alpha): `other` is
+    read by the epilogue, broadcast to the conv's output shape; the conv moves after
+    the node computing `other` if it came first;
   - an activation: ReLU (module, F.relu, torch.relu, .relu()/.relu_()), ReLU6 and
-    hardtanh(0, 6), SiLU, Hardswish (modules or functionals).
-Not fused: a residual add (the epilogue has no residual input yet), other activations.
+    hardtanh(0, 6), SiLU, Hardswish (modules or functionals);
+  - nn.Identity anywhere in the chain (skipped).
+Not fused: other activations (GELU, sigmoid, ...), an add after the activation.
 
 Refused (ValueError, naming the module): training mode (folding uses running
 statistics), conv weights shared between modules (folding would change the other
@@ -25,6 +29,7 @@ asymmetric "same" padding, BatchNorm without running statistics, BN/activations 
 input has other users.
 """
 import inspect
+import operator
 
 import torch
 import torch.fx as fx
@@ -49,14 +54,18 @@ class _AieConv(nn.Module):
     def relu(self) -> bool:
         return self.activation == "relu"
 
-    def forward(self, x):
+    residual = False  # set on instances that take a residual input (conv + ... + residual)
+
+    def forward(self, x, residual=None):
         return torch.ops.aie.conv2d(x, self.weight, self.bias, self.stride, self.padding,
-                                    self.dilation, self.groups, "auto", False, self.activation)
+                                    self.dilation, self.groups, "auto", False, self.activation,
+                                    residual)
 
     def extra_repr(self):
         return (f"{self.weight.shape[1] * self.groups}, {self.weight.shape[0]}, "
                 f"kernel_size={tuple(self.weight.shape[2:])}, stride={self.stride}, "
-                f"padding={self.padding}, groups={self.groups}, activation={self.activation}")
+                f"padding={self.padding}, groups={self.groups}, activation={self.activation}"
+                + (", residual" if self.residual else ""))
 
 
 class AieConv2d(_AieConv):
@@ -209,28 +218,62 @@ def _check_shared_weights(model):
                              "folding BatchNorm into it would change the other users")
 
 
+def _residual_operand(node, prev):
+    """The other operand if `node` is `prev + other` (operator.add or torch.add without
+    alpha) with `other` a graph value, else None."""
+    if node is None or node.op != "call_function" or node.target not in (operator.add, torch.add):
+        return None
+    if node.kwargs or len(node.args) != 2:
+        return None
+    a, b = node.args
+    other = b if a is prev else a if b is prev else None
+    return other if isinstance(other, fx.Node) and other is not prev else None
+
+
+def _before(node, other):
+    """True if `other` comes before `node` in the graph's (topological) order."""
+    for n in node.graph.nodes:
+        if n is other:
+            return True
+        if n is node:
+            return False
+    return False
+
+
 def _rewrite_conv(gm, node, conv):
-    """Replaces conv (+ BN, + activation, Identities between) by one aie conv module."""
+    """Replaces conv (+ BN, + residual add, + activation, Identities between) by one
+    aie conv module."""
     w, b = conv.weight.detach().clone(), None if conv.bias is None else conv.bias.detach().clone()
     chain = []  # nodes after the conv that the fused module replaces, in order
     nxt, ids = _skip_identities(gm, node)
     stats = _batch_norm_stats(gm, nxt, ids[-1] if ids else node, conv)
+    prev = node
     if stats is not None:
         w, b = _fold_bn(conv, stats)
         chain += ids + [nxt]
         prev = nxt
         nxt, ids = _skip_identities(gm, nxt)
-    else:
-        prev = node
+    # The residual add: out = act((conv + bias) + residual), the epilogue's order.
+    residual = _residual_operand(nxt, ids[-1] if ids else prev)
+    if residual is not None:
+        chain += ids + [nxt]
+        prev = nxt
+        nxt, ids = _skip_identities(gm, nxt)
     act = _activation(gm, nxt, ids[-1] if ids else prev)
     if act is not None:
         chain += ids + [nxt]
-    gm.add_submodule(node.target, _AIE_CONV[type(conv)](conv, w, b, act or "none"))
+    fused = _AIE_CONV[type(conv)](conv, w, b, act or "none")
+    gm.add_submodule(node.target, fused)
+    if residual is not None:
+        fused.residual = True
+        if not _before(node, residual):  # the conv now needs it: run the conv after it
+            residual.append(node)
+        node.args = (node.args[0], residual)
     if chain:
         chain[-1].replace_all_uses_with(node)
         for n in reversed(chain):  # users first
             gm.graph.erase_node(n)
-    return stats is not None, act
+    return stats is not None, act, residual is not None
 
 
 def optimize(model: nn.Module, prepack: bool = True,
@@ -239,8 +282,8 @@ def optimize(model: nn.Module, prepack: bool = True,
 
     `memory_format` is the layout the model's activations will have (NCHW by default);
     prepacked weights are arranged for it, and another layout packs on first use.
-    The copy's `aie_optimize_stats` counts convs converted, BatchNorms folded and
-    activations fused (per kind)."""
+    The copy's `aie_optimize_stats` counts convs converted, BatchNorms folded, residual
+    adds fused and activations fused (per kind)."""
     if memory_format not in (torch.contiguous_format, torch.channels_last):
         raise ValueError(f"optimize(): memory_format must be torch.contiguous_format or "
                          f"torch.channels_last, got {memory_format}")
@@ -253,14 +296,15 @@ def optimize(model: nn.Module, prepack: bool = True,
     except Exception as e:  # noqa: BLE001  (fx raises many types)
         raise ValueError(f"optimize(): torch.fx cannot trace {type(model).__name__}: {e}") from e
 
-    stats = {"convs": 0, "bn_folded": 0, "activations_fused": {}}
+    stats = {"convs": 0, "bn_folded": 0, "residuals_fused": 0, "activations_fused": {}}
     for node in list(gm.graph.nodes):
         conv = _module(gm, node)
         if type(conv) not in _AIE_CONV or not _convertible(conv):
             continue
-        folded, act = _rewrite_conv(gm, node, conv)
+        folded, act, residual = _rewrite_conv(gm, node, conv)
         stats["convs"] += 1
         stats["bn_folded"] += folded
+        stats["residuals_fused"] += residual
         if act:
             stats["activations_fused"][act] = stats["activations_fused"].get(act, 0) + 1
     gm.graph.eliminate_dead_code()

@@ -100,7 +100,17 @@ struct OutputView {
 
 struct Epilogue {
   const float* bias = nullptr;  // OC values, or null
-  aie_kernels::Activation act = aie_kernels::Activation::None;  // after the bias, before rounding
+  aie_kernels::Activation act = aie_kernels::Activation::None;  // after bias + residual, before rounding
+  // Added after the bias (a residual connection); same strides as the output view.
+  const void* residual = nullptr;
+  bool residual_bf16 = false;
+
+  // The residual element of the output element at `dst`.
+  aie_kernels::Residual residual_for(const OutputView& out, const void* dst) const {
+    if (!residual) return {};
+    const int64_t off = (static_cast<const char*>(dst) - static_cast<const char*>(out.data)) / (out.bf16 ? 2 : 4);
+    return {static_cast<const char*>(residual) + off * (residual_bf16 ? 2 : 4), residual_bf16};
+  }
 };
 
 }  // namespace torch_aie::runtime

@@ -134,7 +134,7 @@ void epilogue(const float* c, int64_t ldc, const ConvShape& s, int64_t m0, int64
     const int64_t m = m0 + i, n = m / ohw, r = m % ohw, oh = r / s.OW, ow = r % s.OW;
     const int64_t run = std::min(rows - i, s.OW - ow);
     char* dst = static_cast<char*>(out.data) + (n * out.sN + oh * out.sH + ow * out.sW + oc0 * out.sC) * esize;
-    kt.epilogue(c + i * ldc, ldc, run, cols, epi.bias ? epi.bias + oc0 : nullptr, epi.act, dst,
+    kt.epilogue(c + i * ldc, ldc, run, cols, epi.bias ? epi.bias + oc0 : nullptr, epi.act, epi.residual_for(out, dst), dst,
                 out.bf16, out.sW, out.sC);
     i += run;
   }

@@ -197,7 +197,7 @@ void run_planar_task(const PlanarTask& t, const ConvShape& s, const PackedWeight
     const int64_t m = t.m0 + j, n = m / geo.ohw, r = m % geo.ohw;
     const int64_t run = std::min(t.npix - j, geo.ohw - r);
     char* dst = static_cast<char*>(out.data) + (n * out.sN + oc * out.sC + r) * esize;
-    kt.epilogue_rows(c + j, ldc, t.noc, run, epi.bias ? epi.bias + oc : nullptr, epi.act, dst,
+    kt.epilogue_rows(c + j, ldc, t.noc, run, epi.bias ? epi.bias + oc : nullptr, epi.act, epi.residual_for(out, dst), dst,
                      out.bf16, out.sC);
     j += run;
   }
@@ -262,7 +262,7 @@ void emulate_depthwise_planar(const ConvShape& s, const PackedWeights& w, const 
                          s.C, acc, s.OW, p > 0);
       }
       char* dst = static_cast<char*>(out.data) + (n * out.sN + c * out.sC + oh * out.sH) * esize;
-      kt.epilogue_rows(acc, s.OW, 1, s.OW, epi.bias ? epi.bias + c : nullptr, epi.act, dst, out.bf16, 0);
+      kt.epilogue_rows(acc, s.OW, 1, s.OW, epi.bias ? epi.bias + c : nullptr, epi.act, epi.residual_for(out, dst), dst, out.bf16, 0);
     }
   });
 }

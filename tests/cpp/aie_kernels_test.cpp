@@ -177,8 +177,8 @@ TEST(EpilogueRows, BiasReluAndBf16RoundingPerRow) {
       std::vector<float> f32(rows * 32, -7.f);
       std::vector<uint16_t> b16(rows * 32, 0);
       const Activation act = relu ? Activation::Relu : Activation::None;
-      kernel_table(isa).epilogue_rows(c.data(), ldc, rows, cols, bias, act, f32.data(), false, 32);
-      kernel_table(isa).epilogue_rows(c.data(), ldc, rows, cols, bias, act, b16.data(), true, 32);
+      kernel_table(isa).epilogue_rows(c.data(), ldc, rows, cols, bias, act, {}, f32.data(), false, 32);
+      kernel_table(isa).epilogue_rows(c.data(), ldc, rows, cols, bias, act, {}, b16.data(), true, 32);
       for (int64_t i = 0; i < rows; ++i)
         for (int64_t j = 0; j < 32; ++j) {
           if (j >= cols) {  // nothing written past the row's end
@@ -224,8 +224,8 @@ TEST(Epilogue, ActivationsAgreeAcrossIsasAndWithTheirDefinitions) {
     bool first = true;
     for (Isa isa : host_isas()) {
       std::vector<float> by_rows(rows * 64, 0.f), by_cols(rows * 64, 0.f);
-      kernel_table(isa).epilogue_rows(c.data(), ldc, rows, cols, bias, act, by_rows.data(), false, 64);
-      kernel_table(isa).epilogue(c.data(), ldc, rows, cols, bias, act, by_cols.data(), false, 1, rows);
+      kernel_table(isa).epilogue_rows(c.data(), ldc, rows, cols, bias, act, {}, by_rows.data(), false, 64);
+      kernel_table(isa).epilogue(c.data(), ldc, rows, cols, bias, act, {}, by_cols.data(), false, 1, rows);
       if (first) {
         want_rows = by_rows;
         want_cols = by_cols;

@@ -1,5 +1,6 @@
 #include "csrc/ops/conv/conv_forward.h"
 
+#include <ATen/ops/empty_like.h>
 #include <ATen/ops/hardswish.h>
 #include <ATen/ops/silu.h>
 #include <ATen/ops/convolution.h>
@@ -42,11 +43,12 @@ void activate_on_host(at::Tensor& r, Activation act) {
   }
 }
 
-at::Tensor host_conv(const ConvArgs& a, Activation act) {
+at::Tensor host_conv(const ConvArgs& a, Activation act, const at::Tensor& residual) {
   std::optional<at::Tensor> bias;
   if (a.bias && a.bias->defined()) bias = host_alias(*a.bias);
   auto r = at::convolution(host_alias(a.input), host_alias(a.weight), bias, a.stride, a.padding,
                            a.dilation, a.transposed, a.output_padding, a.groups);
+  if (residual.defined()) r.add_(host_alias(residual));
   activate_on_host(r, act);
   return to_device_of(r, a.input);
 }
@@ -67,12 +69,27 @@ PackedPtr packed_weights(const at::Tensor& weight, const runtime::ConvShape& s,
 }  // namespace
 
 
-static at::Tensor run_on_npu(const ConvArgs& a, const ConvParams& p, const ConvDecision& d, Activation act) {
+// The residual laid out like `out` (the epilogue reads it at the output's offsets):
+// itself when its strides already match, else a copy (also broadcasting it).
+at::Tensor residual_like(const at::Tensor& residual, const at::Tensor& out) {
+  TORCH_CHECK(residual.device() == out.device(), "aie conv: the residual is on ", residual.device(),
+              ", the conv on ", out.device());
+  TORCH_CHECK(residual.scalar_type() == at::kFloat || residual.scalar_type() == at::kBFloat16,
+              "aie conv: the residual must be float32 or bfloat16, got ", residual.scalar_type());
+  if (residual.sizes().equals(out.sizes()) && residual.strides().equals(out.strides())) return residual;
+  auto r = at::empty_like(out, residual.options());
+  host_alias(r).copy_(host_alias(residual).expand(out.sizes()));  // refuses a non-broadcastable one
+  return r;
+}
+
+static at::Tensor run_on_npu(const ConvArgs& a, const ConvParams& p, const ConvDecision& d, Activation act,
+                             const at::Tensor& residual = at::Tensor()) {
   const auto& s = p.shape;
   auto out = at::empty(p.output_sizes, a.input.options().memory_format(
                                            p.channels_last ? at::MemoryFormat::ChannelsLast
                                                            : at::MemoryFormat::Contiguous));
   if (out.numel() == 0) return out;
+  const at::Tensor res = residual.defined() ? residual_like(residual, out) : at::Tensor();
 
   const auto layout = runtime::choose_host_layout(s, d.algorithm, p.channels_last);
   PackedPtr w = packed_weights(a.weight, s, d, layout);
@@ -81,6 +98,10 @@ static at::Tensor run_on_npu(const ConvArgs& a, const ConvParams& p, const ConvD
   at::Tensor bias;
   runtime::Epilogue epi;
   epi.act = act;
+  if (res.defined()) {
+    epi.residual = host_alias(res).const_data_ptr();
+    epi.residual_bf16 = res.scalar_type() == at::kBFloat16;
+  }
   if (a.bias && a.bias->defined()) {
     bias = host_alias(*a.bias).to(at::kFloat).contiguous();
     epi.bias = bias.const_data_ptr<float>();
@@ -168,7 +189,9 @@ Activation parse_activation(const std::string& name) {
                     "'; expected 'none', 'relu', 'relu6', 'hardswish' or 'silu'");
 }
 
-at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, Activation act) {
+at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, Activation act,
+                        const std::optional<at::Tensor>& residual_arg) {
+  const at::Tensor residual = residual_arg && residual_arg->defined() ? *residual_arg : at::Tensor();
   const ConvParams p = normalize(a);
   ConvDecision d = plan_conv(p, precision(), forced);
   if (d.on_npu && !forced && !global_algorithm() && g_autotune) {
@@ -179,10 +202,10 @@ at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, 
   }
   if (!d.on_npu) {
     count_fallback(d.reason);
-    return host_conv(a, act);
+    return host_conv(a, act, residual);
   }
   count_npu(d.algorithm);
-  return run_on_npu(a, p, d, act);
+  return run_on_npu(a, p, d, act, residual);
 }
 
 std::string explain(const ConvArgs& a, std::optional<ConvAlgorithm> forced) {

@@ -11,9 +11,11 @@ namespace torch_aie::conv {
 
 using aie_kernels::Activation;
 
-// `forced` overrides the planner for this call; `act` is fused into the epilogue.
+// `forced` overrides the planner for this call; `act` and `residual` (added before
+// the activation, broadcast to the output's shape) are fused into the epilogue.
 at::Tensor conv_forward(const ConvArgs& args, std::optional<ConvAlgorithm> forced,
-                        Activation act = Activation::None);
+                        Activation act = Activation::None,
+                        const std::optional<at::Tensor>& residual = std::nullopt);
 
 // "none", "relu", "relu6", "hardswish", "silu" (ValueError otherwise).
 Activation parse_activation(const std::string& name);

@@ -22,14 +22,15 @@ at::Tensor aten_convolution(const at::Tensor& input, const at::Tensor& weight,
 at::Tensor aie_conv2d(const at::Tensor& input, const at::Tensor& weight,
                       const std::optional<at::Tensor>& bias, c10::IntArrayRef stride,
                       c10::IntArrayRef padding, c10::IntArrayRef dilation, int64_t groups,
-                      c10::string_view algorithm, bool relu, c10::string_view activation) {
+                      c10::string_view algorithm, bool relu, c10::string_view activation,
+                      const std::optional<at::Tensor>& residual) {
   const int64_t zero[] = {0};
   Activation act = parse_activation(std::string(activation));
   TORCH_CHECK_VALUE(!relu || act == Activation::None || act == Activation::Relu,
                     "aie.conv2d: relu=True and activation='", activation, "' contradict each other");
   if (relu) act = Activation::Relu;
   return conv_forward({input, weight, bias, stride, padding, dilation, false, zero, groups},
-                      parse_algorithm(std::string(algorithm)), act);
+                      parse_algorithm(std::string(algorithm)), act, residual);
 }
 
 std::string explain_conv(const at::Tensor& input, const at::Tensor& weight,
@@ -63,7 +64,7 @@ TORCH_LIBRARY(aie, m) {
   m.def(
       "conv2d(Tensor input, Tensor weight, Tensor? bias=None, int[2] stride=1, int[2] padding=0, "
       "int[2] dilation=1, int groups=1, str algorithm='auto', bool relu=False, "
-      "str activation='none') -> Tensor");
+      "str activation='none', Tensor? residual=None) -> Tensor");
 }
 
 // The CPU kernel runs the same emulator: torch.ops.aie.conv2d has NPU numerics on any device.
