@@ -243,8 +243,9 @@ ArrayPlan plan_depthwise_on_array(const ConvShape& s, const ArrayDesc& a, int eb
   const int64_t tiles = s.N * s.OH * ceil_div(s.C, c) * col_tiles;
   p.cores_used = static_cast<int>(std::min<int64_t>(a.cores(), tiles));
   // Depthwise has no reduction across channels: the vector unit does c-wide MACs per tap
-  // (modelled at a quarter of the GEMM MAC rate: no MAC-tile reuse).
-  const double per_tile = double(tile->tw) * c * s.taps() * passes / (a.bf16_macs / 4.0);
+  // (modelled at a quarter of the GEMM MAC rate of the operand type: no MAC-tile reuse).
+  const int macs = eb == 1 ? a.int8_macs : a.bf16_macs;
+  const double per_tile = double(tile->tw) * c * s.taps() * passes / (macs / 4.0);
   p.compute_cycles = std::ceil(double(tiles) / p.cores_used) * per_tile;
   // Input read once from DDR when the memtile holds whole rows, else every window's halo
   // again; each core reads its windows' new rows (stride_h per output row) and writes its tile.
@@ -255,7 +256,7 @@ ArrayPlan plan_depthwise_on_array(const ConvShape& s, const ArrayDesc& a, int eb
   p.dma_cycles = std::max(bytes / (a.cols * a.shim_bytes_per_cycle), per_core / a.core_dma_bytes_per_cycle);
   p.cycles = std::max(p.compute_cycles, p.dma_cycles) + tile->win * c * eb / a.core_dma_bytes_per_cycle;
   p.modelled_us = p.cycles / (a.clock_ghz * 1e3);
-  p.utilisation = s.macs() * passes / (double(a.cores()) * a.bf16_macs) / p.cycles;
+  p.utilisation = s.macs() * passes / (double(a.cores()) * macs) / p.cycles;
   return p;
 }
 
