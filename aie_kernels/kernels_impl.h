@@ -228,6 +228,46 @@ void epilogue(const float* c, int64_t ldc, int64_t rows, int64_t cols, const flo
                           o + i * row_stride * esize, bf16);
     return;
   }
+  if (rows < V::N) {
+    // Few pixels (depthwise chunks): vectors across the channels of each pixel, then the
+    // channel-planar stores. Each element sees the same operations as below.
+    float tmp[kMC_MAX * 16];
+    for (int64_t j0 = 0; j0 < cols; j0 += 16) {
+      const int64_t nj = std::min<int64_t>(16, cols - j0);
+      for (int64_t i = 0; i < rows; ++i) {
+        int64_t j = 0;
+        for (; j + V::N <= nj; j += V::N) {
+          V v = V::load(c + i * ldc + j0 + j);
+          if (bias) v = V::add(v, V::load(bias + j0 + j));
+          if (res.data) {
+            float r[V::N];
+            for (int q = 0; q < V::N; ++q) r[q] = residual_at(res, (j0 + j + q) * col_stride + i * row_stride);
+            v = V::add(v, V::load(r));
+          }
+          v = activate(v, act);
+          if (bf16) v = V::round_bf16(v);
+          v.store(tmp + i * 16 + j);
+        }
+        for (; j < nj; ++j) {
+          VecScalar v{c[i * ldc + j0 + j]};
+          if (bias) v = VecScalar::add(v, VecScalar{bias[j0 + j]});
+          if (res.data) v = VecScalar::add(v, VecScalar{residual_at(res, (j0 + j) * col_stride + i * row_stride)});
+          v = activate(v, act);
+          if (bf16) v = VecScalar::round_bf16(v);
+          tmp[i * 16 + j] = v.v;
+        }
+      }
+      for (int64_t j = 0; j < nj; ++j) {
+        char* dst = o + (j0 + j) * col_stride * esize;
+        if (bf16) {
+          for (int64_t i = 0; i < rows; ++i) store_bf16(tmp[i * 16 + j], reinterpret_cast<uint16_t*>(dst) + i * row_stride);
+        } else {
+          for (int64_t i = 0; i < rows; ++i) reinterpret_cast<float*>(dst)[i * row_stride] = tmp[i * 16 + j];
+        }
+      }
+    }
+    return;
+  }
   // Channel-planar outputs (NCHW): write each channel's run of pixels contiguously.
   float col[kMC_MAX], rcol[kMC_MAX];
   for (int64_t i0 = 0; i0 < rows; i0 += kMC_MAX) {
