@@ -88,6 +88,17 @@ void depthwise_row(const float* src, const int64_t* tap_off, int ntaps, const fl
       acc = V::fma(V::load(src + tap_off[t] + j), V::broadcast(w[t * w_stride]), acc);
     acc.store(out + j);
   }
+  // The tail as one vector ending at n, overlapping the last one: each element's FMA
+  // chain is its own, so the overlap rewrites the same values. (Not when accumulating:
+  // the overlap would add twice.)
+  if (j < n && n >= V::N && !accumulate) {
+    j = n - V::N;
+    V acc = V::zero();
+    for (int t = 0; t < ntaps; ++t)
+      acc = V::fma(V::load(src + tap_off[t] + j), V::broadcast(w[t * w_stride]), acc);
+    acc.store(out + j);
+    return;
+  }
   for (; j < n; ++j) {
     float acc = accumulate ? out[j] : 0.f;
     for (int t = 0; t < ntaps; ++t) acc = std::fma(src[tap_off[t] + j], w[t * w_stride], acc);
@@ -181,8 +192,7 @@ void epilogue_contiguous(const float* c, int64_t cols, const float* bias, int bi
                          Activation act, const Residual& res, void* out, bool bf16) {
   float* of = static_cast<float*>(out);
   uint16_t* ob = static_cast<uint16_t*>(out);
-  int64_t j = 0;
-  for (; j + V::N <= cols; j += V::N) {
+  auto vector_at = [&](int64_t j) {
     V v = V::load(c + j);
     if (bias) v = V::add(v, bias_stride ? V::load(bias + j) : V::broadcast(*bias));
     if (res.data) {
@@ -193,11 +203,19 @@ void epilogue_contiguous(const float* c, int64_t cols, const float* bias, int bi
     v = activate(v, act);
     if (!bf16) {
       v.store(of + j);
-      continue;
+      return;
     }
     float tmp[V::N];
     V::round_bf16(v).store(tmp);
     for (int q = 0; q < V::N; ++q) store_bf16(tmp[q], ob + j + q);
+  };
+  int64_t j = 0;
+  for (; j + V::N <= cols; j += V::N) vector_at(j);
+  // The tail as one more vector ending at `cols`, overlapping the previous one: out is
+  // a function of c element by element, so the overlap rewrites the same values.
+  if (j < cols && cols >= V::N) {
+    vector_at(cols - V::N);
+    return;
   }
   for (; j < cols; ++j) {
     VecScalar v{c[j]};
