@@ -9,7 +9,7 @@
 
 namespace torch_aie::conv {
 
-using aie_kernels::Activation;
+using runtime::Activation;
 
 // `forced` overrides the planner for this call; `act` and `residual` (added before
 // the activation, broadcast to the output's shape) are fused into the epilogue.

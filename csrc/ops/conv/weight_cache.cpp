@@ -27,16 +27,12 @@ struct Key {
   int64_t offset;
   std::vector<int64_t> sizes, strides;
   at::ScalarType dtype;
-  runtime::ConvAlgorithm algorithm;
-  runtime::Numerics numerics;
-  runtime::HostLayout layout;
-  int64_t groups;
+  std::string backend, pack_key;
 
   bool operator==(const Key& o) const {
     return tensor == o.tensor && storage == o.storage && version == o.version &&
            offset == o.offset && sizes == o.sizes && strides == o.strides && dtype == o.dtype &&
-           algorithm == o.algorithm && numerics == o.numerics && layout == o.layout &&
-           groups == o.groups;
+           backend == o.backend && pack_key == o.pack_key;
   }
 };
 
@@ -153,9 +149,8 @@ WeightCache& WeightCache::global() {
   return *cache;
 }
 
-PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, runtime::ConvAlgorithm algorithm,
-                                   runtime::Numerics numerics, runtime::HostLayout layout, int64_t groups,
-                                   const std::function<runtime::PackedWeights()>& pack) {
+PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, const std::string& backend,
+                                   const std::string& pack_key, const std::function<PackedPtr()>& pack) {
   auto* t = weight.unsafeGetTensorImpl();
   const Freshness freshness = freshness_of(weight);
   const bool cacheable = freshness != Freshness::kUntracked;
@@ -166,7 +161,7 @@ PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, runtime::ConvAlgori
                                  : runtime::write_epoch(weight.storage());
     key = Key{t, weight.storage().unsafeGetStorageImpl(), version,
               weight.storage_offset(), weight.sizes().vec(), weight.strides().vec(),
-              weight.scalar_type(), algorithm, numerics, layout, groups};
+              weight.scalar_type(), backend, pack_key};
   }
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
@@ -193,7 +188,8 @@ PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, runtime::ConvAlgori
       impl_->stats.misses += 1;
     }
   }
-  auto packed = std::make_shared<const runtime::PackedWeights>(pack());  // outside the lock
+  PackedPtr packed = pack();  // outside the lock
+  TORCH_CHECK(packed, "conv backend '", backend, "' packed no weights");
   if (!cacheable) return packed;
   const size_t checksum = weight_checksum(weight);
 

@@ -1,20 +1,22 @@
-// Cache of pre-transformed conv weights (DESIGN.md section 5).
+// Cache of pre-transformed conv weights (docs/ARCHITECTURE.md, "Cache contract").
 //
 // Key: the weight TensorImpl and StorageImpl (held weakly, so a freed-then-reused
 // address can never hit), the version counter (bumped by every in-place write:
-// optimizer steps, copy_, load_state_dict), the view geometry, and every setting
-// the packed form depends on. Bounded in bytes with LRU eviction; thread-safe.
-// aie inference tensors have no version counter: their storage's write epoch
-// (csrc/runtime/write_epochs.h) stands in for it. CPU inference tensors are not
-// cached (warned once), nor is a packed form larger than the budget (warned once).
+// optimizer steps, copy_, load_state_dict), the view geometry and dtype, and the
+// backend's name and pack key (everything its opaque packed form depends on).
+// Bounded in bytes with LRU eviction; thread-safe. aie inference tensors have no
+// version counter: their storage's write epoch (csrc/runtime/write_epochs.h) stands
+// in for it. CPU inference tensors are not cached (warned once), nor is a packed
+// form larger than the budget (warned once).
 #pragma once
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
-#include "csrc/runtime/conv_job.h"
+#include "csrc/runtime/conv_backend.h"
 
 namespace torch_aie::conv {
 
@@ -23,16 +25,15 @@ struct WeightCacheStats {
           budget = 0;
 };
 
-using PackedPtr = std::shared_ptr<const runtime::PackedWeights>;
+using PackedPtr = std::shared_ptr<const runtime::PackedOperand>;
 
 class WeightCache {
  public:
   static WeightCache& global();
 
-  // The packed form of `weight` for (algorithm, numerics, host layout, groups); `pack` builds it on a miss.
-  PackedPtr get_or_pack(const at::Tensor& weight, runtime::ConvAlgorithm algorithm,
-                        runtime::Numerics numerics, runtime::HostLayout layout, int64_t groups,
-                        const std::function<runtime::PackedWeights()>& pack);
+  // The packed form of `weight` under (backend, pack_key); `pack` builds it on a miss.
+  PackedPtr get_or_pack(const at::Tensor& weight, const std::string& backend, const std::string& pack_key,
+                        const std::function<PackedPtr()>& pack);
 
   WeightCacheStats stats();
   void clear();
