@@ -19,6 +19,25 @@ enum class Rounding {
   None,        // already bf16 values (a bf16 tensor): copy
 };
 
+// The activation of the output stage, applied to v = C + bias (+ residual), before the
+// bf16 rounding. Every ISA computes the same value per element (the same IEEE
+// operations in the same order):
+//   Relu       max(0, v)                 (NaN stays NaN)
+//   Relu6      min(6, max(0, v))         (nn.ReLU6, hardtanh(0, 6))
+//   Hardswish  v * min(6, max(0, v + 3)) / 6, as ATen's CPU kernel orders it
+//   Silu       v / (1 + exp(-v)), exp by range reduction and a degree-6 polynomial
+//              (within 2 ulp of fp32 exp; exp(-v) is clamped to [2^-126, inf))
+enum class Activation : int32_t { None = 0, Relu = 1, Relu6 = 2, Hardswish = 3, Silu = 4 };
+constexpr int kNumActivations = 5;
+
+// A tensor added to C + bias before the activation (a residual connection), laid out
+// like the output: `data` is the element of the output's first element, and every
+// other element sits at the output element's offset. Null data: none.
+struct Residual {
+  const void* data = nullptr;
+  bool bf16 = false;  // c10::BFloat16 bits, else fp32
+};
+
 struct KernelTable {
   Isa isa;
 
@@ -35,11 +54,12 @@ struct KernelTable {
   void (*depthwise)(const float* const* pix, int npix, const int64_t* tap_off, int ntaps,
                     int64_t channels, const float* w, float* out, int64_t ld_out, bool accumulate);
 
-  // Output stage: out = [ReLU](C + bias), rounded once to bf16 if `bf16` (stored as
-  // c10::BFloat16 bits) or kept fp32. Row i, column j goes to out[i * row_stride +
-  // j * col_stride] (elements). ReLU is max(0, v): NaN stays NaN.
+  // Output stage: out = act((C + bias) + residual), rounded once to bf16 if `bf16`
+  // (stored as c10::BFloat16 bits) or kept fp32. Row i, column j goes to
+  // out[i * row_stride + j * col_stride] (elements).
   void (*epilogue)(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
-                   bool relu, void* out, bool bf16, int64_t row_stride, int64_t col_stride);
+                   Activation act, Residual res, void* out, bool bf16, int64_t row_stride,
+                   int64_t col_stride);
 
   // dst[i] = rounding(src[i]).
   void (*round_f32)(const float* src, float* dst, int64_t n, Rounding mode);
@@ -50,10 +70,10 @@ struct KernelTable {
                         int64_t w_stride, float* out, int64_t n, bool accumulate);
 
   // Output stage of a channel-rows tile (planar outputs): row i holds one output
-  // channel's pixels; out[i * ld_out + j] = [ReLU](C[i][j] + bias[i]), rounded once to
-  // bf16 if `bf16`. Same per-element arithmetic as `epilogue`.
+  // channel's pixels; out[i * ld_out + j] = act((C[i][j] + bias[i]) + residual),
+  // rounded once to bf16 if `bf16`. Same per-element arithmetic as `epilogue`.
   void (*epilogue_rows)(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
-                        bool relu, void* out, bool bf16, int64_t ld_out);
+                        Activation act, Residual res, void* out, bool bf16, int64_t ld_out);
 };
 
 const KernelTable& kernel_table(Isa isa);

@@ -88,6 +88,17 @@ void depthwise_row(const float* src, const int64_t* tap_off, int ntaps, const fl
       acc = V::fma(V::load(src + tap_off[t] + j), V::broadcast(w[t * w_stride]), acc);
     acc.store(out + j);
   }
+  // The tail as one vector ending at n, overlapping the last one: each element's FMA
+  // chain is its own, so the overlap rewrites the same values. (Not when accumulating:
+  // the overlap would add twice.)
+  if (j < n && n >= V::N && !accumulate) {
+    j = n - V::N;
+    V acc = V::zero();
+    for (int t = 0; t < ntaps; ++t)
+      acc = V::fma(V::load(src + tap_off[t] + j), V::broadcast(w[t * w_stride]), acc);
+    acc.store(out + j);
+    return;
+  }
   for (; j < n; ++j) {
     float acc = accumulate ? out[j] : 0.f;
     for (int t = 0; t < ntaps; ++t) acc = std::fma(src[tap_off[t] + j], w[t * w_stride], acc);
@@ -125,12 +136,36 @@ void round_f32(const float* src, float* dst, int64_t n, Rounding mode) {
   }
 }
 
-// bias_stride 1: one bias per element (per channel); 0: one bias for the whole run.
+// exp(y) for the SiLU: y clamped to [-87.33, 88.73] (so 2^n stays a normal number or
+// +inf), y = n ln2 + r with n = floor(y log2e + 1/2), exp(r) by a degree-6 Taylor
+// polynomial in Horner form. Only IEEE add/mul/fma/floor: the same value in every ISA.
 template <class W>
-inline W epilogue_value(W v, const float* bias, int bias_stride, bool relu) {
-  if (bias) v = W::add(v, bias_stride ? W::load(bias) : W::broadcast(*bias));
-  return relu ? W::relu(v) : v;
+inline W exp_poly(W y) {
+  y = W::min(W::broadcast(88.7228f), W::max(W::broadcast(-87.3365f), y));
+  const W n = W::floor(W::fma(y, W::broadcast(1.44269504f), W::broadcast(0.5f)));
+  W r = W::fma(n, W::broadcast(-0.693145752f), y);  // ln2 split: hi (exact in n * hi) and lo
+  r = W::fma(n, W::broadcast(-1.42860677e-6f), r);
+  W p = W::broadcast(1.f / 720.f);
+  for (float c : {1.f / 120.f, 1.f / 24.f, 1.f / 6.f, 0.5f, 1.f, 1.f}) p = W::fma(p, r, W::broadcast(c));
+  return W::mul(p, W::pow2i(n));
 }
+
+template <class W>
+inline W activate(W v, Activation act) {
+  switch (act) {
+    case Activation::None: return v;
+    case Activation::Relu: return W::relu(v);
+    case Activation::Relu6: return W::min(W::broadcast(6.f), W::relu(v));
+    case Activation::Hardswish:
+      return W::div(W::mul(v, W::min(W::broadcast(6.f), W::relu(W::add(v, W::broadcast(3.f))))),
+                    W::broadcast(6.f));
+    case Activation::Silu:
+      return W::div(v, W::add(W::broadcast(1.f), exp_poly(W::sub(W::zero(), v))));
+  }
+  return v;
+}
+
+
 
 inline void store_bf16(float v, uint16_t* dst) {
   uint32_t u;
@@ -138,25 +173,55 @@ inline void store_bf16(float v, uint16_t* dst) {
   *dst = static_cast<uint16_t>(u >> 16);
 }
 
+inline float load_bf16(const uint16_t* p) {
+  const uint32_t u = uint32_t(*p) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// Residual element at element offset `off` from its base, as fp32.
+inline float residual_at(const Residual& r, int64_t off) {
+  return r.bf16 ? load_bf16(static_cast<const uint16_t*>(r.data) + off)
+                : static_cast<const float*>(r.data)[off];
+}
+
 // One contiguous run of outputs: a channels-last row (bias per element) or a planar
 // channel row (bias_stride 0: the channel's bias for every pixel).
 void epilogue_contiguous(const float* c, int64_t cols, const float* bias, int bias_stride,
-                         bool relu, void* out, bool bf16) {
+                         Activation act, const Residual& res, void* out, bool bf16) {
   float* of = static_cast<float*>(out);
   uint16_t* ob = static_cast<uint16_t*>(out);
-  int64_t j = 0;
-  for (; j + V::N <= cols; j += V::N) {
-    V v = epilogue_value(V::load(c + j), bias ? bias + j * bias_stride : nullptr, bias_stride, relu);
+  auto vector_at = [&](int64_t j) {
+    V v = V::load(c + j);
+    if (bias) v = V::add(v, bias_stride ? V::load(bias + j) : V::broadcast(*bias));
+    if (res.data) {
+      float r[V::N];
+      for (int q = 0; q < V::N; ++q) r[q] = residual_at(res, j + q);
+      v = V::add(v, V::load(r));
+    }
+    v = activate(v, act);
     if (!bf16) {
       v.store(of + j);
-      continue;
+      return;
     }
     float tmp[V::N];
     V::round_bf16(v).store(tmp);
     for (int q = 0; q < V::N; ++q) store_bf16(tmp[q], ob + j + q);
+  };
+  int64_t j = 0;
+  for (; j + V::N <= cols; j += V::N) vector_at(j);
+  // The tail as one more vector ending at `cols`, overlapping the previous one: out is
+  // a function of c element by element, so the overlap rewrites the same values.
+  if (j < cols && cols >= V::N) {
+    vector_at(cols - V::N);
+    return;
   }
   for (; j < cols; ++j) {
-    VecScalar v = epilogue_value(VecScalar{c[j]}, bias ? bias + j * bias_stride : nullptr, bias_stride, relu);
+    VecScalar v{c[j]};
+    if (bias) v = VecScalar::add(v, VecScalar{bias_stride ? bias[j] : *bias});
+    if (res.data) v = VecScalar::add(v, VecScalar{residual_at(res, j)});
+    v = activate(v, act);
     if (bf16)
       store_bf16(VecScalar::round_bf16(v).v, ob + j);
     else
@@ -164,34 +229,86 @@ void epilogue_contiguous(const float* c, int64_t cols, const float* bias, int bi
   }
 }
 
+Residual offset(const Residual& r, int64_t elements) {
+  if (!r.data) return r;
+  const char* p = static_cast<const char*>(r.data) + elements * (r.bf16 ? 2 : 4);
+  return Residual{p, r.bf16};
+}
+
 void epilogue(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
-              bool relu, void* out, bool bf16, int64_t row_stride, int64_t col_stride) {
+              Activation act, Residual res, void* out, bool bf16, int64_t row_stride,
+              int64_t col_stride) {
   const int64_t esize = bf16 ? 2 : 4;
   char* o = static_cast<char*>(out);
   if (col_stride == 1) {
     for (int64_t i = 0; i < rows; ++i)
-      epilogue_contiguous(c + i * ldc, cols, bias, 1, relu, o + i * row_stride * esize, bf16);
+      epilogue_contiguous(c + i * ldc, cols, bias, 1, act, offset(res, i * row_stride),
+                          o + i * row_stride * esize, bf16);
+    return;
+  }
+  if (rows < V::N) {
+    // Few pixels (depthwise chunks): vectors across the channels of each pixel, then the
+    // channel-planar stores. Each element sees the same operations as below.
+    float tmp[kMC_MAX * 16];
+    for (int64_t j0 = 0; j0 < cols; j0 += 16) {
+      const int64_t nj = std::min<int64_t>(16, cols - j0);
+      for (int64_t i = 0; i < rows; ++i) {
+        int64_t j = 0;
+        for (; j + V::N <= nj; j += V::N) {
+          V v = V::load(c + i * ldc + j0 + j);
+          if (bias) v = V::add(v, V::load(bias + j0 + j));
+          if (res.data) {
+            float r[V::N];
+            for (int q = 0; q < V::N; ++q) r[q] = residual_at(res, (j0 + j + q) * col_stride + i * row_stride);
+            v = V::add(v, V::load(r));
+          }
+          v = activate(v, act);
+          if (bf16) v = V::round_bf16(v);
+          v.store(tmp + i * 16 + j);
+        }
+        for (; j < nj; ++j) {
+          VecScalar v{c[i * ldc + j0 + j]};
+          if (bias) v = VecScalar::add(v, VecScalar{bias[j0 + j]});
+          if (res.data) v = VecScalar::add(v, VecScalar{residual_at(res, (j0 + j) * col_stride + i * row_stride)});
+          v = activate(v, act);
+          if (bf16) v = VecScalar::round_bf16(v);
+          tmp[i * 16 + j] = v.v;
+        }
+      }
+      for (int64_t j = 0; j < nj; ++j) {
+        char* dst = o + (j0 + j) * col_stride * esize;
+        if (bf16) {
+          for (int64_t i = 0; i < rows; ++i) store_bf16(tmp[i * 16 + j], reinterpret_cast<uint16_t*>(dst) + i * row_stride);
+        } else {
+          for (int64_t i = 0; i < rows; ++i) reinterpret_cast<float*>(dst)[i * row_stride] = tmp[i * 16 + j];
+        }
+      }
+    }
     return;
   }
   // Channel-planar outputs (NCHW): write each channel's run of pixels contiguously.
-  float col[kMC_MAX];
+  float col[kMC_MAX], rcol[kMC_MAX];
   for (int64_t i0 = 0; i0 < rows; i0 += kMC_MAX) {
     const int64_t n = std::min<int64_t>(kMC_MAX, rows - i0);
     for (int64_t j = 0; j < cols; ++j) {
       for (int64_t i = 0; i < n; ++i) col[i] = c[(i0 + i) * ldc + j];
+      if (res.data)
+        for (int64_t i = 0; i < n; ++i) rcol[i] = residual_at(res, j * col_stride + (i0 + i) * row_stride);
       const float b = bias ? bias[j] : 0.f;
       int64_t i = 0;
       for (; i + V::N <= n; i += V::N) {
         V v = V::load(col + i);
         if (bias) v = V::add(v, V::broadcast(b));
-        if (relu) v = V::relu(v);
+        if (res.data) v = V::add(v, V::load(rcol + i));
+        v = activate(v, act);
         if (bf16) v = V::round_bf16(v);
         v.store(col + i);
       }
       for (; i < n; ++i) {
         VecScalar v{col[i]};
         if (bias) v = VecScalar::add(v, VecScalar{b});
-        if (relu) v = VecScalar::relu(v);
+        if (res.data) v = VecScalar::add(v, VecScalar{rcol[i]});
+        v = activate(v, act);
         if (bf16) v = VecScalar::round_bf16(v);
         col[i] = v.v;
       }
@@ -206,10 +323,10 @@ void epilogue(const float* c, int64_t ldc, int64_t rows, int64_t cols, const flo
 }
 
 void epilogue_rows(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
-                   bool relu, void* out, bool bf16, int64_t ld_out) {
+                   Activation act, Residual res, void* out, bool bf16, int64_t ld_out) {
   char* o = static_cast<char*>(out);
   for (int64_t i = 0; i < rows; ++i)
-    epilogue_contiguous(c + i * ldc, cols, bias ? bias + i : nullptr, 0, relu,
+    epilogue_contiguous(c + i * ldc, cols, bias ? bias + i : nullptr, 0, act, offset(res, i * ld_out),
                         o + i * ld_out * (bf16 ? 2 : 4), bf16);
 }
 

@@ -18,6 +18,19 @@ struct VecScalar {
   static VecScalar add(VecScalar a, VecScalar b) { return {a.v + b.v}; }
   static VecScalar relu(VecScalar x) { return {0.f > x.v ? 0.f : x.v}; }  // = maxps(0, x)
   static VecScalar zero_if_nonfinite(VecScalar x) { return {x.v - x.v == 0.f ? x.v : 0.f}; }
+  // Activation helpers. max/min return the second operand when unordered, as maxps/minps do.
+  static VecScalar mul(VecScalar a, VecScalar b) { return {a.v * b.v}; }
+  static VecScalar div(VecScalar a, VecScalar b) { return {a.v / b.v}; }
+  static VecScalar max(VecScalar a, VecScalar b) { return {a.v > b.v ? a.v : b.v}; }
+  static VecScalar min(VecScalar a, VecScalar b) { return {a.v < b.v ? a.v : b.v}; }
+  static VecScalar floor(VecScalar x) { return {std::floor(x.v)}; }
+  // 2^n for an integral n in [-126, 128] (128 gives +inf).
+  static VecScalar pow2i(VecScalar n) {
+    const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n.v) + 127) << 23;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return {f};
+  }
 };
 
 #if defined(__AVX2__)
@@ -32,6 +45,15 @@ struct VecAvx2 {
   static VecAvx2 sub(VecAvx2 a, VecAvx2 b) { return {_mm256_sub_ps(a.v, b.v)}; }
   static VecAvx2 add(VecAvx2 a, VecAvx2 b) { return {_mm256_add_ps(a.v, b.v)}; }
   static VecAvx2 relu(VecAvx2 x) { return {_mm256_max_ps(_mm256_setzero_ps(), x.v)}; }
+  static VecAvx2 mul(VecAvx2 a, VecAvx2 b) { return {_mm256_mul_ps(a.v, b.v)}; }
+  static VecAvx2 div(VecAvx2 a, VecAvx2 b) { return {_mm256_div_ps(a.v, b.v)}; }
+  static VecAvx2 max(VecAvx2 a, VecAvx2 b) { return {_mm256_max_ps(a.v, b.v)}; }
+  static VecAvx2 min(VecAvx2 a, VecAvx2 b) { return {_mm256_min_ps(a.v, b.v)}; }
+  static VecAvx2 floor(VecAvx2 x) { return {_mm256_floor_ps(x.v)}; }
+  static VecAvx2 pow2i(VecAvx2 n) {
+    __m256i e = _mm256_add_epi32(_mm256_cvttps_epi32(n.v), _mm256_set1_epi32(127));
+    return {_mm256_castsi256_ps(_mm256_slli_epi32(e, 23))};
+  }
   static VecAvx2 zero_if_nonfinite(VecAvx2 x) {
     __m256 finite = _mm256_cmp_ps(_mm256_sub_ps(x.v, x.v), _mm256_setzero_ps(), _CMP_EQ_OQ);
     return {_mm256_and_ps(x.v, finite)};
@@ -64,6 +86,15 @@ struct VecAvx512 {
   static VecAvx512 sub(VecAvx512 a, VecAvx512 b) { return {_mm512_sub_ps(a.v, b.v)}; }
   static VecAvx512 add(VecAvx512 a, VecAvx512 b) { return {_mm512_add_ps(a.v, b.v)}; }
   static VecAvx512 relu(VecAvx512 x) { return {_mm512_max_ps(_mm512_setzero_ps(), x.v)}; }
+  static VecAvx512 mul(VecAvx512 a, VecAvx512 b) { return {_mm512_mul_ps(a.v, b.v)}; }
+  static VecAvx512 div(VecAvx512 a, VecAvx512 b) { return {_mm512_div_ps(a.v, b.v)}; }
+  static VecAvx512 max(VecAvx512 a, VecAvx512 b) { return {_mm512_max_ps(a.v, b.v)}; }
+  static VecAvx512 min(VecAvx512 a, VecAvx512 b) { return {_mm512_min_ps(a.v, b.v)}; }
+  static VecAvx512 floor(VecAvx512 x) { return {_mm512_roundscale_ps(x.v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)}; }
+  static VecAvx512 pow2i(VecAvx512 n) {
+    __m512i e = _mm512_add_epi32(_mm512_cvttps_epi32(n.v), _mm512_set1_epi32(127));
+    return {_mm512_castsi512_ps(_mm512_slli_epi32(e, 23))};
+  }
   static VecAvx512 zero_if_nonfinite(VecAvx512 x) {
     __mmask16 finite = _mm512_cmp_ps_mask(_mm512_sub_ps(x.v, x.v), _mm512_setzero_ps(), _CMP_EQ_OQ);
     return {_mm512_maskz_mov_ps(finite, x.v)};

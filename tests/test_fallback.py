@@ -399,3 +399,98 @@ def test_fallback_is_still_counted():
     torch.sigmoid(X.to("aie"))
     assert any(name.startswith("aten::sigmoid") for name in torch_aie.fallback_stats())
     torch_aie.reset_fallback_stats()
+
+
+# ---- fresh results born in device memory, one call per op ---------------------------------
+
+_lib.define("cached_result(Tensor x) -> Tensor")
+_KEPT = []
+
+
+def _cached_result(x):
+    r = x * 2
+    _KEPT.append(r)  # the kernel keeps a reference: its memory must not be taken
+    return r
+
+
+_lib.impl("cached_result", _cached_result, "CPU")
+
+
+@pytest.mark.parametrize("name, op", [
+    ("hardswish", F.hardswish), ("relu6", F.relu6), ("relu", torch.relu), ("sigmoid", torch.sigmoid),
+    ("add", lambda x: x + x), ("mean", lambda x: x.mean((2, 3), keepdim=True)),
+    ("batch_norm_eval", lambda x: F.batch_norm(x, torch.zeros(3, device=x.device), torch.ones(3, device=x.device))),
+    ("layer_norm_channels_last", lambda x: F.layer_norm(x.permute(0, 2, 3, 1), (3,))),
+])
+def test_fresh_results_adopt_device_memory(name, op):
+    """The CPU kernel allocates its result in device memory, which the aie result takes
+    over: no copy, the device pool accounts for it, and it is freed back to it."""
+    x = NCHW.contiguous(memory_format=torch.channels_last)
+    expected = op(x)
+    xa = x.to("aie")
+    op(xa)
+    torch_aie.reset_fallback_stats()
+    live = torch.aie.memory_stats()["allocated_bytes.all.current"]
+    y = op(xa)
+    stats = torch_aie.fallback_result_stats()
+    assert stats["copied"] == 0 and stats["adopted"] >= 1
+    assert torch.aie.memory_stats()["allocated_bytes.all.current"] >= live + y.numel() * y.element_size()
+    _assert_same(y, expected)
+    del y
+    assert torch.aie.memory_stats()["allocated_bytes.all.current"] == live
+
+
+def test_result_its_kernel_keeps_is_copied():
+    _KEPT.clear()
+    torch_aie.reset_fallback_stats()
+    r = torch.ops.aie_fallback_test.cached_result(X.to("aie"))
+    assert torch_aie.fallback_result_stats()["copied"] == 1
+    torch.testing.assert_close(r.cpu(), X * 2, rtol=0, atol=0)
+    torch.testing.assert_close(_KEPT[0], X * 2, rtol=0, atol=0)  # the kept one still has its memory
+    _KEPT.clear()
+
+
+def test_cpu_tensors_outside_the_fallback_stay_in_cpu_memory():
+    live = torch.aie.memory_stats()["allocated_bytes.all.current"]
+    t = torch.randn(1 << 20)
+    u = F.hardswish(t)
+    assert torch.aie.memory_stats()["allocated_bytes.all.current"] == live
+    assert u.device.type == "cpu" and torch.equal(u, F.hardswish(t))
+
+
+@pytest.mark.parametrize("name, op, counted", [
+    ("layer_norm", lambda x, w, b: F.layer_norm(x, (5, 4), w, b), "aten::native_layer_norm"),
+    ("group_norm", lambda x, w, b: F.group_norm(x[:, :2].repeat(1, 2, 1, 1), 2, w[0, :4], b[0, :4]),
+     "aten::native_group_norm"),
+])
+def test_norms_run_their_cpu_kernel_in_one_call(name, op, counted):
+    """native_layer_norm / native_group_norm would otherwise decompose into batch_norm,
+    mul and add on a backend without kernels: one fallback call of the CPU kernel,
+    bit-identical to CPU, forward and backward."""
+    w = torch.randn(5, 4, generator=_gen(30)).requires_grad_()
+    b = torch.randn(5, 4, generator=_gen(31)).requires_grad_()
+    x = NCHW.clone().requires_grad_()
+    expected = op(x, w, b)
+    expected.sum().backward()
+    xa, wa, ba = (t.detach().to("aie").requires_grad_() for t in (x, w, b))
+    torch_aie.reset_fallback_stats()
+    y = op(xa, wa, ba)
+    stats = torch_aie.fallback_stats()
+    assert stats.get(counted) == 1 and "aten::native_batch_norm" not in stats
+    _assert_same(y, expected)
+    y.sum().backward()
+    for a, c in ((xa, x), (wa, w), (ba, b)):
+        torch.testing.assert_close(a.grad.cpu(), c.grad, rtol=0, atol=0)
+
+
+def test_structured_ops_run_in_one_call():
+    """add / mul_ / mean reach their CPU functional and in-place kernels directly, not
+    through the out= overload (two dispatches, two TensorIterator set-ups)."""
+    a, b = X.to("aie"), Y.to("aie")
+    torch_aie.reset_fallback_stats()
+    s = a + b
+    a.mul_(b)
+    m = a.mean(1)
+    assert torch_aie.fallback_stats() == {"aten::add.Tensor": 1, "aten::mul_.Tensor": 1, "aten::mean.dim": 1}
+    _assert_same(s, X + Y)
+    _assert_same(m, (X * Y).mean(1))

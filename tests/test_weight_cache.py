@@ -1,7 +1,9 @@
 """The weight pre-transform cache: hits, invalidation on every kind of in-place
 update, eviction, thread safety; and optimize()."""
 import copy
+import re
 import threading
+import warnings
 
 import pytest
 import torch
@@ -189,7 +191,8 @@ def test_optimized_resnet50_matches_unoptimised():
         fused = opt(x.to("aie")).cpu()
     assert sum(isinstance(m, torch_aie.AieConv2d) for m in opt.modules()) == 53
     assert not any(isinstance(m, nn.BatchNorm2d) for m in opt.modules())
-    assert sum(m.relu for m in opt.modules() if isinstance(m, torch_aie.AieConv2d)) == 33
+    # 33 ReLUs after a BatchNorm and 16 after a residual add (fused with the add since #14)
+    assert sum(m.relu for m in opt.modules() if isinstance(m, torch_aie.AieConv2d)) == 49
     assert (plain - ref).abs().max().item() <= 3 * e_bf16
     assert (fused - ref).abs().max().item() <= 3 * e_bf16
 
@@ -229,3 +232,151 @@ def test_verify_mode_names_a_stale_weight():
         assert torch_aie.weight_cache_stats()["hits"] == hits + 1
     finally:
         torch_aie.set_weight_cache_verify(False)
+
+
+# ---- inference tensors: cached under their storage's write epoch ---------------------
+
+def _inference_copy(cpu):
+    with torch.inference_mode():
+        return copy.deepcopy(cpu).to("aie")
+
+
+def test_model_moved_to_aie_under_inference_mode_hits_the_cache():
+    model = _inference_copy(_net())
+    assert model[0].weight.is_inference()
+    with torch.inference_mode():
+        x = torch.randn(2, 3, 16, 16, device="aie")
+        model(x)
+        model(x)
+    s = torch_aie.weight_cache_stats()
+    assert s["uncacheable"] == 0 and s["misses"] == 4 and s["hits"] == 4
+
+
+def _raw_write_then_increment_version(w):
+    """A custom kernel writing through data_ptr, then telling PyTorch as it documents."""
+    import ctypes
+    new = torch.full(w.shape, 0.25)
+    ctypes.memmove(w.data_ptr(), new.data_ptr(), new.numel() * new.element_size())
+    torch.autograd.graph.increment_version(w)
+
+
+def _other_tensor_on_same_storage(w):
+    other = torch.empty(0, device="aie")
+    other.set_(w.untyped_storage(), w.storage_offset(), w.shape, w.stride())
+    other.add_(1.5)
+
+
+def _load_state_dict_inside(model):
+    new = {k: torch.randn_like(v.cpu()) for k, v in model.state_dict().items()}
+    model.load_state_dict(new)
+
+
+INFERENCE_WRITES = {  # each runs inside torch.inference_mode() unless it says otherwise
+    "mul_ (CPU fallback)": lambda m: m[0].weight.mul_(2),
+    "copy_": lambda m: m[0].weight.copy_(torch.randn(m[0].weight.shape)),
+    "fill_": lambda m: m[0].weight.fill_(0.5),
+    "zero_": lambda m: m[0].weight.zero_(),
+    "normal_ (aie RNG)": lambda m: m[0].weight.normal_(),
+    "in-place on a view": lambda m: m[0].weight[1:3].mul_(-3),
+    "setitem": lambda m: m[0].weight.__setitem__((0, slice(None)), 0.75),
+    "load_state_dict": _load_state_dict_inside,
+    "another tensor on the same storage": lambda m: _other_tensor_on_same_storage(m[0].weight),
+    "data_ptr write + increment_version": lambda m: _raw_write_then_increment_version(m[0].weight),
+}
+
+
+@pytest.mark.parametrize("write", list(INFERENCE_WRITES))
+def test_write_to_inference_weight_invalidates(write):
+    cpu = _net()
+    model = _inference_copy(cpu)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.inference_mode():
+        _assert_fresh(model, cpu, x)
+        _assert_fresh(model, cpu, x)
+        assert torch_aie.weight_cache_stats()["hits"] == 4
+        INFERENCE_WRITES[write](model)
+    with torch.no_grad():
+        cpu.load_state_dict({k: v.cpu().clone() for k, v in model.state_dict().items()})
+    misses = torch_aie.weight_cache_stats()["misses"]
+    with torch.inference_mode():
+        _assert_fresh(model, cpu, x)
+    assert torch_aie.weight_cache_stats()["misses"] > misses
+
+
+def test_writes_outside_inference_mode_invalidate():
+    """Outside inference_mode PyTorch refuses in-place writes to inference tensors, but
+    (torch 2.13) raises only after the kernel has written: the weight *is* changed.
+    Writes through .data are allowed. The aie kernels report both."""
+    cpu = _net()
+    model = _inference_copy(cpu)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.inference_mode():
+        _assert_fresh(model, cpu, x)
+    before = model[0].weight.detach().cpu().clone()
+    with pytest.raises(RuntimeError, match="Inplace update to inference tensor"):
+        with torch.no_grad():
+            model[0].weight.mul_(2)
+    assert torch.equal(model[0].weight.detach().cpu(), 2 * before)
+    with torch.no_grad():
+        cpu[0].weight.mul_(2)
+    with torch.inference_mode():
+        _assert_fresh(model, cpu, x)
+    model[0].weight.data.mul_(-2)
+    with torch.no_grad():
+        cpu[0].weight.mul_(-2)
+    with torch.inference_mode():
+        _assert_fresh(model, cpu, x)
+
+
+def test_compiled_mutation_of_inference_weight_invalidates():
+    """A torch.compile'd graph writes its mutated inputs itself (no aie kernel runs);
+    AOTAutograd then calls torch.autograd.graph.increment_version, which reports it."""
+    cpu = _net()
+    model = _inference_copy(cpu)
+    x = torch.randn(2, 3, 16, 16)
+
+    @torch.compile
+    def scale(w):
+        w.mul_(3)
+
+    with torch.inference_mode():
+        _assert_fresh(model, cpu, x)
+        torch_aie.reset_fallback_stats()
+        scale(model[0].weight)
+        assert torch_aie.fallback_stats() == {}  # no aie kernel saw the write
+    with torch.no_grad():
+        cpu[0].weight.mul_(3)
+    with torch.inference_mode():
+        _assert_fresh(model, cpu, x)
+
+
+def test_cpu_inference_weight_is_not_cached_and_warns_once(capfd):
+    """Only aie.conv2d takes CPU tensors. torch.ops calls do not turn C++ warnings into
+    Python ones (torch 2.13), so the warning reaches stderr."""
+    with torch.inference_mode():
+        x, w = torch.randn(1, 4, 8, 8), torch.randn(8, 4, 3, 3)
+        capfd.readouterr()
+        torch_aie.conv2d(x, w)
+        torch_aie.conv2d(x, w)
+    err = capfd.readouterr().err
+    assert err.count("inference tensor on cpu") == 1 and "rebuilt on every call" in err
+    assert torch_aie.weight_cache_stats()["uncacheable"] == 2
+
+
+def test_weight_over_budget_warns_once_with_the_budget_it_needs():
+    x = torch.randn(1, 16, 8, 8, device="aie")
+    w = torch.randn(32, 16, 3, 3, device="aie")
+    torch_aie.set_weight_cache_budget(1024)
+    with torch.no_grad():
+        with pytest.warns(UserWarning, match=r"exceeds the weight cache budget of 1024") as rec:
+            F.conv2d(x, w, padding=1)
+        needed = int(re.search(r"set_weight_cache_budget\((\d+)\)", str(rec[0].message)).group(1))
+        assert needed > 1024
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            F.conv2d(x, w, padding=1)  # warned already
+        torch_aie.set_weight_cache_budget(needed)
+        F.conv2d(x, w, padding=1)
+        F.conv2d(x, w, padding=1)
+    s = torch_aie.weight_cache_stats()
+    assert s["entries"] == 1 and s["bytes"] == needed and s["hits"] == 1

@@ -12,6 +12,7 @@ from . import device_module
 
 __all__ = [
     "fallback_stats",
+    "fallback_result_stats",
     "reset_fallback_stats",
     "set_fallback_mode",
     "get_fallback_mode",
@@ -44,6 +45,14 @@ def fallback_stats() -> dict[str, int]:
     (e.g. ``"aten::add.Tensor"``), since the last reset_fallback_stats()."""
     names, counts = torch.ops._aie.fallback_counts()
     return dict(zip(names, counts))
+
+
+def fallback_result_stats() -> dict[str, int]:
+    """Fresh results of CPU fallback calls since the last reset_fallback_stats():
+    "adopted" (the CPU kernel allocated them in device memory, no copy) and "copied"
+    (with "copied_bytes"; e.g. a result its kernel also keeps a reference to)."""
+    adopted, copied, nbytes = torch.ops._aie.fallback_result_counts()
+    return {"adopted": adopted, "copied": copied, "copied_bytes": nbytes}
 
 
 def reset_fallback_stats() -> None:

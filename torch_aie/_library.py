@@ -15,6 +15,9 @@ def load() -> None:
             "`pip install --no-build-isolation -e .` (scripts/setup_env.sh does this)"
         )
     torch.ops.load_library(str(_LIB))
+    # Structured ops' functional / in-place overloads straight to their CPU kernels
+    # (csrc/device/fallback.cpp says why); needs every aie kernel registered first.
+    torch.ops._aie.route_structured_ops_to_cpu()
 
 
 def host_isa() -> str:

@@ -1,55 +1,94 @@
 """Ahead-of-time module preparation for aie inference.
 
-`optimize(model)` traces the model with torch.fx and rewrites every Conv2d into
-an `AieConv2d` calling torch.ops.aie.conv2d, folding a following eval-mode
-BatchNorm2d into its weight and bias and fusing a following ReLU into the conv's
-epilogue, then packs every weight into the cache. Outputs stay within the
-numeric contract's bound of the original model (folding changes rounding only).
+`optimize(model)` traces the model with torch.fx and rewrites every Conv1d / Conv2d
+into an `AieConv1d` / `AieConv2d` calling torch.ops.aie.conv2d, folding a following
+eval-mode BatchNorm into its weight and bias and fusing a following activation into
+the conv's epilogue, then packs every weight into the cache. Outputs stay within the
+numeric contract's bound of the original model (folding changes rounding only; the
+epilogue computes act(acc + bias) in fp32 and rounds once, see
+aie_kernels/kernel_table.h for each activation's formula).
+
+What it recognises after a conv, in this order, each node the only user of the one
+before:
+  - BatchNorm as a module (nn.BatchNorm1d/2d) or as `F.batch_norm(x, running_mean,
+    running_var, weight, bias, training=False, ...)` on the model's own buffers (what
+    torch.fx records for a BatchNorm subclass whose forward calls F.batch_norm, e.g.
+    with its activation inside);
+  - a residual add `y + other` (operator.add / torch.add without alpha): `other` is
+    read by the epilogue, broadcast to the conv's output shape; the conv moves after
+    the node computing `other` if it came first;
+  - an activation: ReLU (module, F.relu, torch.relu, .relu()/.relu_()), ReLU6 and
+    hardtanh(0, 6), SiLU, Hardswish (modules or functionals);
+  - nn.Identity anywhere in the chain (skipped).
+Not fused: other activations (GELU, sigmoid, ...), an add after the activation.
 
 Refused (ValueError, naming the module): training mode (folding uses running
 statistics), conv weights shared between modules (folding would change the other
 user), models torch.fx cannot trace. Left as they are: non-zero padding modes,
-asymmetric "same" padding, BatchNorm without running statistics, BN/ReLU whose
+asymmetric "same" padding, BatchNorm without running statistics, BN/activations whose
 input has other users.
 """
+import inspect
+import operator
+
 import torch
 import torch.fx as fx
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["optimize", "AieConv2d"]
+__all__ = ["optimize", "AieConv1d", "AieConv2d"]
 
 
-class AieConv2d(nn.Module):
-    """A Conv2d (+ folded BatchNorm, + fused ReLU) executed by torch.ops.aie.conv2d."""
+class _AieConv(nn.Module):
+    """A Conv (+ folded BatchNorm, + fused activation) executed by torch.ops.aie.conv2d."""
 
-    def __init__(self, conv: nn.Conv2d, weight, bias, relu: bool):
+    def __init__(self, conv, weight, bias, activation: str):
         super().__init__()
         self.stride, self.dilation, self.groups = list(conv.stride), list(conv.dilation), conv.groups
         self.padding = _int_padding(conv)
-        self.relu = relu
+        self.activation = activation
         self.weight = nn.Parameter(weight, requires_grad=False)
         self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
 
-    def forward(self, x):
+    @property
+    def relu(self) -> bool:
+        return self.activation == "relu"
+
+    residual = False  # set on instances that take a residual input (conv + ... + residual)
+
+    def forward(self, x, residual=None):
         return torch.ops.aie.conv2d(x, self.weight, self.bias, self.stride, self.padding,
-                                    self.dilation, self.groups, "auto", self.relu)
+                                    self.dilation, self.groups, "auto", False, self.activation,
+                                    residual)
 
     def extra_repr(self):
         return (f"{self.weight.shape[1] * self.groups}, {self.weight.shape[0]}, "
                 f"kernel_size={tuple(self.weight.shape[2:])}, stride={self.stride}, "
-                f"padding={self.padding}, groups={self.groups}, relu={self.relu}")
+                f"padding={self.padding}, groups={self.groups}, activation={self.activation}"
+                + (", residual" if self.residual else ""))
+
+
+class AieConv2d(_AieConv):
+    """A Conv2d (+ folded BatchNorm2d, + fused activation) on torch.ops.aie.conv2d."""
+
+
+class AieConv1d(_AieConv):
+    """A Conv1d (+ folded BatchNorm1d, + fused activation) on torch.ops.aie.conv2d."""
+
+
+_AIE_CONV = {nn.Conv1d: AieConv1d, nn.Conv2d: AieConv2d}
 
 
 def _int_padding(conv):
     if conv.padding == "valid":
-        return [0, 0]
+        return [0] * len(conv.kernel_size)
     if conv.padding == "same":
         total = [d * (k - 1) for d, k in zip(conv.dilation, conv.kernel_size)]
         return [t // 2 for t in total]
     return list(conv.padding)
 
 
-def _convertible(conv: nn.Conv2d) -> bool:
+def _convertible(conv) -> bool:
     if conv.padding_mode != "zeros":
         return False
     if conv.padding == "same":  # ATen pads asymmetrically when the total is odd
@@ -58,38 +97,120 @@ def _convertible(conv: nn.Conv2d) -> bool:
 
 
 def _only_user(node):
-    return next(iter(node.users)) if len(node.users) == 1 else None
+    return next(iter(node.users)) if node is not None and len(node.users) == 1 else None
 
 
-def _is_module(gm, node, cls):
-    return node is not None and node.op == "call_module" and isinstance(gm.get_submodule(node.target), cls)
+def _module(gm, node):
+    return gm.get_submodule(node.target) if node is not None and node.op == "call_module" else None
 
 
-def _is_relu(gm, node):
+def _skip_identities(gm, node):
+    """The first node after `node` (its only user) that is not an nn.Identity, and the
+    Identity nodes passed on the way."""
+    passed = []
+    nxt = _only_user(node)
+    while isinstance(_module(gm, nxt), nn.Identity) and nxt.args and nxt.args[0] is (passed[-1] if passed else node):
+        passed.append(nxt)
+        nxt = _only_user(nxt)
+    return nxt, passed
+
+
+def _attr(gm, node):
+    """The tensor a get_attr node names (None for a None argument)."""
     if node is None:
-        return False
-    if node.op == "call_module":
-        return isinstance(gm.get_submodule(node.target), nn.ReLU)
-    return node.op in ("call_function", "call_method") and node.target in (
-        torch.relu, torch.nn.functional.relu, "relu", "relu_")
+        return None
+    if not isinstance(node, fx.Node) or node.op != "get_attr":
+        raise LookupError
+    obj = gm
+    for part in node.target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+_BATCH_NORM_SIG = inspect.signature(F.batch_norm)
+
+
+def _batch_norm_stats(gm, node, prev, conv):
+    """(mean, var, weight, bias, eps) if `node` is an eval-mode BatchNorm of `prev` over
+    conv's output channels with running statistics, else None."""
+    if node is None or not node.args or node.args[0] is not prev:
+        return None
+    mod = _module(gm, node)
+    if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        if mod.running_mean is None or mod.training:
+            return None
+        return (mod.running_mean, mod.running_var, mod.weight if mod.affine else None,
+                mod.bias if mod.affine else None, mod.eps)
+    if node is None or node.op != "call_function" or node.target is not F.batch_norm:
+        return None
+    try:
+        bound = _BATCH_NORM_SIG.bind(*node.args, **node.kwargs)
+    except TypeError:
+        return None
+    bound.apply_defaults()
+    a = bound.arguments
+    if a["training"] is not False or not isinstance(a["eps"], (int, float)):
+        return None
+    try:
+        mean, var, w, b = (_attr(gm, a[k]) for k in ("running_mean", "running_var", "weight", "bias"))
+    except LookupError:  # statistics computed in the graph: not foldable
+        return None
+    if mean is None or var is None or mean.numel() != conv.out_channels:
+        return None
+    return mean, var, w, b, float(a["eps"])
+
+
+def _activation(gm, node, prev):
+    """The epilogue activation `node` computes from `prev`, or None."""
+    if node is None or not node.args or node.args[0] is not prev:
+        return None
+    mod = _module(gm, node)
+    if mod is not None:
+        if isinstance(mod, nn.ReLU):
+            return "relu"
+        if isinstance(mod, nn.ReLU6) or (type(mod) is nn.Hardtanh and (mod.min_val, mod.max_val) == (0.0, 6.0)):
+            return "relu6"
+        if isinstance(mod, nn.SiLU):
+            return "silu"
+        if isinstance(mod, nn.Hardswish):
+            return "hardswish"
+        return None
+    if node.op == "call_method":
+        return "relu" if node.target in ("relu", "relu_") and len(node.args) == 1 else None
+    if node.op != "call_function":
+        return None
+    t = node.target
+    if t in (torch.relu, torch.relu_, F.relu):
+        return "relu"
+    if t is F.relu6:
+        return "relu6"
+    if t is F.hardtanh:
+        lo = node.args[1] if len(node.args) > 1 else node.kwargs.get("min_val", -1.0)
+        hi = node.args[2] if len(node.args) > 2 else node.kwargs.get("max_val", 1.0)
+        return "relu6" if (lo, hi) == (0.0, 6.0) else None
+    if t is F.silu:
+        return "silu"
+    if t is F.hardswish:
+        return "hardswish"
+    return None
 
 
 @torch.no_grad()
-def _fold_bn(conv, bn):
+def _fold_bn(conv, stats):
+    mean, var, bn_w, bn_b, eps = (s.detach() if isinstance(s, torch.Tensor) else s for s in stats)
     w = conv.weight.detach().clone()
-    b = conv.bias.detach().clone() if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps) if bn.affine else \
-        1.0 / torch.sqrt(bn.running_var + bn.eps)
-    shift = bn.bias.detach() if bn.affine else torch.zeros_like(scale)
+    b = conv.bias.detach().clone() if conv.bias is not None else torch.zeros_like(mean)
+    scale = (bn_w if bn_w is not None else torch.ones_like(var)) / torch.sqrt(var + eps)
+    shift = bn_b if bn_b is not None else torch.zeros_like(scale)
     w = w * scale.reshape(-1, *([1] * (w.dim() - 1)))
-    b = (b - bn.running_mean) * scale + shift
+    b = (b - mean) * scale + shift
     return w, b
 
 
 def _check_shared_weights(model):
     owners = {}
     for name, mod in model.named_modules(remove_duplicate=False):
-        if isinstance(mod, nn.Conv2d):
+        if isinstance(mod, (nn.Conv1d, nn.Conv2d)):
             owners.setdefault(id(mod.weight), set()).add(name)
     for names in owners.values():
         if len(names) > 1:
@@ -97,12 +218,72 @@ def _check_shared_weights(model):
                              "folding BatchNorm into it would change the other users")
 
 
+def _residual_operand(node, prev):
+    """The other operand if `node` is `prev + other` (operator.add or torch.add without
+    alpha) with `other` a graph value, else None."""
+    if node is None or node.op != "call_function" or node.target not in (operator.add, torch.add):
+        return None
+    if node.kwargs or len(node.args) != 2:
+        return None
+    a, b = node.args
+    other = b if a is prev else a if b is prev else None
+    return other if isinstance(other, fx.Node) and other is not prev else None
+
+
+def _before(node, other):
+    """True if `other` comes before `node` in the graph's (topological) order."""
+    for n in node.graph.nodes:
+        if n is other:
+            return True
+        if n is node:
+            return False
+    return False
+
+
+def _rewrite_conv(gm, node, conv):
+    """Replaces conv (+ BN, + residual add, + activation, Identities between) by one
+    aie conv module."""
+    w, b = conv.weight.detach().clone(), None if conv.bias is None else conv.bias.detach().clone()
+    chain = []  # nodes after the conv that the fused module replaces, in order
+    nxt, ids = _skip_identities(gm, node)
+    stats = _batch_norm_stats(gm, nxt, ids[-1] if ids else node, conv)
+    prev = node
+    if stats is not None:
+        w, b = _fold_bn(conv, stats)
+        chain += ids + [nxt]
+        prev = nxt
+        nxt, ids = _skip_identities(gm, nxt)
+    # The residual add: out = act((conv + bias) + residual), the epilogue's order.
+    residual = _residual_operand(nxt, ids[-1] if ids else prev)
+    if residual is not None:
+        chain += ids + [nxt]
+        prev = nxt
+        nxt, ids = _skip_identities(gm, nxt)
+    act = _activation(gm, nxt, ids[-1] if ids else prev)
+    if act is not None:
+        chain += ids + [nxt]
+    fused = _AIE_CONV[type(conv)](conv, w, b, act or "none")
+    gm.add_submodule(node.target, fused)
+    if residual is not None:
+        fused.residual = True
+        if not _before(node, residual):  # the conv now needs it: run the conv after it
+            residual.append(node)
+        node.args = (node.args[0], residual)
+    if chain:
+        chain[-1].replace_all_uses_with(node)
+        for n in reversed(chain):  # users first
+            gm.graph.erase_node(n)
+    return stats is not None, act, residual is not None
+
+
 def optimize(model: nn.Module, prepack: bool = True,
              memory_format: torch.memory_format = torch.contiguous_format) -> fx.GraphModule:
     """Returns an optimised copy (a torch.fx.GraphModule); `model` is not modified.
 
     `memory_format` is the layout the model's activations will have (NCHW by default);
-    prepacked weights are arranged for it, and another layout packs on first use."""
+    prepacked weights are arranged for it, and another layout packs on first use.
+    The copy's `aie_optimize_stats` counts convs converted, BatchNorms folded, residual
+    adds fused and activations fused (per kind)."""
     if memory_format not in (torch.contiguous_format, torch.channels_last):
         raise ValueError(f"optimize(): memory_format must be torch.contiguous_format or "
                          f"torch.channels_last, got {memory_format}")
@@ -115,35 +296,24 @@ def optimize(model: nn.Module, prepack: bool = True,
     except Exception as e:  # noqa: BLE001  (fx raises many types)
         raise ValueError(f"optimize(): torch.fx cannot trace {type(model).__name__}: {e}") from e
 
+    stats = {"convs": 0, "bn_folded": 0, "residuals_fused": 0, "activations_fused": {}}
     for node in list(gm.graph.nodes):
-        if not _is_module(gm, node, nn.Conv2d) or not _convertible(gm.get_submodule(node.target)):
+        conv = _module(gm, node)
+        if type(conv) not in _AIE_CONV or not _convertible(conv):
             continue
-        conv = gm.get_submodule(node.target)
-        w, b = conv.weight.detach().clone(), None if conv.bias is None else conv.bias.detach().clone()
-        last = node
-        bn_node = _only_user(node)
-        if _is_module(gm, bn_node, nn.BatchNorm2d) and gm.get_submodule(bn_node.target).running_mean is not None:
-            w, b = _fold_bn(conv, gm.get_submodule(bn_node.target))
-            last = bn_node
-        relu_node = _only_user(last)
-        relu = _is_relu(gm, relu_node)
-        if relu:
-            last = relu_node
-        fused = AieConv2d(conv, w, b, relu)
-        gm.add_submodule(node.target, fused)  # replaces the Conv2d under the same name
-        if last is not node:
-            last.replace_all_uses_with(node)
-            cur = last
-            while cur is not node:  # erase relu, then bn
-                prev = cur.args[0]
-                gm.graph.erase_node(cur)
-                cur = prev
+        folded, act, residual = _rewrite_conv(gm, node, conv)
+        stats["convs"] += 1
+        stats["bn_folded"] += folded
+        stats["residuals_fused"] += residual
+        if act:
+            stats["activations_fused"][act] = stats["activations_fused"].get(act, 0) + 1
     gm.graph.eliminate_dead_code()
     gm.delete_all_unused_submodules()
     gm.recompile()
+    gm.aie_optimize_stats = stats
     if prepack:
         for mod in gm.modules():
-            if isinstance(mod, AieConv2d):
+            if isinstance(mod, _AieConv):
                 torch.ops._aie.prepack_conv(mod.weight, mod.stride, mod.padding, mod.dilation,
                                             mod.groups, "auto", memory_format == torch.channels_last)
     return gm

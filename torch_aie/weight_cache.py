@@ -1,9 +1,18 @@
 """The weight pre-transform cache: packed, converted, padded conv weights kept
 across calls, keyed safely (tensor + storage identity, version counter, every
-packing parameter). See csrc/ops/conv/weight_cache.h."""
+packing parameter). See csrc/ops/conv/weight_cache.h.
+
+aie inference tensors (made under torch.inference_mode()) have no version counter;
+the aie kernels that write device memory report each write instead
+(csrc/runtime/write_epochs.h). A write PyTorch learns of only through
+torch.autograd.graph.increment_version (torch.compile'd graphs mutating their inputs,
+custom kernels writing through data_ptr, as PyTorch documents) is reported by the
+wrapper installed below."""
 import contextlib
+import functools
 
 import torch
+import torch.autograd.graph
 
 __all__ = ["weight_cache_stats", "weight_cache_clear", "set_weight_cache_budget",
            "weight_cache_enabled", "weight_cache_reset_counters", "get_weight_cache_enabled",
@@ -23,6 +32,7 @@ def weight_cache_clear() -> None:
 
 
 def weight_cache_reset_counters() -> None:
+    """Zeroes hits/misses/evictions/uncacheable and re-arms the once-only warnings."""
     torch.ops._aie.weight_cache_reset_counters()
 
 
@@ -58,3 +68,26 @@ def set_weight_cache_verify(enabled: bool) -> None:
 
 def get_weight_cache_verify() -> bool:
     return torch.ops._aie.get_weight_cache_verify()
+
+
+def _install_write_reporting() -> None:
+    """Wraps torch.autograd.graph.increment_version (a no-op for inference tensors) so
+    that it also reports the write of an aie tensor. AOTAutograd looks the function up
+    when it generates a graph's runtime wrapper, so graphs compiled after import see it."""
+    original = torch.autograd.graph.increment_version
+    if getattr(original, "_torch_aie_wrapped", False):
+        return
+
+    @functools.wraps(original)
+    def increment_version(tensor):
+        tensors = (tensor,) if isinstance(tensor, torch.Tensor) else tuple(tensor)
+        original(tensors)
+        for t in tensors:
+            if isinstance(t, torch.Tensor) and t.device.type == "aie":
+                torch.ops._aie.note_write(t)
+
+    increment_version._torch_aie_wrapped = True
+    torch.autograd.graph.increment_version = increment_version
+
+
+_install_write_reporting()

@@ -20,6 +20,7 @@
 
 #include "csrc/runtime/memory_view.h"
 #include "csrc/device/device.h"
+#include "csrc/runtime/write_epochs.h"
 
 namespace torch_aie {
 
@@ -176,6 +177,7 @@ at::Tensor copy_from(const at::Tensor& self, const at::Tensor& dst, bool non_blo
   }
   at::Tensor dst_cpu = runtime::host_view(dst);
   dst_cpu.copy_(runtime::host_view(self));
+  if (dst.is_privateuseone()) runtime::note_write(dst.storage());
   return dst;
 }
 
@@ -194,6 +196,7 @@ at::Scalar local_scalar_dense(const at::Tensor& self) {
 at::Tensor& fill_scalar_(at::Tensor& self, const at::Scalar& value) {
   if (self.numel() > 0) {
     runtime::host_view(self).fill_(value);
+    runtime::note_write(self.storage());
   }
   return self;
 }
@@ -201,6 +204,7 @@ at::Tensor& fill_scalar_(at::Tensor& self, const at::Scalar& value) {
 at::Tensor& zero_(at::Tensor& self) {
   if (self.numel() > 0) {
     runtime::host_view(self).zero_();
+    runtime::note_write(self.storage());
   }
   return self;
 }
@@ -215,6 +219,14 @@ bool has_compatible_shallow_copy_type(const at::Tensor& self, const at::Tensor& 
   return self.unsafeGetTensorImpl()->has_compatible_shallow_copy_type(from.key_set()) ||
       (dense_cpu_or_aie(self) && dense_cpu_or_aie(from));
 }
+
+// torch.autograd.graph.increment_version's aie side (torch_aie/_device.py): a write
+// PyTorch learns of only by that call (torch.compile'd graphs, data_ptr writers).
+void note_write_op(const at::Tensor& t) {
+  if (t.defined() && t.is_privateuseone() && t.has_storage()) runtime::note_write(t.storage());
+}
+
+TORCH_LIBRARY_FRAGMENT(_aie, m) { m.def("note_write(Tensor t) -> ()", &note_write_op); }
 
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("empty.memory_format", &empty_memory_format);

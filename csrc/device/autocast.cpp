@@ -61,7 +61,8 @@ TORCH_LIBRARY_IMPL(aten, AutocastPrivateUse1, m) {
 // The custom op torch.ops.aie.conv2d is a convolution: lower_precision_fp as well.
 Tensor aie_conv2d_autocast(const Tensor& input, const Tensor& weight, const std::optional<Tensor>& bias,
                            IntArrayRef stride, IntArrayRef padding, IntArrayRef dilation, int64_t groups,
-                           c10::string_view algorithm, bool relu) {
+                           c10::string_view algorithm, bool relu, c10::string_view activation,
+                           const std::optional<Tensor>& residual) {
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastPrivateUse1);
   constexpr auto kAie = c10::DeviceType::PrivateUse1;
   const ScalarType dtype = at::autocast::get_lower_precision_fp_from_device_type(kAie);
@@ -69,10 +70,12 @@ Tensor aie_conv2d_autocast(const Tensor& input, const Tensor& weight, const std:
                              .findSchemaOrThrow("aie::conv2d", "")
                              .typed<Tensor(const Tensor&, const Tensor&, const std::optional<Tensor>&,
                                            IntArrayRef, IntArrayRef, IntArrayRef, int64_t,
-                                           c10::string_view, bool)>();
+                                           c10::string_view, bool, c10::string_view,
+                                           const std::optional<Tensor>&)>();
   using at::autocast::cached_cast;
   return op.call(cached_cast(dtype, input, kAie), cached_cast(dtype, weight, kAie),
-                 cached_cast(dtype, bias, kAie), stride, padding, dilation, groups, algorithm, relu);
+                 cached_cast(dtype, bias, kAie), stride, padding, dilation, groups, algorithm, relu,
+                 activation, cached_cast(dtype, residual, kAie));
 }
 
 TORCH_LIBRARY_IMPL(aie, AutocastPrivateUse1, m) {

@@ -33,6 +33,8 @@
 #include <utility>
 #include <vector>
 
+#include "csrc/device/fallback_memory.h"
+#include "csrc/runtime/write_epochs.h"
 #include "csrc/device/device.h"
 #include "csrc/runtime/memory_view.h"
 
@@ -42,6 +44,8 @@ namespace torch_aie {
 // "warn" mode, or raises naming the op in "raise" mode. Thread-safe; never takes the GIL.
 // `reason` (empty: the op has no aie kernel) says why an op with aie kernels ran on the host.
 void count_fallback(const std::string& op_name, const std::string& reason = "");
+// The same for an operator the boxed fallback runs (no string built per call).
+void count_fallback_op(const c10::OperatorHandle& op);
 
 namespace {
 
@@ -52,36 +56,65 @@ std::atomic<Mode> current_mode{Mode::kSilent};
 
 class FallbackTable {
  public:
-  // Counts one call; true if `op` has not been warned about since the last reset.
+  // Counts one call of `op`; true if it has not been warned about since the last reset.
   bool add(const std::string& op) {
     std::lock_guard<std::mutex> lock(mutex_);
-    ++counts_[op];
-    return warned_.insert(op).second;
+    return bump(rows_[op]);
+  }
+
+  // The same for an operator, keyed by the address of its (registered, so stable)
+  // name: a call builds no string and hashes one pointer.
+  bool add(const c10::OperatorHandle& op) {
+    const c10::OperatorName* key = &op.operator_name();
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = by_op_.find(key);
+    if (it == by_op_.end()) {
+      it = by_op_.emplace(key, &rows_[c10::toString(*key)]).first;  // element addresses are stable
+    }
+    return bump(*it->second);
   }
 
   std::vector<std::pair<std::string, int64_t>> snapshot() {
     std::lock_guard<std::mutex> lock(mutex_);
-    std::vector<std::pair<std::string, int64_t>> rows(counts_.begin(), counts_.end());
+    std::vector<std::pair<std::string, int64_t>> rows;
+    rows.reserve(rows_.size());
+    for (const auto& [name, row] : rows_) {
+      rows.emplace_back(name, row.count);
+    }
     std::sort(rows.begin(), rows.end());
     return rows;
   }
 
   void reset_counts() {
     std::lock_guard<std::mutex> lock(mutex_);
-    counts_.clear();
-    warned_.clear();
+    by_op_.clear();
+    rows_.clear();
   }
 
   // Entering "warn" mode warns afresh about every op.
   void reset_warnings() {
     std::lock_guard<std::mutex> lock(mutex_);
-    warned_.clear();
+    for (auto& entry : rows_) {
+      entry.second.warned = false;
+    }
   }
 
  private:
+  struct Row {
+    int64_t count = 0;
+    bool warned = false;
+  };
+
+  static bool bump(Row& row) {
+    ++row.count;
+    const bool first = !row.warned;
+    row.warned = true;
+    return first;
+  }
+
   std::mutex mutex_;
-  std::unordered_map<std::string, int64_t> counts_;
-  std::unordered_set<std::string> warned_;
+  std::unordered_map<std::string, Row> rows_;
+  std::unordered_map<const c10::OperatorName*, Row*> by_op_;
 };
 
 // Never destroyed: ops may still run while statics are torn down.
@@ -102,7 +135,7 @@ std::optional<Mode> parse_mode(std::string_view name) {
 // The CPU kernel sees only CPU tensors (the aie ones' aliases), so it would happily
 // add a cpu tensor to an aie one. Refuse, as CUDA does; 0-dim cpu tensors are scalars and allowed,
 // and so are cpu index lists (Tensor?[] arguments), as for CUDA indexing.
-void check_same_device(const std::string& op_name, const torch::jit::Stack& stack, size_t num_args) {
+void check_same_device(const c10::OperatorHandle& op, const torch::jit::Stack& stack, size_t num_args) {
   std::optional<c10::Device> aie;
   std::optional<c10::Device> cpu;
   auto note = [&](const at::Tensor& t) {
@@ -131,7 +164,7 @@ void check_same_device(const std::string& op_name, const torch::jit::Stack& stac
       " and ",
       *cpu,
       "! (in ",
-      op_name,
+      c10::toString(op.operator_name()),
       ", which has no aie kernel; move the cpu tensor with .to('aie'))");
 }
 
@@ -264,19 +297,42 @@ at::Tensor copy_to_aie(const at::Tensor& cpu, c10::Device device) {
   return out;
 }
 
-// Runs `cpu_op` (whose arguments are on the stack) on the CPU, counted as `name`, on
-// CPU aliases of its aie arguments; its results replace them on the stack.
-void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torch::jit::Stack* stack) {
+// A fresh CPU result as an aie tensor: its memory adopted when the kernel allocated it
+// in device memory, `cpu` is its sole owner (fallback_memory.h) and it is dense (so it
+// keeps its strides, as a copy would), else copied.
+// Counted, so that tests and users can see copies that remain.
+std::atomic<int64_t> results_adopted{0}, results_copied{0}, bytes_copied{0};
+
+at::Tensor fresh_to_aie(at::Tensor cpu, c10::Device device) {
+  if (cpu.use_count() == 1 && cpu.has_storage() && cpu.is_non_overlapping_and_dense()) {
+    if (std::optional<c10::Storage> adopted = adopt_device_memory(cpu.storage(), 1, device)) {
+      results_adopted.fetch_add(1, std::memory_order_relaxed);
+      return aie_view(*adopted, cpu);
+    }
+  }
+  if (cpu.numel() > 0) {  // an empty result has nothing to copy
+    results_copied.fetch_add(1, std::memory_order_relaxed);
+    bytes_copied.fetch_add(cpu.numel() * cpu.element_size(), std::memory_order_relaxed);
+  }
+  return copy_to_aie(cpu, device);
+}
+
+// Runs `cpu_op` (whose arguments are on the stack) on the CPU, counted as `counted_as`,
+// on CPU aliases of its aie arguments; its results replace them on the stack.
+void run_on_cpu(const c10::OperatorHandle& counted_as, const c10::OperatorHandle& cpu_op,
+                torch::jit::Stack* stack) {
   const c10::FunctionSchema& schema = cpu_op.schema();
   const auto& arg_schemas = schema.arguments();
   const size_t num_args = arg_schemas.size();
-  check_same_device(name, *stack, num_args);
-  count_fallback(name);
+  // Built only where needed (errors, profiler ranges): a string per call costs.
+  auto name = [&] { return c10::toString(counted_as.operator_name()); };
+  check_same_device(counted_as, *stack, num_args);
+  count_fallback_op(counted_as);
   // A torch.profiler range per fallback call, named like the aie ops' ranges
   // (csrc/ops/profile_range.h), so traces and torch_aie.profile() show what stays
   // on the CPU. Free when no profiler runs (RecordFunction's own check).
   at::RecordFunction range(at::RecordScope::FUNCTION);
-  if (range.isActive()) range.before(std::string_view("aie::cpu_fallback[" + name + "]"));
+  if (range.isActive()) range.before(std::string_view("aie::cpu_fallback[" + name() + "]"));
 
   const size_t args_begin = stack->size() - num_args;
   // The caller's arguments, for results that alias a written argument.
@@ -294,7 +350,7 @@ void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torc
       target = t.device();
     }
     if (t._is_zerotensor()) {
-      return materialised_zeros(name, t, write);
+      return materialised_zeros(name(), t, write);
     }
     TORCH_CHECK(t.has_storage(), "the aie CPU fallback needs tensors with storage");
     at::Tensor alias = aliases.view(t);
@@ -337,16 +393,20 @@ void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torc
     target = device_arg;
   }
 
-  cpu_op.redispatchBoxed(c10::DispatchKeySet(c10::DispatchKey::CPU), stack);
+  {
+    const CpuAllocationsInDeviceMemory in_device_memory;  // fresh results need no copy
+    cpu_op.redispatchBoxed(c10::DispatchKeySet(c10::DispatchKey::CPU), stack);
+  }
 
   for (const Written& w : written) {
     write_back(w, aliases);
+    runtime::note_write(w.original.storage());  // inference tensors' stand-in for _version
   }
 
   const auto& return_schemas = schema.returns();
   const size_t num_returns = return_schemas.size();
   const size_t returns_begin = stack->size() - num_returns;
-  auto to_aie = [&](const at::Tensor& cpu, const c10::AliasInfo* info) -> at::Tensor {
+  auto to_aie = [&](at::Tensor cpu, const c10::AliasInfo* info) -> at::Tensor {
     if (!cpu.defined() || !cpu.is_cpu()) {
       return cpu;
     }
@@ -355,7 +415,7 @@ void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torc
       if (const Aliases::Entry* e = aliases.find(cpu.storage().unsafeGetStorageImpl())) {
         TORCH_CHECK(
             e->intact(),
-            name,
+            name(),
             " returned a view of an aie argument whose memory its CPU kernel replaced; "
             "it needs an aie kernel");
         return aie_view(e->device, cpu);
@@ -377,7 +437,7 @@ void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torc
         *target,
         "\" and its CPU kernel's result does not share memory with its aie input, so it "
         "cannot run through the CPU fallback.");
-    return copy_to_aie(cpu, *target);
+    return fresh_to_aie(std::move(cpu), *target);
   };
 
   for (size_t r = 0; r < num_returns; ++r) {
@@ -402,13 +462,13 @@ void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torc
           "a mismatched mutable alias: ",
           return_schemas[r]);
     } else if (ret.isTensor()) {
-      ret = to_aie(ret.toTensor(), info);
+      ret = to_aie(std::move(ret).toTensor(), info);  // moved: sole owner unless shared
     } else if (ret.isTensorList()) {
-      const c10::List<at::Tensor> list = ret.toTensorList();
+      c10::List<at::Tensor> list = std::move(ret).toTensorList();
       c10::List<at::Tensor> out;
       out.reserve(list.size());
-      for (const at::Tensor& t : list) {
-        out.push_back(to_aie(t, info));
+      for (size_t i = 0; i < list.size(); ++i) {
+        out.push_back(to_aie(list.use_count() == 1 ? list.extract(i) : list.get(i), info));
       }
       ret = std::move(out);
     }
@@ -416,7 +476,7 @@ void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torc
 }
 
 void aie_cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
-  run_on_cpu(c10::toString(op.operator_name()), op, stack);
+  run_on_cpu(op, op, stack);
 }
 
 c10::OperatorHandle find_op(const char* name, const char* overload = "") {
@@ -437,12 +497,12 @@ void native_batch_norm_twin(const c10::OperatorHandle& op, torch::jit::Stack* st
   const bool has_mean = !args[kRunningMean].isNone();
   const bool has_var = !args[kRunningMean + 1].isNone();
   if (has_mean && has_var) {
-    run_on_cpu("aten::native_batch_norm", with_stats, stack);
+    run_on_cpu(op, with_stats, stack);
   } else if (!has_mean && !has_var) {
     stack->erase(args + kRunningMean, args + kRunningMean + 2);
-    run_on_cpu("aten::native_batch_norm", without_stats, stack);
+    run_on_cpu(op, without_stats, stack);
   } else {
-    run_on_cpu("aten::native_batch_norm", op, stack);  // ATen rejects the mix itself
+    run_on_cpu(op, op, stack);  // ATen rejects the mix itself
   }
 }
 
@@ -453,7 +513,44 @@ TORCH_LIBRARY_IMPL(_, PrivateUse1, m) {
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("native_batch_norm", torch::CppFunction::makeFromBoxedFunction<&native_batch_norm_twin>());
   m.impl("_efficientzerotensor", &efficientzerotensor);
+  // These have a CPU kernel and a CompositeExplicitAutograd decomposition, which a
+  // backend without its own kernel gets instead of the fallback: layer_norm became
+  // batch_norm over a reshaped input plus mul and add (4.6x the CPU kernel's time).
+  // One fallback call runs the CPU kernel itself.
+  for (const char* op : {"native_layer_norm", "native_group_norm"}) {
+    m.impl(op, torch::CppFunction::makeFromBoxedFunction<&aie_cpu_fallback>());
+  }
 }
+
+// Structured ops (add, mul, sigmoid, mean, ...) have one kernel, the out= overload; a
+// backend without its own kernels gets "default backend" wrappers for their functional
+// and in-place overloads, which run the meta function, allocate the result on aie and
+// call the out= overload, so each call took two dispatches and two TensorIterator
+// set-ups (about 0.7 us of a 1 us overhead). Their CPU overloads do it in one; the
+// fresh results are born in device memory (fallback_memory.h). Runs once, after the
+// library is loaded, so the ops torch_aie has kernels for are known and kept.
+int64_t route_structured_ops_to_cpu() {
+  static int64_t routed = [] {
+    static auto* lib = new torch::Library(torch::Library::IMPL, "aten", c10::DispatchKey::PrivateUse1,
+                                          __FILE__, __LINE__);
+    int64_t n = 0;
+    for (const c10::OperatorName& name : c10::Dispatcher::singleton().getAllOpNames()) {
+      if (name.name.rfind("aten::", 0) != 0) continue;
+      const std::optional<c10::OperatorHandle> op = c10::Dispatcher::singleton().findOp(name);
+      if (!op || !op->hasKernelForDispatchKey(c10::DispatchKey::CompositeExplicitAutogradNonFunctional) ||
+          !op->hasKernelForDispatchKey(c10::DispatchKey::CPU) ||
+          op->hasKernelForDispatchKey(c10::DispatchKey::PrivateUse1)) {
+        continue;
+      }
+      lib->impl(c10::toString(name).substr(6).c_str(),
+                torch::CppFunction::makeFromBoxedFunction<&aie_cpu_fallback>());
+      ++n;
+    }
+    return n;
+  }();
+  return routed;
+}
+
 
 // ---- control ops (torch.ops._aie.*) -------------------------------------------
 
@@ -469,6 +566,11 @@ std::tuple<std::vector<std::string>, std::vector<int64_t>> fallback_counts() {
 
 void reset_fallback_counts() {
   table().reset_counts();
+  results_adopted = results_copied = bytes_copied = 0;
+}
+
+std::vector<int64_t> fallback_result_counts() {
+  return {results_adopted.load(), results_copied.load(), bytes_copied.load()};
 }
 
 void set_fallback_mode(const std::string& name) {
@@ -489,6 +591,8 @@ TORCH_LIBRARY_FRAGMENT(_aie, m) {
   m.def("reset_fallback_counts() -> ()", &reset_fallback_counts);
   m.def("set_fallback_mode(str mode) -> ()", &set_fallback_mode);
   m.def("get_fallback_mode() -> str", &get_fallback_mode);
+  m.def("route_structured_ops_to_cpu() -> int", &route_structured_ops_to_cpu);
+  m.def("fallback_result_counts() -> int[]", &fallback_result_counts);
   // For op families whose aie kernels send some calls to the host (convolutions): they
   // are counted in fallback_stats() and obey the fallback mode like any other fallback.
   m.def("note_host_op(str op, str reason) -> ()", [](c10::string_view op, c10::string_view reason) {
@@ -498,8 +602,9 @@ TORCH_LIBRARY_FRAGMENT(_aie, m) {
 
 }  // namespace
 
-void count_fallback(const std::string& op_name, const std::string& reason) {
-  const Mode mode = current_mode.load();
+namespace {
+
+void check_mode_allows(const std::string& op_name, const std::string& reason, Mode mode) {
   const std::string why = reason.empty() ? std::string(" has no aie kernel and would run on the CPU")
                                          : " would run on the host CPU (" + reason + ")";
   TORCH_CHECK(
@@ -508,19 +613,35 @@ void count_fallback(const std::string& op_name, const std::string& reason) {
       why,
       ", which the aie fallback mode 'raise' forbids (torch_aie.set_fallback_mode('silent') or "
       "'warn' allows it)");
-  const bool first = table().add(op_name);
-  if (mode == Mode::kWarn && first) {
-    if (reason.empty()) {
-      TORCH_WARN(
-          op_name,
-          " has no aie kernel: it runs on the host CPU, directly on the aie tensors' memory, "
-          "with fresh results copied into new aie tensors (warned once per op; "
-          "torch_aie.set_fallback_mode('silent') hides this)");
-    } else {
-      TORCH_WARN(op_name, " runs on the host CPU: ", reason,
-                 " (warned once per op; torch_aie.set_fallback_mode('silent') hides this)");
-    }
+}
+
+void warn_once(const std::string& op_name, const std::string& reason) {
+  if (reason.empty()) {
+    TORCH_WARN(
+        op_name,
+        " has no aie kernel: it runs on the host CPU, directly on the aie tensors' memory "
+        "(fresh results are born in device memory; warned once per op; "
+        "torch_aie.set_fallback_mode('silent') hides this)");
+  } else {
+    TORCH_WARN(op_name, " runs on the host CPU: ", reason,
+               " (warned once per op; torch_aie.set_fallback_mode('silent') hides this)");
   }
+}
+
+}  // namespace
+
+void count_fallback(const std::string& op_name, const std::string& reason) {
+  const Mode mode = current_mode.load();
+  if (mode == Mode::kRaise) check_mode_allows(op_name, reason, mode);
+  const bool first = table().add(op_name);
+  if (mode == Mode::kWarn && first) warn_once(op_name, reason);
+}
+
+void count_fallback_op(const c10::OperatorHandle& op) {
+  const Mode mode = current_mode.load();
+  if (mode == Mode::kRaise) check_mode_allows(c10::toString(op.operator_name()), "", mode);
+  const bool first = table().add(op);
+  if (mode == Mode::kWarn && first) warn_once(c10::toString(op.operator_name()), "");
 }
 
 }  // namespace torch_aie

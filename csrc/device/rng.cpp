@@ -5,6 +5,7 @@
 // numbers for the same seed. (The boxed CPU fallback would use the CPU default
 // generator instead and ignore the aie seed.)
 #include "csrc/device/rng.h"
+#include "csrc/runtime/write_epochs.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Tensor.h>
@@ -76,6 +77,7 @@ at::Tensor& fill_random(at::Tensor& self, const std::optional<at::Generator>& ge
   }
   at::Tensor alias = runtime::host_view(self);
   with_cpu_generator(gen, [&](const at::Generator& cpu_gen) { fill(alias, cpu_gen); });
+  runtime::note_write(self.storage());
   return self;
 }
 

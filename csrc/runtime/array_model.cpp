@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <sstream>
 
 namespace torch_aie::runtime {
@@ -160,6 +161,109 @@ ArrayPlan plan_gemm_on_array(int64_t M, int64_t N, int64_t K, const ArrayDesc& a
   return p;
 }
 
+namespace {
+
+// Depthwise: each core takes a 16-channel slice of a tile of `tw` output pixels of one
+// output row and walks down the rows (a vertical strip), keeping KH input rows of the
+// tile's window (tw pixels plus the kernel's halo) in line buffers, one spare for
+// double buffering; weights, fp32 accumulators and output rows beside them. The tile is
+// the whole row when it fits, else the widest multiple of 16 pixels that does (the
+// halo columns are then fetched twice, by both neighbouring strips). The memtile stages
+// whole input rows for the cores of its column when they fit, else the tiles' windows.
+struct DepthwiseTile {
+  int64_t tw, win;  // output pixels per tile, input pixels per tile window
+};
+
+constexpr int64_t kDwChannels = 16;
+
+DepthwiseTile depthwise_tile(const ConvShape& s, int64_t tw) {
+  if (tw >= s.OW) return {s.OW, s.Wp()};  // the whole padded row
+  return {tw, (tw - 1) * s.stride_w + s.dil_w * (s.KW - 1) + 1};
+}
+
+std::vector<PlanBuffer> depthwise_buffers(const ConvShape& s, const DepthwiseTile& t, const ArrayDesc& a,
+                                          int eb, bool memtile_whole_rows) {
+  const int64_t c = kDwChannels, win = t.win * c * eb, row = s.Wp() * c * eb;
+  return {{"core input line buffers", (s.KH + 1) * win, "core"},
+          {"core weights", s.KH * s.KW * c * eb, "core"},
+          {"core accumulators", t.tw * c * 4, "core"},
+          {"core output rows", 2 * t.tw * c * eb, "core"},
+          {"core stack", kStack, "core"},
+          {memtile_whole_rows ? "memtile input rows" : "memtile input windows",
+           2 * a.rows * (s.KH + 1) * (memtile_whole_rows ? row : win), "memtile"}};
+}
+
+int64_t bytes_in(const std::vector<PlanBuffer>& bufs, const std::string& memory) {
+  int64_t n = 0;
+  for (const auto& b : bufs) n += b.memory == memory ? b.bytes : 0;
+  return n;
+}
+
+ArrayPlan plan_depthwise_on_array(const ConvShape& s, const ArrayDesc& a, int eb, int passes) {
+  ArrayPlan p;
+  const int64_t c = kDwChannels;
+  // Widest tile first: the whole row, then multiples of 16 pixels down to 16.
+  std::vector<int64_t> widths = {std::max<int64_t>(s.OW, 1)};
+  for (int64_t tw = (s.OW - 1) / 16 * 16; tw >= 16; tw -= 16) widths.push_back(tw);
+  std::optional<DepthwiseTile> tile;
+  for (int64_t tw : widths) {
+    const DepthwiseTile t = depthwise_tile(s, tw);
+    auto bufs = depthwise_buffers(s, t, a, eb, true);
+    if (bytes_in(bufs, "core") > a.core_mem) {
+      if (!tile && tw == widths.back()) {  // even the narrowest tile does not fit: say so
+        p.buffers = std::move(bufs);
+        p.core_bytes = bytes_in(p.buffers, "core");
+        p.why_not = too_big("depthwise core buffers (input width " + std::to_string(s.Wp()) + ", tile window " +
+                                std::to_string(t.win) + ")",
+                            p.core_bytes, a.core_mem, p.buffers, "core");
+        return p;
+      }
+      continue;
+    }
+    if (bytes_in(bufs, "memtile") > a.memtile_mem) bufs = depthwise_buffers(s, t, a, eb, false);
+    tile = t;
+    p.buffers = std::move(bufs);
+    break;
+  }
+  p.core_bytes = bytes_in(p.buffers, "core");
+  p.memtile_bytes = bytes_in(p.buffers, "memtile");
+  const bool whole_rows = p.buffers.back().name == "memtile input rows";
+  // A tile's window is (row, pixel, channel) in every memory: 3 dims on each DMA.
+  p.patterns = {{"shim->memtile input", 3, "shim"}, {"memtile->core input", 3, "memtile"},
+                {"core window read", 3, "core"}, {"core->shim output", 3, "core"}};
+  check_patterns(p, a);
+  if (!p.why_not.empty()) return p;
+  if (p.memtile_bytes > a.memtile_mem) {
+    p.why_not = too_big("depthwise memtile buffers", p.memtile_bytes, a.memtile_mem, p.buffers, "memtile");
+    return p;
+  }
+  p.fits = true;
+  p.tile_m = tile->tw;
+  p.tile_n = c;
+  p.tile_k = s.taps();
+  const int64_t col_tiles = ceil_div(s.OW, tile->tw);
+  const int64_t tiles = s.N * s.OH * ceil_div(s.C, c) * col_tiles;
+  p.cores_used = static_cast<int>(std::min<int64_t>(a.cores(), tiles));
+  // Depthwise has no reduction across channels: the vector unit does c-wide MACs per tap
+  // (modelled at a quarter of the GEMM MAC rate of the operand type: no MAC-tile reuse).
+  const int macs = eb == 1 ? a.int8_macs : a.bf16_macs;
+  const double per_tile = double(tile->tw) * c * s.taps() * passes / (macs / 4.0);
+  p.compute_cycles = std::ceil(double(tiles) / p.cores_used) * per_tile;
+  // Input read once from DDR when the memtile holds whole rows, else every window's halo
+  // again; each core reads its windows' new rows (stride_h per output row) and writes its tile.
+  const double halo = whole_rows ? 1.0 : double(tile->win * col_tiles) / double(s.Wp());
+  const double bytes = (double(s.N) * s.C * s.H * s.W * halo + double(s.M()) * s.C) * eb * passes;
+  const double per_core = std::ceil(double(tiles) / p.cores_used) * passes *
+                          (double(s.stride_h) * tile->win + tile->tw) * c * eb;
+  p.dma_cycles = std::max(bytes / (a.cols * a.shim_bytes_per_cycle), per_core / a.core_dma_bytes_per_cycle);
+  p.cycles = std::max(p.compute_cycles, p.dma_cycles) + tile->win * c * eb / a.core_dma_bytes_per_cycle;
+  p.modelled_us = p.cycles / (a.clock_ghz * 1e3);
+  p.utilisation = s.macs() * passes / (double(a.cores()) * macs) / p.cycles;
+  return p;
+}
+
+}  // namespace
+
 ArrayPlan plan_conv_on_array(const ConvShape& s, ConvAlgorithm algorithm, const ArrayDesc& a,
                              int eb, int passes) {
   if (algorithm != ConvAlgorithm::Depthwise) {
@@ -177,47 +281,7 @@ ArrayPlan plan_conv_on_array(const ConvShape& s, ConvAlgorithm algorithm, const 
     check_patterns(p, a);
     return p;
   }
-  // Depthwise: each core takes a 16-channel slice of whole output rows; line buffers of
-  // KH input rows (one spare for double buffering), weights, fp32 accumulators, output rows.
-  ArrayPlan p;
-  const int64_t c = 16, win = s.Wp() * c * eb;
-  p.buffers = {{"core input line buffers", (s.KH + 1) * win, "core"},
-               {"core weights", s.KH * s.KW * c * eb, "core"},
-               {"core accumulators", s.OW * c * 4, "core"},
-               {"core output rows", 2 * s.OW * c * eb, "core"},
-               {"core stack", kStack, "core"},
-               {"memtile input rows", 2 * a.rows * (s.KH + 1) * win, "memtile"}};
-  for (auto& b : p.buffers) (b.memory == "core" ? p.core_bytes : p.memtile_bytes) += b.bytes;
-  p.patterns = {{"shim->memtile input", 3, "shim"}, {"memtile->core input", 3, "memtile"},
-                {"core window read", 3, "core"}, {"core->shim output", 3, "core"}};
-  check_patterns(p, a);
-  if (!p.why_not.empty()) return p;
-  if (p.core_bytes > a.core_mem) {
-    p.why_not = too_big("depthwise core buffers (input width " + std::to_string(s.Wp()) + ")",
-                        p.core_bytes, a.core_mem, p.buffers, "core");
-    return p;
-  }
-  if (p.memtile_bytes > a.memtile_mem) {
-    p.why_not = too_big("depthwise memtile buffers", p.memtile_bytes, a.memtile_mem, p.buffers, "memtile");
-    return p;
-  }
-  p.fits = true;
-  p.tile_m = s.OW;
-  p.tile_n = c;
-  p.tile_k = s.taps();
-  const int64_t tiles = s.N * s.OH * ceil_div(s.C, c);
-  p.cores_used = static_cast<int>(std::min<int64_t>(a.cores(), tiles));
-  // Depthwise has no reduction across channels: the vector unit does c-wide MACs per tap
-  // (modelled at a quarter of the GEMM MAC rate of the operand type: no MAC-tile reuse).
-  const int macs = eb == 1 ? a.int8_macs : a.bf16_macs;
-  const double per_tile = double(s.OW) * c * s.taps() * passes / (macs / 4.0);
-  p.compute_cycles = std::ceil(double(tiles) / p.cores_used) * per_tile;
-  const double bytes = (double(s.N) * s.C * s.H * s.W + double(s.M()) * s.C) * eb * passes;
-  p.dma_cycles = bytes / (a.cols * a.shim_bytes_per_cycle);
-  p.cycles = std::max(p.compute_cycles, p.dma_cycles) + win / a.core_dma_bytes_per_cycle;
-  p.modelled_us = p.cycles / (a.clock_ghz * 1e3);
-  p.utilisation = s.macs() * passes / (double(a.cores()) * macs) / p.cycles;
-  return p;
+  return plan_depthwise_on_array(s, a, eb, passes);
 }
 
 }  // namespace torch_aie::runtime

@@ -77,6 +77,9 @@ const char* activation_name(Activation a) {
   switch (a) {
     case Activation::None: return "none";
     case Activation::ReLU: return "relu";
+    case Activation::ReLU6: return "relu6";
+    case Activation::Hardswish: return "hardswish";
+    case Activation::SiLU: return "silu";
   }
   return "?";
 }

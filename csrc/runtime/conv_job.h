@@ -60,9 +60,9 @@ struct ConvShape {
   double macs() const { return double(M()) * OC * K(); }
 };
 
-// The activation fused after the bias. Room for ReLU6, Clamp, SiLU, Hardswish: a
-// backend refuses (why_not) what it does not implement.
-enum class Activation { None, ReLU };
+// The activation fused after the bias (and the residual, if any); a backend refuses
+// (why_not) what it does not implement. Formulas: aie_kernels/kernel_table.h.
+enum class Activation { None, ReLU, ReLU6, Hardswish, SiLU };
 const char* activation_name(Activation a);
 
 // Rounding of the requantising shift, named as the AIE names its SRS modes.

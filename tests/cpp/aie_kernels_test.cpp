@@ -176,8 +176,9 @@ TEST(EpilogueRows, BiasReluAndBf16RoundingPerRow) {
     for (bool relu : {false, true}) {
       std::vector<float> f32(rows * 32, -7.f);
       std::vector<uint16_t> b16(rows * 32, 0);
-      kernel_table(isa).epilogue_rows(c.data(), ldc, rows, cols, bias, relu, f32.data(), false, 32);
-      kernel_table(isa).epilogue_rows(c.data(), ldc, rows, cols, bias, relu, b16.data(), true, 32);
+      const Activation act = relu ? Activation::Relu : Activation::None;
+      kernel_table(isa).epilogue_rows(c.data(), ldc, rows, cols, bias, act, {}, f32.data(), false, 32);
+      kernel_table(isa).epilogue_rows(c.data(), ldc, rows, cols, bias, act, {}, b16.data(), true, 32);
       for (int64_t i = 0; i < rows; ++i)
         for (int64_t j = 0; j < 32; ++j) {
           if (j >= cols) {  // nothing written past the row's end
@@ -191,6 +192,68 @@ TEST(EpilogueRows, BiasReluAndBf16RoundingPerRow) {
           ASSERT_EQ(b16[i * 32 + j], static_cast<uint16_t>(bits(r) >> 16)) << isa_name(isa);
         }
     }
+}
+
+// Every ISA gives the scalar variant's bits for every activation (both epilogue forms,
+// vector bodies and scalar tails), and the values are the activations within 4 ulp
+// (SiLU's exp is a polynomial; the others are exact IEEE sequences).
+TEST(Epilogue, ActivationsAgreeAcrossIsasAndWithTheirDefinitions) {
+  const int64_t rows = 5, cols = 37, ldc = 40;
+  std::vector<float> c(rows * ldc);
+  for (int64_t i = 0; i < rows * ldc; ++i) c[i] = -12.f + 24.f * float(i) / float(rows * ldc);
+  c[3] = std::numeric_limits<float>::quiet_NaN();
+  c[4] = std::numeric_limits<float>::infinity();
+  c[5] = -std::numeric_limits<float>::infinity();
+  c[6] = -100.f;
+  c[7] = 100.f;
+  const float bias[40] = {0.25f, -0.5f, 1.f, 0.f, 2.f};
+  auto reference = [](double v, Activation a) {
+    if (std::isnan(v)) return v;  // every activation propagates NaN, as ATen's do
+    switch (a) {
+      case Activation::None: return v;
+      case Activation::Relu: return std::max(0.0, v);
+      case Activation::Relu6: return std::min(6.0, std::max(0.0, v));
+      case Activation::Hardswish: return v * std::min(6.0, std::max(0.0, v + 3)) / 6;
+      case Activation::Silu: return v / (1 + std::exp(-v));
+    }
+    return v;
+  };
+  for (int a = 0; a < kNumActivations; ++a) {
+    const auto act = static_cast<Activation>(a);
+    std::vector<float> want_rows(rows * 64), want_cols(rows * 64);
+    bool first = true;
+    for (Isa isa : host_isas()) {
+      std::vector<float> by_rows(rows * 64, 0.f), by_cols(rows * 64, 0.f);
+      kernel_table(isa).epilogue_rows(c.data(), ldc, rows, cols, bias, act, {}, by_rows.data(), false, 64);
+      kernel_table(isa).epilogue(c.data(), ldc, rows, cols, bias, act, {}, by_cols.data(), false, 1, rows);
+      if (first) {
+        want_rows = by_rows;
+        want_cols = by_cols;
+        first = false;
+      }
+      for (size_t i = 0; i < by_rows.size(); ++i) {
+        ASSERT_EQ(bits(by_rows[i]), bits(want_rows[i])) << isa_name(isa) << " act " << a << " i " << i;
+        ASSERT_EQ(bits(by_cols[i]), bits(want_cols[i])) << isa_name(isa) << " act " << a << " i " << i;
+      }
+    }
+    // epilogue_rows: bias per row; epilogue (pixel rows): bias per column.
+    for (int form = 0; form < 2; ++form)
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j) {
+          const float v = c[i * ldc + j] + (form == 0 ? bias[i] : bias[j]);
+          const double want = reference(v, act);
+          const float got = form == 0 ? want_rows[i * 64 + j] : want_cols[j * rows + i];
+          if (std::isnan(want)) {
+            ASSERT_TRUE(std::isnan(got)) << "act " << a << " v " << v;
+            continue;
+          }
+          if (std::isinf(want)) {
+            ASSERT_EQ(double(got), want) << "act " << a << " v " << v;
+            continue;
+          }
+          ASSERT_NEAR(got, want, 4 * 1.2e-7 * std::abs(want) + 1e-37) << "act " << a << " v " << v;
+        }
+  }
 }
 
 TEST(Packing, PixelRunsGatherRunsAndZeroTheRest) {

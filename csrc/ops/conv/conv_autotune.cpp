@@ -40,13 +40,13 @@ std::optional<ConvAlgorithm> autotuned(const ConvArgs& a, const ConvParams& p) {
   double best_s = 0;
   for (int i = 0; i < runtime::kNumAlgorithms; ++i) {
     const auto alg = static_cast<ConvAlgorithm>(i);
-    const ConvDecision d = decide(p, alg, false, a.bias && a.bias->defined());
+    const ConvDecision d = decide(p, alg, runtime::Activation::None, a.bias && a.bias->defined());
     if (!d.on_npu || d.algorithm != alg) continue;
-    run_on_npu(a, p, d, false);  // packs the weights, warms caches
+    run_on_npu(a, p, d, runtime::Activation::None);  // packs the weights, warms caches
     double t = 1e30;
     for (int r = 0; r < 2; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
-      run_on_npu(a, p, d, false);
+      run_on_npu(a, p, d, runtime::Activation::None);
       t = std::min(t, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     if (!best || t < best_s) {

@@ -10,7 +10,7 @@ namespace torch_aie::conv {
 std::string explain(const ConvArgs& a, std::optional<ConvAlgorithm> forced) {
   const ConvParams p = normalize(a);
   const bool bias = a.bias && a.bias->defined();
-  const ConvDecision d = decide(p, forced, false, bias);
+  const ConvDecision d = decide(p, forced, runtime::Activation::None, bias);
   std::ostringstream os;
   if (!d.on_npu) {
     os << "cpu_fallback: " << d.reason;
@@ -23,13 +23,13 @@ std::string explain(const ConvArgs& a, std::optional<ConvAlgorithm> forced) {
      << " x" << s.groups << " groups; " << array_name() << " plan: " << ap.cores_used
      << " cores, tile " << ap.tile_m << "x" << ap.tile_n << "x" << ap.tile_k << ", core "
      << ap.core_bytes << " B, memtile " << ap.memtile_bytes << " B, modelled " << ap.modelled_us
-     << " us; " << runtime::conv_backend().describe(make_job(p, d, false, bias));
+     << " us; " << runtime::conv_backend().describe(make_job(p, d, runtime::Activation::None, bias));
   return os.str();
 }
 
 ArrayPlanReport array_plan(const ConvArgs& a, std::optional<ConvAlgorithm> forced, int elem_bytes) {
   const ConvParams p = normalize(a);
-  ConvDecision d = decide(p, forced, false, a.bias && a.bias->defined());
+  ConvDecision d = decide(p, forced, runtime::Activation::None, a.bias && a.bias->defined());
   // int8 operands (quantised convs): the same tiling at the int8 MAC tile and rate.
   if (d.on_npu && elem_bytes == 1)
     d.array_plan = runtime::plan_conv_on_array(p.shape, d.algorithm, runtime::array_by_name(array_name()), 1, 1);

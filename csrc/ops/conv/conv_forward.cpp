@@ -7,11 +7,12 @@
 
 namespace torch_aie::conv {
 
-ConvDecision decide(const ConvParams& p, std::optional<ConvAlgorithm> forced, bool relu, bool bias) {
+ConvDecision decide(const ConvParams& p, std::optional<ConvAlgorithm> forced, runtime::Activation act,
+                    bool bias) {
   ConvDecision d = plan_conv(p, plan_settings(forced));
   if (!d.on_npu) return d;
   const auto& backend = runtime::conv_backend();
-  const std::string why = backend.why_not(make_job(p, d, relu, bias));
+  const std::string why = backend.why_not(make_job(p, d, act, bias));
   if (!why.empty()) {
     d.on_npu = false;
     d.reason = std::string(backend.name()) + ": " + why;
@@ -19,13 +20,23 @@ ConvDecision decide(const ConvParams& p, std::optional<ConvAlgorithm> forced, bo
   return d;
 }
 
-at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, bool relu) {
+Activation parse_activation(const std::string& name) {
+  for (Activation a : {Activation::None, Activation::ReLU, Activation::ReLU6, Activation::Hardswish,
+                       Activation::SiLU})
+    if (name == runtime::activation_name(a)) return a;
+  TORCH_CHECK_VALUE(false, "aie conv: unknown activation '", name,
+                    "'; expected 'none', 'relu', 'relu6', 'hardswish' or 'silu'");
+}
+
+at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, Activation act,
+                        const std::optional<at::Tensor>& residual_arg) {
+  const at::Tensor residual = residual_arg && residual_arg->defined() ? *residual_arg : at::Tensor();
   const ConvParams p = normalize(a);
   const bool bias = a.bias && a.bias->defined();
-  ConvDecision d = decide(p, forced, relu, bias);
+  ConvDecision d = decide(p, forced, act, bias);
   if (d.on_npu && !forced && !global_algorithm() && autotune_enabled()) {
     if (auto tuned = autotuned(a, p)) {
-      d = decide(p, tuned, relu, bias);
+      d = decide(p, tuned, act, bias);
       d.reason = std::string("autotuned: ") + runtime::algorithm_name(d.algorithm);
     }
   }
@@ -33,7 +44,7 @@ at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, 
     note_host_op("aten::convolution", d.reason);
     count_fallback(d.reason);
     ops::CpuFallbackRange range("aten::convolution", d.reason);
-    return host_conv(a, relu);
+    return host_conv(a, act, residual);
   }
   count_npu(d.algorithm);
   const auto& s = p.shape;
@@ -41,7 +52,7 @@ at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, 
                          d.numerics == runtime::Numerics::Bf16x3 ? "bf16x3" : "bf16", array_name(),
                          d.array_plan, s.macs(), s.M(), s.OCg(), s.K(), s.groups},
                         a.input, a.weight);
-  return run_on_npu(a, p, d, relu);
+  return run_on_npu(a, p, d, act, residual);
 }
 
 }  // namespace torch_aie::conv

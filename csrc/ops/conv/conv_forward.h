@@ -9,8 +9,16 @@
 
 namespace torch_aie::conv {
 
-// `forced` overrides the planner for this call; `relu` fuses a ReLU into the epilogue.
-at::Tensor conv_forward(const ConvArgs& args, std::optional<ConvAlgorithm> forced, bool relu);
+using runtime::Activation;
+
+// `forced` overrides the planner for this call; `act` and `residual` (added before
+// the activation, broadcast to the output's shape) are fused into the epilogue.
+at::Tensor conv_forward(const ConvArgs& args, std::optional<ConvAlgorithm> forced,
+                        Activation act = Activation::None,
+                        const std::optional<at::Tensor>& residual = std::nullopt);
+
+// "none", "relu", "relu6", "hardswish", "silu" (ValueError otherwise).
+Activation parse_activation(const std::string& name);
 
 // cuDNN-benchmark-style autotuning (off by default): the first call of each shape
 // times every algorithm that applies and keeps the fastest.

@@ -3,6 +3,8 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/ops/convolution.h>
 #include <ATen/ops/empty_strided.h>
+#include <ATen/ops/hardswish.h>
+#include <ATen/ops/silu.h>
 
 #include "csrc/ops/conv/conv_paths.h"
 #include "csrc/runtime/memory_view.h"
@@ -27,12 +29,28 @@ void note_host_op(const char* op, const std::string& reason) {
   note.call(op, reason);
 }
 
-at::Tensor host_conv(const ConvArgs& a, bool relu) {
+namespace {
+
+// The fused activation of a conv that runs on the host: ATen's own ops.
+void activate_on_host(at::Tensor& r, runtime::Activation act) {
+  switch (act) {
+    case runtime::Activation::None: return;
+    case runtime::Activation::ReLU: r.relu_(); return;
+    case runtime::Activation::ReLU6: r.clamp_(0, 6); return;
+    case runtime::Activation::Hardswish: r = at::hardswish(r); return;
+    case runtime::Activation::SiLU: r = at::silu(r); return;
+  }
+}
+
+}  // namespace
+
+at::Tensor host_conv(const ConvArgs& a, runtime::Activation act, const at::Tensor& residual) {
   std::optional<at::Tensor> bias;
   if (a.bias && a.bias->defined()) bias = host_view(*a.bias);
   auto r = at::convolution(host_view(a.input), host_view(a.weight), bias, a.stride, a.padding,
                            a.dilation, a.transposed, a.output_padding, a.groups);
-  if (relu) r.relu_();
+  if (residual.defined()) r.add_(host_view(residual));
+  activate_on_host(r, act);
   return to_device_of(r, a.input);
 }
 

@@ -16,19 +16,22 @@ namespace torch_aie::conv {
 
 // The planner's decision under the settings in force (`forced` overrides the global
 // algorithm), refused with the backend's reason if the active backend cannot run it.
-ConvDecision decide(const ConvParams& p, std::optional<ConvAlgorithm> forced, bool relu, bool bias);
+ConvDecision decide(const ConvParams& p, std::optional<ConvAlgorithm> forced, runtime::Activation act,
+                    bool bias);
 
 // The job a decision describes.
-runtime::ConvJob make_job(const ConvParams& p, const ConvDecision& d, bool relu, bool bias);
+runtime::ConvJob make_job(const ConvParams& p, const ConvDecision& d, runtime::Activation act, bool bias);
 
 // `weight` packed by `backend` for `job`, through the weight cache.
 PackedPtr packed_for(const runtime::ConvBackend& backend, const runtime::ConvJob& job, const at::Tensor& weight);
 
 // Runs an on_npu decision through the active backend; returns the output tensor.
-at::Tensor run_on_npu(const ConvArgs& a, const ConvParams& p, const ConvDecision& d, bool relu);
+// `residual` (undefined: none) is added before the activation, broadcast to the output.
+at::Tensor run_on_npu(const ConvArgs& a, const ConvParams& p, const ConvDecision& d, runtime::Activation act,
+                      const at::Tensor& residual = at::Tensor());
 
 // The CPU path: ATen's convolution on host views, result on the input's device.
-at::Tensor host_conv(const ConvArgs& a, bool relu);
+at::Tensor host_conv(const ConvArgs& a, runtime::Activation act, const at::Tensor& residual = at::Tensor());
 
 // Puts host work under the device's fallback mode and counts it in fallback_stats().
 void note_host_op(const char* op, const std::string& reason);

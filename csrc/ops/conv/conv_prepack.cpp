@@ -19,7 +19,7 @@ std::string prepack(const at::Tensor& weight, c10::IntArrayRef stride, c10::IntA
   const int64_t zero[] = {0};
   const std::optional<at::Tensor> no_bias;
   ConvParams p = normalize({x, weight.to(at::kMeta), no_bias, stride, padding, dilation, false, zero, groups});
-  const ConvDecision d = decide(p, forced, false, false);
+  const ConvDecision d = decide(p, forced, runtime::Activation::None, false);
   if (!d.on_npu) return "cpu_fallback: " + d.reason;
   // The stand-in's pixel count says nothing about real inputs, and a backend's pack
   // key may depend on it (the host emulator's layout does): pack for a batch of one
@@ -28,7 +28,7 @@ std::string prepack(const at::Tensor& weight, c10::IntArrayRef stride, c10::IntA
   p.channels_last = channels_last;
   p.shape.N = 1;
   p.shape.OH = p.shape.OW = 56;
-  packed_for(runtime::conv_backend(), make_job(p, d, false, false), weight);
+  packed_for(runtime::conv_backend(), make_job(p, d, runtime::Activation::None, false), weight);
   return runtime::algorithm_name(d.algorithm);
 }
 

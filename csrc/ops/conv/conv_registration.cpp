@@ -17,16 +17,21 @@ at::Tensor aten_convolution(const at::Tensor& input, const at::Tensor& weight,
                             c10::IntArrayRef padding, c10::IntArrayRef dilation, bool transposed,
                             c10::IntArrayRef output_padding, int64_t groups) {
   return conv_forward({input, weight, bias, stride, padding, dilation, transposed, output_padding, groups},
-                      std::nullopt, false);
+                      std::nullopt);
 }
 
 at::Tensor aie_conv2d(const at::Tensor& input, const at::Tensor& weight,
                       const std::optional<at::Tensor>& bias, c10::IntArrayRef stride,
                       c10::IntArrayRef padding, c10::IntArrayRef dilation, int64_t groups,
-                      c10::string_view algorithm, bool relu) {
+                      c10::string_view algorithm, bool relu, c10::string_view activation,
+                      const std::optional<at::Tensor>& residual) {
   const int64_t zero[] = {0};
+  Activation act = parse_activation(std::string(activation));
+  TORCH_CHECK_VALUE(!relu || act == Activation::None || act == Activation::ReLU,
+                    "aie.conv2d: relu=True and activation='", activation, "' contradict each other");
+  if (relu) act = Activation::ReLU;
   return conv_forward({input, weight, bias, stride, padding, dilation, false, zero, groups},
-                      parse_algorithm(std::string(algorithm)), relu);
+                      parse_algorithm(std::string(algorithm)), act, residual);
 }
 
 std::string explain_conv(const at::Tensor& input, const at::Tensor& weight,
@@ -59,7 +64,8 @@ TORCH_LIBRARY(aie, m) {
   m.set_python_module("torch_aie.conv_op");
   m.def(
       "conv2d(Tensor input, Tensor weight, Tensor? bias=None, int[2] stride=1, int[2] padding=0, "
-      "int[2] dilation=1, int groups=1, str algorithm='auto', bool relu=False) -> Tensor");
+      "int[2] dilation=1, int groups=1, str algorithm='auto', bool relu=False, "
+      "str activation='none', Tensor? residual=None) -> Tensor");
 }
 
 // The CPU kernel runs the same emulator: torch.ops.aie.conv2d has NPU numerics on any device.

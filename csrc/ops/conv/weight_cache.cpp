@@ -1,5 +1,7 @@
 #include "csrc/ops/conv/weight_cache.h"
 
+#include "csrc/runtime/write_epochs.h"
+
 #include <ATen/ops/from_blob.h>
 #include <c10/util/Exception.h>
 #include <c10/util/intrusive_ptr.h>
@@ -21,7 +23,7 @@ constexpr int64_t kDefaultBudget = int64_t(1) << 30;  // 1 GiB
 struct Key {
   const c10::TensorImpl* tensor;
   const c10::StorageImpl* storage;
-  uint32_t version;
+  uint64_t version;  // the version counter, or an inference tensor's storage write epoch
   int64_t offset;
   std::vector<int64_t> sizes, strides;
   at::ScalarType dtype;
@@ -43,6 +45,21 @@ struct Entry {
   size_t checksum;  // of the weight's values when packed: what verify mode compares
   bool alive() const { return !tensor_ref.expired() && !storage_ref.expired(); }
 };
+
+// How an in-place write to a weight becomes visible to the cache.
+enum class Freshness {
+  kVersionCounter,  // ordinary tensors: autograd's version counter
+  kWriteEpoch,      // aie inference tensors: the storage's write epoch (write_epochs.h)
+  kUntracked,       // other inference tensors, tensors without storage: not cacheable
+};
+
+Freshness freshness_of(const at::Tensor& weight) {
+  if (!weight.has_storage()) return Freshness::kUntracked;
+  if (!weight.is_inference()) return Freshness::kVersionCounter;
+  // Every write to aie memory goes through an aie kernel that reports it; CPU memory
+  // is written by CPU kernels, which report nothing.
+  return weight.is_privateuseone() ? Freshness::kWriteEpoch : Freshness::kUntracked;
+}
 
 // A hash of the weight's values (its host memory, in logical order).
 size_t weight_checksum(const at::Tensor& w) {
@@ -86,7 +103,20 @@ struct WeightCache::Impl {
   std::list<Entry> lru;  // front = most recently used
   WeightCacheStats stats;
   bool enabled = true;
+  bool warned_untracked = false;
+  int64_t warned_over_budget = 0;  // the largest packed size warned about since the budget was set
   bool verify = verify_from_env();
+
+  // Warns once per budget setting (again only for a larger weight): a weight that
+  // cannot fit is re-packed on every call, which can cost seconds for large layers.
+  void warn_over_budget(int64_t bytes) {
+    if (bytes <= warned_over_budget) return;
+    warned_over_budget = bytes;
+    TORCH_WARN("aie conv: a packed weight of ", bytes, " bytes exceeds the weight cache budget of ",
+               stats.budget, " bytes, so it is re-packed on every call. "
+               "torch_aie.set_weight_cache_budget(", bytes, ") (or TORCH_AIE_WEIGHT_CACHE_BYTES) "
+               "or more keeps it cached. (Warned once per budget and size.)");
+  }
 
   void erase(std::list<Entry>::iterator it) {
     stats.bytes -= it->packed->bytes();
@@ -122,11 +152,14 @@ WeightCache& WeightCache::global() {
 PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, const std::string& backend,
                                    const std::string& pack_key, const std::function<PackedPtr()>& pack) {
   auto* t = weight.unsafeGetTensorImpl();
-  // Inference tensors carry no version counter, so an in-place update could not be seen.
-  const bool cacheable = !weight.is_inference() && weight.has_storage();
+  const Freshness freshness = freshness_of(weight);
+  const bool cacheable = freshness != Freshness::kUntracked;
   Key key{};
   if (cacheable) {
-    key = Key{t, weight.storage().unsafeGetStorageImpl(), t->version_counter().current_version(),
+    const uint64_t version = freshness == Freshness::kVersionCounter
+                                 ? t->version_counter().current_version()
+                                 : runtime::write_epoch(weight.storage());
+    key = Key{t, weight.storage().unsafeGetStorageImpl(), version,
               weight.storage_offset(), weight.sizes().vec(), weight.strides().vec(),
               weight.scalar_type(), backend, pack_key};
   }
@@ -134,6 +167,15 @@ PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, const std::string& 
     std::lock_guard<std::mutex> lock(impl_->mutex);
     if (!cacheable || !impl_->enabled) {
       impl_->stats.uncacheable += 1;
+      if (!cacheable && impl_->enabled && !impl_->warned_untracked) {
+        impl_->warned_untracked = true;
+        TORCH_WARN("aie conv: the weight is an inference tensor on ", weight.device(),
+                   " (made under torch.inference_mode()): it has no version counter and the aie "
+                   "device does not see its writes, so its packed form cannot be cached and is "
+                   "rebuilt on every call. Create the weights outside inference_mode (e.g. build "
+                   "the model, then enter inference_mode), or move the model to \"aie\". "
+                   "(Warned once.)");
+      }
     } else {
       for (auto it = impl_->lru.begin(); it != impl_->lru.end(); ++it) {
         if (it->key == key && it->alive()) {
@@ -152,7 +194,12 @@ PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, const std::string& 
   const size_t checksum = weight_checksum(weight);
 
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  if (!impl_->enabled || static_cast<int64_t>(packed->bytes()) > impl_->stats.budget) return packed;
+  if (!impl_->enabled) return packed;
+  const int64_t bytes = static_cast<int64_t>(packed->bytes());
+  if (bytes > impl_->stats.budget) {
+    impl_->warn_over_budget(bytes);
+    return packed;
+  }
   impl_->drop_dead_and_stale(key);
   for (auto& e : impl_->lru)
     if (e.key == key) return e.packed;  // another thread packed it meanwhile
@@ -180,12 +227,15 @@ void WeightCache::reset_counters() {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   auto& s = impl_->stats;
   s.hits = s.misses = s.evictions = s.uncacheable = 0;
+  impl_->warned_untracked = false;  // the next untracked weight warns afresh
+  impl_->warned_over_budget = 0;
 }
 
 void WeightCache::set_budget(int64_t bytes) {
   TORCH_CHECK_VALUE(bytes >= 0, "weight cache budget must be >= 0 bytes, got ", bytes);
   std::lock_guard<std::mutex> lock(impl_->mutex);
   impl_->stats.budget = bytes;
+  impl_->warned_over_budget = 0;
   impl_->evict_to_budget();
 }
 

@@ -4,7 +4,10 @@
 // address can never hit), the version counter (bumped by every in-place write:
 // optimizer steps, copy_, load_state_dict), the view geometry and dtype, and the
 // backend's name and pack key (everything its opaque packed form depends on).
-// Bounded in bytes with LRU eviction; thread-safe.
+// Bounded in bytes with LRU eviction; thread-safe. aie inference tensors have no
+// version counter: their storage's write epoch (csrc/runtime/write_epochs.h) stands
+// in for it. CPU inference tensors are not cached (warned once), nor is a packed
+// form larger than the budget (warned once).
 #pragma once
 #include <ATen/core/Tensor.h>
 

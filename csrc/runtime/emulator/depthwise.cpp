@@ -58,7 +58,7 @@ void emulate_depthwise_channel_rows(const ConvShape& s, const PackedWeights& w, 
                          s.OW, p > 0);
       }
       char* dst = static_cast<char*>(out.data) + (n * out.sN + c * out.sC + oh * out.sH) * esize;
-      kt.epilogue_rows(acc, s.OW, 1, s.OW, epi.bias ? epi.bias + c : nullptr, epi.relu, dst, out.bf16(), 0);
+      kt.epilogue_rows(acc, s.OW, 1, s.OW, epi.bias ? epi.bias + c : nullptr, epi.act, epi.residual_for(out, dst), dst, out.bf16(), 0);
     }
   });
 }

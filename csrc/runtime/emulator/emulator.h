@@ -21,10 +21,20 @@ struct OutputView {
   int64_t esize() const { return c10::elementSize(dtype); }
 };
 
-// The float epilogue: fp32 bias (or null) and an optional ReLU.
+// The float epilogue: act((acc + bias) + residual), bias fp32 (or null); the residual
+// (or null) has the output view's strides.
 struct Epilogue {
   const float* bias = nullptr;
-  bool relu = false;
+  aie_kernels::Activation act = aie_kernels::Activation::None;
+  const void* residual = nullptr;
+  bool residual_bf16 = false;
+
+  // The residual element of the output element at `dst`.
+  aie_kernels::Residual residual_for(const OutputView& out, const void* dst) const {
+    if (!residual) return {};
+    const int64_t off = (static_cast<const char*>(dst) - static_cast<const char*>(out.data)) / out.esize();
+    return {static_cast<const char*>(residual) + off * (residual_bf16 ? 2 : 4), residual_bf16};
+  }
 };
 
 // Runs a conv on staged input and packed weights of the same host layout.

@@ -12,6 +12,12 @@ namespace torch_aie::runtime {
 
 namespace {
 
+static_assert(static_cast<int>(Activation::ReLU) == static_cast<int>(aie_kernels::Activation::Relu) &&
+                  static_cast<int>(Activation::ReLU6) == static_cast<int>(aie_kernels::Activation::Relu6) &&
+                  static_cast<int>(Activation::Hardswish) == static_cast<int>(aie_kernels::Activation::Hardswish) &&
+                  static_cast<int>(Activation::SiLU) == static_cast<int>(aie_kernels::Activation::Silu),
+              "runtime and kernel activation enums must list the activations in one order");
+
 bool float_dtype(c10::ScalarType t) { return t == c10::ScalarType::Float || t == c10::ScalarType::BFloat16; }
 
 HostLayout layout_of(const ConvJob& job) { return choose_host_layout(job.shape, job.algorithm, job.channels_last); }
@@ -27,8 +33,6 @@ class FloatFamily final : public KernelFamily {
     if (numerics_info(job.numerics).tensor_dtype != job.input_dtype)
       return std::string("numerics ") + numerics_name(job.numerics) + " does not serve " +
              dtype_name(job.input_dtype) + " tensors";
-    if (job.epilogue.activation != Activation::None && job.epilogue.activation != Activation::ReLU)
-      return std::string("no fused ") + activation_name(job.epilogue.activation);
     return "";
   }
 
@@ -49,11 +53,18 @@ class FloatFamily final : public KernelFamily {
   void run(const ConvJob& job, const PackedOperand& weights, const ConvIO& io) const override {
     const auto* w = dynamic_cast<const PackedWeights*>(&weights);
     TORCH_CHECK(w, "host_emulator float family: packed weights were made by another family or backend");
-    TORCH_CHECK(!io.skip.defined(), "host_emulator float family: fused residual inputs are not implemented");
     const StagedInput staged = stage_input(io.input, job.shape, job.numerics, layout_of(job));
     at::Tensor bias;
     Epilogue epi;
-    epi.relu = job.epilogue.activation == Activation::ReLU;
+    // runtime::Activation and aie_kernels::Activation list the same activations in one order.
+    epi.act = static_cast<aie_kernels::Activation>(static_cast<int>(job.epilogue.activation));
+    if (io.skip.defined()) {  // read at the output's offsets: the ops layer lays it out so
+      TORCH_CHECK(io.skip.sizes().equals(io.output.sizes()) && io.skip.strides().equals(io.output.strides()) &&
+                      (io.skip.scalar_type() == at::kFloat || io.skip.scalar_type() == at::kBFloat16),
+                  "host_emulator: the residual must have the output's sizes and strides, float32 or bfloat16");
+      epi.residual = io.skip.const_data_ptr();
+      epi.residual_bf16 = io.skip.scalar_type() == at::kBFloat16;
+    }
     if (job.epilogue.bias) {
       bias = io.bias.to(at::kFloat).contiguous();
       epi.bias = bias.const_data_ptr<float>();

@@ -14,7 +14,7 @@ void write_pixel_rows(const float* c, int64_t ldc, const ConvShape& s, int64_t m
     const Pixel p = split_pixel(s, m0 + i);
     const int64_t run = std::min(rows - i, s.OW - p.ow);
     char* dst = static_cast<char*>(out.data) + (p.n * out.sN + p.oh * out.sH + p.ow * out.sW + oc0 * out.sC) * esize;
-    kt.epilogue(c + i * ldc, ldc, run, cols, epi.bias ? epi.bias + oc0 : nullptr, epi.relu, dst, out.bf16(),
+    kt.epilogue(c + i * ldc, ldc, run, cols, epi.bias ? epi.bias + oc0 : nullptr, epi.act, epi.residual_for(out, dst), dst, out.bf16(),
                 out.sW, out.sC);
     i += run;
   }
@@ -29,7 +29,7 @@ void write_channel_rows(const float* c, int64_t ldc, const ConvShape& s, int64_t
     const int64_t r = p.oh * s.OW + p.ow;  // pixel within its image
     const int64_t run = std::min(npix - j, ohw - r);
     char* dst = static_cast<char*>(out.data) + (p.n * out.sN + oc0 * out.sC + r) * esize;
-    kt.epilogue_rows(c + j, ldc, noc, run, epi.bias ? epi.bias + oc0 : nullptr, epi.relu, dst, out.bf16(), out.sC);
+    kt.epilogue_rows(c + j, ldc, noc, run, epi.bias ? epi.bias + oc0 : nullptr, epi.act, epi.residual_for(out, dst), dst, out.bf16(), out.sC);
     j += run;
   }
 }
