@@ -1,7 +1,9 @@
-// The per-core kernels, one table per host ISA. Every variant computes every
-// output element with the same sequence of fp32 operations (sequential over
-// the reduction, in tap-major, channel-minor order), so results are identical
-// across ISAs and thread counts.
+// The per-core kernels on fp32 panels, one table per host ISA. Every variant
+// computes every output element with the same sequence of fp32 operations
+// (sequential over the reduction, in tap-major, channel-minor order), so results
+// are identical across these ISAs and thread counts. Hosts with native bf16 dot
+// products run the GEMM family through bf16_gemm.h instead; their table here is
+// the AVX-512 one.
 #pragma once
 #include <cstdint>
 
@@ -54,6 +56,14 @@ struct KernelTable {
   // bf16 if `bf16`. Same per-element arithmetic as `epilogue`.
   void (*epilogue_rows)(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
                         bool relu, void* out, bool bf16, int64_t ld_out);
+
+  // dst[i] = the bf16 bits of rounding(src[i]) (the native-bf16 kernels' operand
+  // form, bf16_gemm.h); the same values round_f32 gives, stored in half the bytes.
+  void (*round_bits)(const float* src, uint16_t* dst, int64_t n, Rounding mode);
+
+  // Smallest biased exponent field (0..255) among the non-zero bf16 values p[0..n)
+  // (0 for a denormal), 255 if none: the input of bf16_products_normal().
+  int (*min_exponent)(const uint16_t* p, int64_t n);
 };
 
 const KernelTable& kernel_table(Isa isa);

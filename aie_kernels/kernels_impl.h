@@ -213,7 +213,40 @@ void epilogue_rows(const float* c, int64_t ldc, int64_t rows, int64_t cols, cons
                         o + i * ld_out * (bf16 ? 2 : 4), bf16);
 }
 
+// The bf16 values round_one gives are exact in their top 16 bits.
+template <Rounding kMode>
+void round_bits_loop(const float* src, uint16_t* dst, int64_t n) {
+  int64_t i = 0;
+  float tmp[V::N];
+  for (; i + V::N <= n; i += V::N) {
+    round_one<kMode, V>(V::load(src + i)).store(tmp);
+    for (int q = 0; q < V::N; ++q) store_bf16(tmp[q], dst + i + q);
+  }
+  for (; i < n; ++i) store_bf16(round_one<kMode, VecScalar>(VecScalar{src[i]}).v, dst + i);
+}
+
+void round_bits(const float* src, uint16_t* dst, int64_t n, Rounding mode) {
+  switch (mode) {
+    case Rounding::Bf16: return round_bits_loop<Rounding::Bf16>(src, dst, n);
+    case Rounding::Bf16Finite: return round_bits_loop<Rounding::Bf16Finite>(src, dst, n);
+    case Rounding::Bf16Lo: return round_bits_loop<Rounding::Bf16Lo>(src, dst, n);
+    case Rounding::None: return round_bits_loop<Rounding::None>(src, dst, n);
+  }
+}
+
+// Written as a plain loop the compiler vectorises for the file's ISA.
+int min_exponent(const uint16_t* p, int64_t n) {
+  uint16_t m = 0xFF;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint16_t mag = p[i] & 0x7FFF;
+    const uint16_t e = mag ? static_cast<uint16_t>(mag >> 7) : uint16_t(0xFF);
+    m = e < m ? e : m;
+  }
+  return m;
+}
+
 KernelTable make_table(Isa isa) {
   return KernelTable{isa,       &gemm_packed,   &gemm_direct,  &depthwise,
-                     &epilogue, &round_f32,     &depthwise_row, &epilogue_rows};
+                     &epilogue, &round_f32,     &depthwise_row, &epilogue_rows,
+                     &round_bits, &min_exponent};
 }
