@@ -1,6 +1,8 @@
 // Numerics passes and weight packing: the pre-transform the weight cache stores.
 #include "csrc/runtime/conv_job.h"
 
+#include "csrc/runtime/bf16_emulator.h"
+
 #include <c10/util/Exception.h>
 
 #include <algorithm>
@@ -22,6 +24,13 @@ const char* algorithm_name(ConvAlgorithm a) {
 
 const char* host_layout_name(HostLayout l) {
   return l == HostLayout::ChannelRows ? "channel-row" : "pixel-row";
+}
+
+std::string host_kernel_name(HostLayout l) {
+  const auto isa = aie_kernels::detect_host_isa();
+  if (l != HostLayout::PixelRowsBf16) return std::string("fp32 FMAs on bf16 values (") + aie_kernels::isa_name(isa) + ")";
+  return std::string("bf16 dot products (") +
+         (isa == aie_kernels::Isa::AmxBf16 ? "amx_bf16 tiles" : "avx512_bf16 vdpbf16ps") + ")";
 }
 
 const char* numerics_name(Numerics n) {
@@ -98,6 +107,10 @@ PackedWeights pack_weights(const float* w, const ConvShape& s, ConvAlgorithm alg
               "depthwise packing needs one input and one output channel per group, got ", s.Cg(),
               " and ", s.OCg());
   std::vector<float> ordered = depthwise ? to_tap_channel(w, s) : to_tap_major(w, s);
+  if (pw.layout == HostLayout::PixelRowsBf16) {
+    pack_weights_bf16(ordered, s, pw, kt);
+    return pw;
+  }
   const bool rows = pw.layout == HostLayout::ChannelRows;
   const int64_t panel = rows ? aie_kernels::kMR : aie_kernels::kNR;
   pw.group_stride = depthwise ? 0 : aie_kernels::round_up(pw.ocg, panel) * pw.k;

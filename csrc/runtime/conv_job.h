@@ -4,6 +4,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "aie_kernels/kernel_table.h"
@@ -43,14 +44,20 @@ struct ConvShape {
   double macs() const { return double(M()) * OC * K(); }
 };
 
-// How the host emulator orients a GEMM-family conv. Either way every output
-// element is the same in-order FMA chain, so the choice never changes a result;
-// it only decides which side is staged and which is packed.
+// How the host emulator orients a GEMM-family conv. PixelRows and ChannelRows
+// compute every output element with the same in-order FMA chain, so the choice
+// between them never changes a result; it only decides which side is staged and
+// which is packed. PixelRowsBf16 is the native-bf16 form (bf16_emulator.h), the
+// only one a host with bf16 dot-product units uses for the GEMM family, whatever
+// the memory format.
 enum class HostLayout {
-  PixelRows,    // C[pixel][channel]: NHWC staging, weights in kNR-wide channel panels
-  ChannelRows,  // C[channel][pixel]: planar staging, weights in kMR-high channel panels
+  PixelRows,      // C[pixel][channel]: NHWC staging, weights in kNR-wide channel panels
+  ChannelRows,    // C[channel][pixel]: planar staging, weights in kMR-high channel panels
+  PixelRowsBf16,  // C[pixel][channel]: NHWC bf16 staging, weights in VNNI-2 bf16 panels
 };
 const char* host_layout_name(HostLayout l);
+// What computes the products in `l` on this host, e.g. "bf16 dot products (amx_bf16)".
+std::string host_kernel_name(HostLayout l);
 
 // Weights in the exact form an algorithm consumes: per B variant, per group,
 // kNR-wide panels of the (tap, channel)-ordered reduction (GEMM algorithms) or a
@@ -62,12 +69,22 @@ struct PackedWeights {
   int64_t groups = 0, ocg = 0, k = 0;
   int64_t group_stride = 0;  // floats per group within one variant
   std::array<std::vector<float>, 4> variants;  // indexed by aie_kernels::Rounding
+  // PixelRowsBf16: per B variant, per group, VNNI-2 panels over the reduction padded
+  // to kp (aie_kernels::pack_b_vnni), group_stride bf16 values per group, and the
+  // variant's smallest exponent field (aie_kernels::bf16_products_normal).
+  std::array<std::vector<uint16_t>, 4> bf16;
+  std::array<int, 4> min_exp{255, 255, 255, 255};
+  int64_t kp = 0;
   const float* for_group(aie_kernels::Rounding r, int64_t g) const {
     return variants[static_cast<int>(r)].data() + g * group_stride;
+  }
+  const uint16_t* bf16_for_group(aie_kernels::Rounding r, int64_t g) const {
+    return bf16[static_cast<int>(r)].data() + g * group_stride;
   }
   size_t bytes() const {
     size_t b = 0;
     for (const auto& v : variants) b += v.size() * sizeof(float);
+    for (const auto& v : bf16) b += v.size() * sizeof(uint16_t);
     return b;
   }
 };
@@ -83,8 +100,12 @@ PackedWeights pack_weights(const float* w, const ConvShape& s, ConvAlgorithm alg
 // ChannelRows: planar [N][C][Hp][phases][Wq], each padded row split into
 // `phases` = stride_w interleaved phases of Wq = ceil(Wp / stride_w) pixels, so the
 // pixels one tap reads for consecutive outputs are consecutive in memory.
+// PixelRowsBf16: NHWC as PixelRows, in bf16 (`bf16`), with each variant's smallest
+// exponent field, followed by zeroed slack the direct kernels may read past the end.
 struct StagedInput {
   std::array<const float*, 4> variants{};  // indexed by aie_kernels::Rounding
+  std::array<const uint16_t*, 4> bf16{};
+  std::array<int, 4> min_exp{255, 255, 255, 255};
   HostLayout layout = HostLayout::PixelRows;
   int64_t Hp = 0, Wp = 0, C = 0;
   int64_t phases = 1, Wq = 0;

@@ -4,6 +4,7 @@
 // one place, whatever the blocking and the thread count.
 #include "csrc/runtime/emulator.h"
 
+#include "csrc/runtime/bf16_emulator.h"
 #include "csrc/runtime/host_buffers.h"
 #include "csrc/runtime/host_tasks.h"
 #include "csrc/runtime/planar_emulator.h"
@@ -74,6 +75,7 @@ void gather_row(const T* src, int64_t W, int64_t C, int64_t sW, int64_t sC, floa
 
 StagedInput stage_input(const at::Tensor& x, const ConvShape& s, Numerics numerics, HostLayout layout) {
   if (layout == HostLayout::ChannelRows) return stage_input_planar(x, s, numerics);
+  if (layout == HostLayout::PixelRowsBf16) return stage_input_bf16(x, s, numerics);
   StagedInput st;
   st.Hp = s.Hp();
   st.Wp = s.Wp();
@@ -247,7 +249,9 @@ void emulate_conv(const ConvShape& s, const PackedWeights& w, const StagedInput&
   if (s.M() == 0 || s.OC == 0) return;
   TORCH_CHECK(w.layout == in.layout || w.algorithm == ConvAlgorithm::Depthwise,
               "emulate_conv: weights and input staged for different host layouts");
-  if (w.algorithm == ConvAlgorithm::Depthwise && in.layout == HostLayout::ChannelRows)
+  if (in.layout == HostLayout::PixelRowsBf16)
+    emulate_gemm_bf16(s, w, in, epi, out);
+  else if (w.algorithm == ConvAlgorithm::Depthwise && in.layout == HostLayout::ChannelRows)
     emulate_depthwise_planar(s, w, in, epi, out);
   else if (w.algorithm == ConvAlgorithm::Depthwise)
     emulate_depthwise(s, w, in, epi, out);
@@ -258,6 +262,8 @@ void emulate_conv(const ConvShape& s, const PackedWeights& w, const StagedInput&
 }
 
 HostLayout choose_host_layout(const ConvShape& s, ConvAlgorithm a, bool channels_last) {
+  // Hosts with bf16 dot products run the GEMM family on them, in one orientation.
+  if (a != ConvAlgorithm::Depthwise && native_bf16_gemm()) return HostLayout::PixelRowsBf16;
   if (channels_last) return HostLayout::PixelRows;
   // Planar outputs favour channel rows (no transposes), with two exceptions measured
   // on ResNet-50 and MobileNetV2 (benchmarks/RESULTS.md):

@@ -180,7 +180,7 @@ std::string explain(const ConvArgs& a, std::optional<ConvAlgorithm> forced) {
      << d.array_plan.tile_k << ", core " << d.array_plan.core_bytes << " B, memtile "
      << d.array_plan.memtile_bytes << " B, modelled " << d.array_plan.modelled_us << " us"
      << "; emulated as " << runtime::host_layout_name(runtime::choose_host_layout(s, d.algorithm, p.channels_last))
-     << " tiles";
+     << " tiles, " << runtime::host_kernel_name(runtime::choose_host_layout(s, d.algorithm, p.channels_last));
   return os.str();
 }
 

@@ -1,0 +1,31 @@
+// The native-bf16 side of the host emulator (HostLayout::PixelRowsBf16): on hosts
+// with bf16 dot-product units (AVX512-BF16, AMX-BF16) the GEMM-family convs stage
+// the input as NHWC bf16, keep the weights as VNNI-2 bf16 panels and run the
+// aie_kernels bf16 GEMM (aie_kernels/bf16_gemm.h), for planar and channels-last
+// tensors alike, so the memory format never changes a result.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+#include "aie_kernels/bf16_gemm.h"
+#include "csrc/runtime/conv_job.h"
+
+namespace torch_aie::runtime {
+
+// The host's native bf16 GEMM, or nullptr on hosts without bf16 dot products
+// (they keep the fp32-panel kernels).
+const aie_kernels::Bf16Gemm* native_bf16_gemm();
+
+// Fills pw.bf16 / min_exp / kp from `ordered` (per output channel, the reduction in
+// tap-major, channel-minor order, fp32 holding the values to round).
+void pack_weights_bf16(const std::vector<float>& ordered, const ConvShape& s, PackedWeights& pw,
+                       const aie_kernels::KernelTable& kt);
+
+StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numerics numerics);
+
+// A GEMM-family conv on PixelRowsBf16 operands into any output strides.
+void emulate_gemm_bf16(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
+                       const Epilogue& epi, const OutputView& out);
+
+}  // namespace torch_aie::runtime
