@@ -99,14 +99,35 @@ void pack_b_vnni(const uint16_t* w, int64_t n_count, int64_t k, uint16_t* out) {
 void pack_a_rows_bf16(const uint16_t* const* rows, int nrows, int out_rows, const int64_t* tap_off,
                       int ntaps, int64_t channels, int64_t kp, uint16_t* out) {
   const int64_t k = ntaps * channels;
+  // Taps whose channel runs are adjacent in the source (a kernel row of an
+  // undilated conv with one group) are copied as one run.
+  int64_t run_tap[64], run_len[64];
+  int nruns = 0;
+  for (int t = 0; t < ntaps; ++t) {
+    if (nruns > 0 && tap_off[t] == tap_off[run_tap[nruns - 1]] + run_len[nruns - 1]) {
+      run_len[nruns - 1] += channels;
+      continue;
+    }
+    if (nruns == 64) {  // more runs than the table holds: copy per tap
+      nruns = -1;
+      break;
+    }
+    run_tap[nruns] = t;
+    run_len[nruns++] = channels;
+  }
   for (int i = 0; i < out_rows; ++i) {
     uint16_t* dst = out + i * kp;
     if (i >= nrows) {
       std::memset(dst, 0, kp * sizeof(uint16_t));
       continue;
     }
-    for (int t = 0; t < ntaps; ++t)
-      std::memcpy(dst + t * channels, rows[i] + tap_off[t], channels * sizeof(uint16_t));
+    if (nruns < 0) {
+      for (int t = 0; t < ntaps; ++t)
+        std::memcpy(dst + t * channels, rows[i] + tap_off[t], channels * sizeof(uint16_t));
+    } else {
+      for (int r = 0; r < nruns; ++r)
+        std::memcpy(dst + run_tap[r] * channels, rows[i] + tap_off[run_tap[r]], run_len[r] * sizeof(uint16_t));
+    }
     std::memset(dst + k, 0, (kp - k) * sizeof(uint16_t));
   }
 }

@@ -21,6 +21,13 @@ enum class Rounding {
   None,        // already bf16 values (a bf16 tensor): copy
 };
 
+// A run of consecutive output pixels whose input addresses are consecutive too:
+// panel columns [j0, j0 + len) read src[k_off[k] + base + (0 .. len)].
+struct PixelRun {
+  int32_t j0, len;
+  int64_t base;
+};
+
 struct KernelTable {
   Isa isa;
 
@@ -64,6 +71,15 @@ struct KernelTable {
   // Smallest biased exponent field (0..255) among the non-zero bf16 values p[0..n)
   // (0 for a denormal), 255 if none: the input of bf16_products_normal().
   int (*min_exponent)(const uint16_t* p, int64_t n);
+  // The same over fp32 values holding bf16 values (same exponent field).
+  int (*min_exponent_f32)(const float* p, int64_t n);
+
+  // pack_b_runs for the native-bf16 kernels: one VNNI-2 panel (bf16_gemm.h) of kNR
+  // pixels from planar fp32 activations holding bf16 values: panel[p / 2][j][p % 2]
+  // = bits of src[k_off[p] + run base + ...] for p < k, zero for p in [k, kp) and in
+  // columns no run covers.
+  void (*pack_b_runs_vnni)(const float* src, const int64_t* k_off, int64_t k, int64_t kp,
+                           const PixelRun* runs, int nruns, uint16_t* panel);
 };
 
 const KernelTable& kernel_table(Isa isa);
@@ -77,13 +93,6 @@ void pack_a_panel(const float* const* rows, int nrows, const int64_t* tap_off, i
 // Packs B (row n of `w` holds the K reduction values of output channel n, already
 // rounded) into kNR-wide panels: out[np][p][kNR], zero-padded past n_count.
 void pack_b_panels(const float* w, int64_t n_count, int64_t k, float* out);
-
-// A run of consecutive output pixels whose input addresses are consecutive too:
-// panel columns [j0, j0 + len) read src[k_off[k] + base + (0 .. len)].
-struct PixelRun {
-  int32_t j0, len;
-  int64_t base;
-};
 
 // Packs one kNR-wide B panel from planar activations, as a DMA with a
 // (reduction row, pixel run) access pattern would: panel[k][j] for k < kc.

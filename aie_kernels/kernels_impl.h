@@ -10,6 +10,23 @@
 
 constexpr int NV = kNR / V::N;
 
+// Copies len <= kNR floats with a few fixed-size moves; the two moves of a size
+// class overlap instead of looping over a tail.
+inline void copy_run(float* dst, const float* src, int32_t len) {
+  static_assert(kNR == 16, "copy_run covers runs of up to 16 floats");
+  if (len == kNR) {
+    std::memcpy(dst, src, kNR * sizeof(float));
+  } else if (len >= 8) {
+    std::memcpy(dst, src, 8 * sizeof(float));
+    std::memcpy(dst + len - 8, src + len - 8, 8 * sizeof(float));
+  } else if (len >= 4) {
+    std::memcpy(dst, src, 4 * sizeof(float));
+    std::memcpy(dst + len - 4, src + len - 4, 4 * sizeof(float));
+  } else {
+    for (int32_t q = 0; q < len; ++q) dst[q] = src[q];
+  }
+}
+
 inline void load_or_zero(V (&acc)[kMR][NV], const float* c, int64_t ldc, bool accumulate) {
   for (int i = 0; i < kMR; ++i)
     for (int j = 0; j < NV; ++j)
@@ -219,6 +236,10 @@ void round_bits_loop(const float* src, uint16_t* dst, int64_t n) {
   int64_t i = 0;
   float tmp[V::N];
   for (; i + V::N <= n; i += V::N) {
+    if constexpr (V::kHasStoreBits) {
+      round_one<kMode, V>(V::load(src + i)).store_bits(dst + i);
+      continue;
+    }
     round_one<kMode, V>(V::load(src + i)).store(tmp);
     for (int q = 0; q < V::N; ++q) store_bf16(tmp[q], dst + i + q);
   }
@@ -245,8 +266,50 @@ int min_exponent(const uint16_t* p, int64_t n) {
   return m;
 }
 
+int min_exponent_f32(const float* p, int64_t n) {
+  uint32_t m = 0xFF;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, p + i, 4);
+    const uint32_t mag = u & 0x7FFFFFFFu;
+    const uint32_t e = mag ? mag >> 23 : 0xFFu;
+    m = e < m ? e : m;
+  }
+  return static_cast<int>(m);
+}
+
+// One 64-byte panel row: pixels j of reduction rows p (low halves) and p + 1 (high),
+// bf16 values held in fp32, so their bits are the top halves. A plain loop the
+// compiler vectorises (one zmm per row on AVX-512).
+inline void vnni_row(const float* r0, const float* r1, uint16_t* dst) {
+  uint32_t u0[kNR], u1[kNR], out[kNR];
+  std::memcpy(u0, r0, sizeof(u0));
+  std::memcpy(u1, r1, sizeof(u1));
+  for (int j = 0; j < kNR; ++j) out[j] = (u0[j] >> 16) | (u1[j] & 0xFFFF0000u);
+  std::memcpy(dst, out, sizeof(out));
+}
+
+void pack_b_runs_vnni(const float* src, const int64_t* k_off, int64_t k, int64_t kp,
+                      const PixelRun* runs, int nruns, uint16_t* panel) {
+  static const float zeros[kNR] = {};
+  const bool whole = nruns == 1 && runs[0].len == kNR;
+  int covered = 0;
+  for (int r = 0; r < nruns; ++r) covered += runs[r].len;
+  // Rows of the panel for reduction index p: read in place (one whole run) or
+  // gathered from the runs (columns no run covers stay zero).
+  float g[2][kNR];
+  if (!whole && covered < kNR) std::fill(&g[0][0], &g[0][0] + 2 * kNR, 0.f);
+  auto row = [&](int64_t p, int slot) -> const float* {
+    if (p >= k) return zeros;
+    if (whole) return src + k_off[p] + runs[0].base;
+    for (int r = 0; r < nruns; ++r) copy_run(g[slot] + runs[r].j0, src + k_off[p] + runs[r].base, runs[r].len);
+    return g[slot];
+  };
+  for (int64_t p = 0; p < kp; p += 2) vnni_row(row(p, 0), row(p + 1, 1), panel + p * kNR);
+}
+
 KernelTable make_table(Isa isa) {
   return KernelTable{isa,       &gemm_packed,   &gemm_direct,  &depthwise,
                      &epilogue, &round_f32,     &depthwise_row, &epilogue_rows,
-                     &round_bits, &min_exponent};
+                     &round_bits, &min_exponent, &min_exponent_f32, &pack_b_runs_vnni};
 }

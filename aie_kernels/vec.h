@@ -7,6 +7,8 @@
 
 struct VecScalar {
   static constexpr int N = 1;
+  static constexpr bool kHasStoreBits = false;
+  void store_bits(uint16_t*) const {}
   float v;
   static VecScalar zero() { return {0.f}; }
   static VecScalar load(const float* p) { return {*p}; }
@@ -23,6 +25,8 @@ struct VecScalar {
 #if defined(__AVX2__)
 struct VecAvx2 {
   static constexpr int N = 8;
+  static constexpr bool kHasStoreBits = false;
+  void store_bits(uint16_t*) const {}
   __m256 v;
   static VecAvx2 zero() { return {_mm256_setzero_ps()}; }
   static VecAvx2 load(const float* p) { return {_mm256_loadu_ps(p)}; }
@@ -53,6 +57,12 @@ struct VecAvx2 {
 #if defined(__AVX512F__)
 struct VecAvx512 {
   static constexpr int N = 16;
+  // The top halves of the 16 lanes (bf16 values' bits) as 16 uint16_t.
+  static constexpr bool kHasStoreBits = true;
+  void store_bits(uint16_t* p) const {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
+                        _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(v), 16)));
+  }
   __m512 v;
   static VecAvx512 zero() { return {_mm512_setzero_ps()}; }
   static VecAvx512 load(const float* p) { return {_mm512_loadu_ps(p)}; }

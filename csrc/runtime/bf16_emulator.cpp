@@ -23,6 +23,7 @@
 #include "csrc/runtime/emulator.h"
 #include "csrc/runtime/host_buffers.h"
 #include "csrc/runtime/host_tasks.h"
+#include "csrc/runtime/planar_emulator.h"
 
 namespace torch_aie::runtime {
 
@@ -31,6 +32,13 @@ using aie_kernels::ceil_div;
 using aie_kernels::kB16NR;
 using aie_kernels::kB16RowBlock;
 using aie_kernels::Rounding;
+
+uint16_t* bf16_buffer(int slot, size_t n) {
+  thread_local std::vector<uint16_t> buffers[kNumBf16Slots];
+  auto& b = buffers[slot];
+  if (b.size() < n) b.resize(n);
+  return b.data();
+}
 
 const Bf16Gemm* native_bf16_gemm() {
   static const Bf16Gemm* g = [] {
@@ -41,22 +49,23 @@ const Bf16Gemm* native_bf16_gemm() {
   return g;
 }
 
+bool bf16_direct_applies(const ConvShape& s) {
+  return s.Cg() % aie_kernels::kB16KChunk == 0 && s.stride_h == 1 && s.stride_w == 1;
+}
+
+const Bf16Gemm& bf16_gemm_for(int min_exp_a, int min_exp_b) {
+  const Bf16Gemm* native = native_bf16_gemm();
+  TORCH_CHECK(native, "bf16 GEMM: this host has no native bf16 dot products");
+  return aie_kernels::bf16_products_normal(min_exp_a, min_exp_b) ? *native
+                                                                  : *aie_kernels::bf16_gemm(aie_kernels::Isa::Avx512);
+}
+
 namespace {
 
 constexpr int64_t kMB = 64;        // output pixels per task
 constexpr int64_t kMaxPanels = 16; // channel panels per task at most
 
-// The exact form, for operands whose products the flushing kernels could lose.
-const Bf16Gemm& exact_gemm() { return *aie_kernels::bf16_gemm(aie_kernels::Isa::Avx512); }
 
-enum Bf16Slot { kStagedB0 = 0, kPackedA = 3, kNumBf16Slots = 4 };
-
-uint16_t* bf16_buffer(int slot, size_t n) {
-  thread_local std::vector<uint16_t> buffers[kNumBf16Slots];
-  auto& b = buffers[slot];
-  if (b.size() < n) b.resize(n);
-  return b.data();
-}
 
 inline uint16_t bits_of(c10::BFloat16 v) { return v.x; }
 
@@ -76,6 +85,17 @@ void gather_f32_row(const float* src, int64_t W, int64_t C, int64_t sW, int64_t 
     for (int64_t w = 0; w < W; ++w) dst[w * C + c] = src[w * sW + c * sC];
 }
 
+// dst[w][c] = src[c][w] for a [C][W] block of bf16 bits, in 16 x 16 tiles (cache friendly).
+void transpose_bits(const uint16_t* src, int64_t C, int64_t W, uint16_t* dst) {
+  constexpr int64_t T = 16;
+  for (int64_t c0 = 0; c0 < C; c0 += T)
+    for (int64_t w0 = 0; w0 < W; w0 += T) {
+      const int64_t c1 = std::min(C, c0 + T), w1 = std::min(W, w0 + T);
+      for (int64_t w = w0; w < w1; ++w)
+        for (int64_t c = c0; c < c1; ++c) dst[w * C + c] = src[c * W + w];
+    }
+}
+
 void atomic_min(std::atomic<int>& a, int v) {
   int cur = a.load(std::memory_order_relaxed);
   while (v < cur && !a.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
@@ -91,7 +111,11 @@ int64_t staging_slack(const ConvShape& s) { return (kB16RowBlock + (s.KW - 1) * 
 void pack_weights_bf16(const std::vector<float>& ordered, const ConvShape& s, PackedWeights& pw,
                        const aie_kernels::KernelTable& kt) {
   pw.kp = aie_kernels::bf16_k_padded(pw.k);
-  pw.group_stride = ceil_div(pw.ocg, kB16NR) * pw.kp * kB16NR;
+  const bool rows = pw.layout == HostLayout::ChannelRowsBf16;
+  const int64_t padded_oc = aie_kernels::round_up(pw.ocg, rows ? kB16RowBlock : kB16NR);
+  pw.group_stride = padded_oc * pw.kp;
+  std::vector<const uint16_t*> row_ptr(pw.ocg);
+  const int64_t zero = 0;
   std::vector<uint16_t> rounded(ordered.size());
   for (const Pass& p : passes_for(pw.numerics)) {
     const int r = static_cast<int>(p.b);
@@ -100,12 +124,47 @@ void pack_weights_bf16(const std::vector<float>& ordered, const ConvShape& s, Pa
     kt.round_bits(ordered.data(), rounded.data(), static_cast<int64_t>(ordered.size()), p.b);
     pw.min_exp[r] = kt.min_exponent(rounded.data(), static_cast<int64_t>(rounded.size()));
     dst.resize(pw.group_stride * s.groups);
-    for (int64_t g = 0; g < s.groups; ++g)
-      aie_kernels::pack_b_vnni(rounded.data() + g * pw.ocg * pw.k, pw.ocg, pw.k, dst.data() + g * pw.group_stride);
+    for (int64_t g = 0; g < s.groups; ++g) {
+      const uint16_t* src = rounded.data() + g * pw.ocg * pw.k;
+      uint16_t* out = dst.data() + g * pw.group_stride;
+      if (!rows) {
+        aie_kernels::pack_b_vnni(src, pw.ocg, pw.k, out);
+        continue;
+      }
+      for (int64_t i = 0; i < pw.ocg; ++i) row_ptr[i] = src + i * pw.k;
+      aie_kernels::pack_a_rows_bf16(row_ptr.data(), static_cast<int>(pw.ocg), static_cast<int>(padded_oc), &zero, 1,
+                                    pw.k, pw.kp, out);
+    }
   }
 }
 
-StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numerics numerics) {
+namespace {
+
+// The planar form keeps stage_input_planar's fp32 buffers (bf16 values) and adds the
+// exponent scan, over every staged value (padding zeros do not count).
+StagedInput stage_planar_bf16(const at::Tensor& x, const ConvShape& s, Numerics numerics) {
+  StagedInput st = stage_input_planar(x, s, numerics);
+  st.layout = HostLayout::ChannelRowsBf16;
+  const auto& kt = host_kernels();
+  const int64_t total = s.N * s.C * st.plane(), chunk = int64_t(1) << 16;
+  for (Rounding m : staged_roundings(numerics)) {
+    const int mi = static_cast<int>(m);
+    std::atomic<int> min_exp{255};
+    at::parallel_for(0, ceil_div(total, chunk), 1, [&](int64_t begin, int64_t end) {
+      int local = 255;
+      for (int64_t i = begin; i < end; ++i)
+        local = std::min(local, kt.min_exponent_f32(st.variants[mi] + i * chunk, std::min(chunk, total - i * chunk)));
+      atomic_min(min_exp, local);
+    });
+    st.min_exp[mi] = min_exp;
+  }
+  return st;
+}
+
+}  // namespace
+
+StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numerics numerics, HostLayout layout) {
+  if (layout == HostLayout::ChannelRowsBf16) return stage_planar_bf16(x, s, numerics);
   StagedInput st;
   st.layout = HostLayout::PixelRowsBf16;
   st.Hp = s.Hp();
@@ -128,6 +187,7 @@ StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numerics n
   const char* base = static_cast<const char*>(x.const_data_ptr());
   const int64_t esize = x.element_size();
   const bool dense_row = sC == 1 && sW == s.C;  // a channels-last row: no gather
+  const bool planar_rows = !dense_row && sW == 1;  // NCHW rows: round per channel, transpose
   std::array<std::atomic<int>, 4> min_exp;
   for (auto& m : min_exp) m = 255;
   at::parallel_for(0, s.N * st.Hp, 1, [&](int64_t begin, int64_t end) {
@@ -143,7 +203,7 @@ StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numerics n
       const float* vals = nullptr;
       if (!bf16) {
         vals = reinterpret_cast<const float*>(src);
-        if (!dense_row) {
+        if (!dense_row && !planar_rows) {
           float* tmp = thread_buffer(kRowTmp, s.W * s.C);
           gather_f32_row(vals, s.W, s.C, sW, sC, tmp);
           vals = tmp;
@@ -153,12 +213,18 @@ StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numerics n
         uint16_t* d = dst[static_cast<int>(m)] + off;
         uint16_t* interior = d + s.pad_w * s.C;
         std::memset(d, 0, s.pad_w * s.C * sizeof(uint16_t));
-        if (!bf16)
+        if (!bf16 && planar_rows) {
+          // NCHW: round each channel's row, then transpose the bits.
+          uint16_t* t = bf16_buffer(kBf16Task, s.W * s.C);
+          for (int64_t c = 0; c < s.C; ++c) kt.round_bits(vals + c * sC, t + c * s.W, s.W, m);
+          transpose_bits(t, s.C, s.W, interior);
+        } else if (!bf16) {
           kt.round_bits(vals, interior, s.W * s.C, m);
-        else if (dense_row)
+        } else if (dense_row) {
           std::memcpy(interior, src, s.W * s.C * sizeof(uint16_t));
-        else
+        } else {
           gather_bf16_row(reinterpret_cast<const c10::BFloat16*>(src), s.W, s.C, sW, sC, interior);
+        }
         std::memset(interior + s.W * s.C, 0, s.pad_w * s.C * sizeof(uint16_t));
         const int mi = static_cast<int>(m);
         local[mi] = std::min(local[mi], kt.min_exponent(interior, s.W * s.C));
@@ -186,7 +252,7 @@ Bf16Geometry geometry(const ConvShape& s, const StagedInput& in) {
   Bf16Geometry g;
   for (int64_t kh = 0; kh < s.KH; ++kh)
     for (int64_t kw = 0; kw < s.KW; ++kw) g.taps.push_back((kh * s.dil_h * in.Wp + kw * s.dil_w) * in.C);
-  g.direct = s.Cg() % aie_kernels::kB16KChunk == 0 && s.stride_h == 1 && s.stride_w == 1;
+  g.direct = bf16_direct_applies(s);
   if (g.direct) {
     // With no rows between images (Hp == OH: 1-row kernels, no vertical padding) the
     // images are one run; otherwise one run per image.
@@ -259,8 +325,6 @@ void emulate_gemm_bf16(const ConvShape& s, const PackedWeights& w, const StagedI
                        const Epilogue& epi, const OutputView& out) {
   TORCH_CHECK(w.layout == HostLayout::PixelRowsBf16 && in.layout == HostLayout::PixelRowsBf16,
               "emulate_gemm_bf16: operands not staged as bf16 pixel rows");
-  const Bf16Gemm* native = native_bf16_gemm();
-  TORCH_CHECK(native, "emulate_gemm_bf16: this host has no native bf16 GEMM");
   const auto passes = passes_for(w.numerics);
   const Bf16Geometry g = geometry(s, in);
   const int64_t cg = s.Cg(), kp = w.kp, per_seg = g.direct ? ceil_div(g.vrows, kMB) : 0;
@@ -277,11 +341,10 @@ void emulate_gemm_bf16(const ConvShape& s, const PackedWeights& w, const StagedI
     const int64_t rows = std::min(kMB, (g.direct ? g.vrows : s.M()) - first);
     const int64_t padded = aie_kernels::round_up(rows, kB16RowBlock);
     float* c = thread_buffer(kTileC, padded * ldc);
-    uint16_t* apack = g.direct ? nullptr : bf16_buffer(kPackedA, padded * kp);
+    uint16_t* apack = g.direct ? nullptr : bf16_buffer(kBf16Task, padded * kp);
     for (size_t p = 0; p < passes.size(); ++p) {
       const int ra = static_cast<int>(passes[p].a), rb = static_cast<int>(passes[p].b);
-      const Bf16Gemm& k =
-          aie_kernels::bf16_products_normal(in.min_exp[ra], w.min_exp[rb]) ? *native : exact_gemm();
+      const Bf16Gemm& k = bf16_gemm_for(in.min_exp[ra], w.min_exp[rb]);
       const uint16_t* b = w.bf16_for_group(passes[p].b, grp) + p0 * kp * kB16NR;
       const uint16_t* a = in.bf16[ra] + grp * cg;
       if (g.direct) {

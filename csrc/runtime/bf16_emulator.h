@@ -17,15 +17,31 @@ namespace torch_aie::runtime {
 // (they keep the fp32-panel kernels).
 const aie_kernels::Bf16Gemm* native_bf16_gemm();
 
+// The native GEMM, or its exact form where operands with these smallest exponent
+// fields could have products the native kernels flush (bf16_products_normal). The
+// choice is per conv and pass, from all of its operands, so it is the same for any
+// memory format, blocking and thread count.
+const aie_kernels::Bf16Gemm& bf16_gemm_for(int min_exp_a, int min_exp_b);
+
+// Whether PixelRowsBf16 reads A tiles straight from the staged image (stride-1
+// convs whose groups have a multiple of 32 channels) instead of packing them.
+bool bf16_direct_applies(const ConvShape& s);
+
 // Fills pw.bf16 / min_exp / kp from `ordered` (per output channel, the reduction in
 // tap-major, channel-minor order, fp32 holding the values to round).
 void pack_weights_bf16(const std::vector<float>& ordered, const ConvShape& s, PackedWeights& pw,
                        const aie_kernels::KernelTable& kt);
 
-StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numerics numerics);
+// Stages `x` for PixelRowsBf16 (NHWC bf16) or ChannelRowsBf16 (planar, as
+// stage_input_planar, plus the exponent scan).
+StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numerics numerics, HostLayout layout);
 
 // A GEMM-family conv on PixelRowsBf16 operands into any output strides.
 void emulate_gemm_bf16(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
                        const Epilogue& epi, const OutputView& out);
+
+// A GEMM-family conv on ChannelRowsBf16 operands; `out` planar with contiguous pixels.
+void emulate_gemm_bf16_planar(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
+                              const Epilogue& epi, const OutputView& out);
 
 }  // namespace torch_aie::runtime

@@ -23,12 +23,12 @@ const char* algorithm_name(ConvAlgorithm a) {
 }
 
 const char* host_layout_name(HostLayout l) {
-  return l == HostLayout::ChannelRows ? "channel-row" : "pixel-row";
+  return is_channel_rows(l) ? "channel-row" : "pixel-row";
 }
 
 std::string host_kernel_name(HostLayout l) {
   const auto isa = aie_kernels::detect_host_isa();
-  if (l != HostLayout::PixelRowsBf16) return std::string("fp32 FMAs on bf16 values (") + aie_kernels::isa_name(isa) + ")";
+  if (!is_bf16_layout(l)) return std::string("fp32 FMAs on bf16 values (") + aie_kernels::isa_name(isa) + ")";
   return std::string("bf16 dot products (") +
          (isa == aie_kernels::Isa::AmxBf16 ? "amx_bf16 tiles" : "avx512_bf16 vdpbf16ps") + ")";
 }
@@ -107,7 +107,7 @@ PackedWeights pack_weights(const float* w, const ConvShape& s, ConvAlgorithm alg
               "depthwise packing needs one input and one output channel per group, got ", s.Cg(),
               " and ", s.OCg());
   std::vector<float> ordered = depthwise ? to_tap_channel(w, s) : to_tap_major(w, s);
-  if (pw.layout == HostLayout::PixelRowsBf16) {
+  if (is_bf16_layout(pw.layout)) {
     pack_weights_bf16(ordered, s, pw, kt);
     return pw;
   }

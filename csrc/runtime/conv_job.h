@@ -47,14 +47,22 @@ struct ConvShape {
 // How the host emulator orients a GEMM-family conv. PixelRows and ChannelRows
 // compute every output element with the same in-order FMA chain, so the choice
 // between them never changes a result; it only decides which side is staged and
-// which is packed. PixelRowsBf16 is the native-bf16 form (bf16_emulator.h), the
-// only one a host with bf16 dot-product units uses for the GEMM family, whatever
-// the memory format.
+// which is packed. The *Bf16 forms are the native-bf16 ones (bf16_emulator.h), the
+// only ones a host with bf16 dot-product units uses for the GEMM family; they too
+// give identical results to each other (the kernels are symmetric in A and B).
 enum class HostLayout {
-  PixelRows,      // C[pixel][channel]: NHWC staging, weights in kNR-wide channel panels
-  ChannelRows,    // C[channel][pixel]: planar staging, weights in kMR-high channel panels
-  PixelRowsBf16,  // C[pixel][channel]: NHWC bf16 staging, weights in VNNI-2 bf16 panels
+  PixelRows,        // C[pixel][channel]: NHWC staging, weights in kNR-wide channel panels
+  ChannelRows,      // C[channel][pixel]: planar staging, weights in kMR-high channel panels
+  PixelRowsBf16,    // C[pixel][channel]: NHWC bf16 staging, weights in VNNI-2 bf16 panels
+  ChannelRowsBf16,  // C[channel][pixel]: planar staging, VNNI-2 pixel panels packed per
+                    // task, weights as bf16 rows (the GEMM's A)
 };
+inline bool is_bf16_layout(HostLayout l) {
+  return l == HostLayout::PixelRowsBf16 || l == HostLayout::ChannelRowsBf16;
+}
+inline bool is_channel_rows(HostLayout l) {
+  return l == HostLayout::ChannelRows || l == HostLayout::ChannelRowsBf16;
+}
 const char* host_layout_name(HostLayout l);
 // What computes the products in `l` on this host, e.g. "bf16 dot products (amx_bf16)".
 std::string host_kernel_name(HostLayout l);
@@ -69,9 +77,10 @@ struct PackedWeights {
   int64_t groups = 0, ocg = 0, k = 0;
   int64_t group_stride = 0;  // floats per group within one variant
   std::array<std::vector<float>, 4> variants;  // indexed by aie_kernels::Rounding
-  // PixelRowsBf16: per B variant, per group, VNNI-2 panels over the reduction padded
-  // to kp (aie_kernels::pack_b_vnni), group_stride bf16 values per group, and the
-  // variant's smallest exponent field (aie_kernels::bf16_products_normal).
+  // *Bf16 layouts: per weight variant, per group (group_stride bf16 values each), the
+  // reduction padded to kp: PixelRowsBf16 as VNNI-2 panels (aie_kernels::pack_b_vnni),
+  // ChannelRowsBf16 as rows [round_up(ocg, 16)][kp]; and the variant's smallest
+  // exponent field (aie_kernels::bf16_products_normal).
   std::array<std::vector<uint16_t>, 4> bf16;
   std::array<int, 4> min_exp{255, 255, 255, 255};
   int64_t kp = 0;
@@ -100,8 +109,9 @@ PackedWeights pack_weights(const float* w, const ConvShape& s, ConvAlgorithm alg
 // ChannelRows: planar [N][C][Hp][phases][Wq], each padded row split into
 // `phases` = stride_w interleaved phases of Wq = ceil(Wp / stride_w) pixels, so the
 // pixels one tap reads for consecutive outputs are consecutive in memory.
-// PixelRowsBf16: NHWC as PixelRows, in bf16 (`bf16`), with each variant's smallest
-// exponent field, followed by zeroed slack the direct kernels may read past the end.
+// PixelRowsBf16: NHWC as PixelRows, in bf16 (`bf16`), followed by zeroed slack the
+// direct kernels may read past the end. ChannelRowsBf16: as ChannelRows (fp32).
+// Both: each variant's smallest exponent field (`min_exp`).
 struct StagedInput {
   std::array<const float*, 4> variants{};  // indexed by aie_kernels::Rounding
   std::array<const uint16_t*, 4> bf16{};

@@ -75,7 +75,7 @@ void gather_row(const T* src, int64_t W, int64_t C, int64_t sW, int64_t sC, floa
 
 StagedInput stage_input(const at::Tensor& x, const ConvShape& s, Numerics numerics, HostLayout layout) {
   if (layout == HostLayout::ChannelRows) return stage_input_planar(x, s, numerics);
-  if (layout == HostLayout::PixelRowsBf16) return stage_input_bf16(x, s, numerics);
+  if (is_bf16_layout(layout)) return stage_input_bf16(x, s, numerics, layout);
   StagedInput st;
   st.Hp = s.Hp();
   st.Wp = s.Wp();
@@ -251,6 +251,8 @@ void emulate_conv(const ConvShape& s, const PackedWeights& w, const StagedInput&
               "emulate_conv: weights and input staged for different host layouts");
   if (in.layout == HostLayout::PixelRowsBf16)
     emulate_gemm_bf16(s, w, in, epi, out);
+  else if (in.layout == HostLayout::ChannelRowsBf16)
+    emulate_gemm_bf16_planar(s, w, in, epi, out);
   else if (w.algorithm == ConvAlgorithm::Depthwise && in.layout == HostLayout::ChannelRows)
     emulate_depthwise_planar(s, w, in, epi, out);
   else if (w.algorithm == ConvAlgorithm::Depthwise)
@@ -262,8 +264,13 @@ void emulate_conv(const ConvShape& s, const PackedWeights& w, const StagedInput&
 }
 
 HostLayout choose_host_layout(const ConvShape& s, ConvAlgorithm a, bool channels_last) {
-  // Hosts with bf16 dot products run the GEMM family on them, in one orientation.
-  if (a != ConvAlgorithm::Depthwise && native_bf16_gemm()) return HostLayout::PixelRowsBf16;
+  // Hosts with bf16 dot products run the GEMM family on them: channels-last and
+  // planar convs with several taps whose A tiles can be read in place as pixel rows
+  // (transposing a planar input and output costs less than packing the taps' panels),
+  // the other planar ones as channel rows. Either way the bits are the same.
+  if (a != ConvAlgorithm::Depthwise && native_bf16_gemm())
+    return channels_last || (bf16_direct_applies(s) && s.taps() > 1) ? HostLayout::PixelRowsBf16
+                                                                      : HostLayout::ChannelRowsBf16;
   if (channels_last) return HostLayout::PixelRows;
   // Planar outputs favour channel rows (no transposes), with two exceptions measured
   // on ResNet-50 and MobileNetV2 (benchmarks/RESULTS.md):

@@ -17,6 +17,11 @@ enum Slot { kTileC = 0, kPanelA = 1, kRowTmp = 2, kRowTmp2 = 3, kStaged0 = 4, kN
 // A buffer of at least n floats for this thread's `slot`.
 float* thread_buffer(int slot, size_t n);
 
+// bf16 scratch of the native-bf16 paths, per thread: staged variants in slots
+// kStagedB0.., task scratch (packed A rows or B pixel panels) in kBf16Task.
+enum Bf16Slot { kStagedB0 = 0, kBf16Task = 3, kNumBf16Slots = 4 };
+uint16_t* bf16_buffer(int slot, size_t n);
+
 // The distinct A roundings `numerics`' passes read: one staged copy each.
 std::vector<aie_kernels::Rounding> staged_roundings(Numerics numerics);
 

@@ -115,18 +115,6 @@ StagedInput stage_input_planar(const at::Tensor& x, const ConvShape& s, Numerics
   return st;
 }
 
-namespace {
-
-// One task: group-g channels [oc0, oc0 + noc) x output pixels [m0, m0 + npix).
-struct PlanarTask {
-  int64_t g, m0, npix, oc0, noc;
-};
-
-struct PlanarGeometry {
-  std::vector<int64_t> k_off;  // reduction index -> offset within the group's staged channels
-  int64_t ohw, pix_block, oc_block;
-};
-
 // Offset of each tap (kh, kw) from its output pixel's base within one staged channel:
 // kh rows down, and in the phase and column where kw's dilated offset lands.
 std::vector<int64_t> planar_tap_offsets(const ConvShape& s, const StagedInput& in) {
@@ -139,10 +127,22 @@ std::vector<int64_t> planar_tap_offsets(const ConvShape& s, const StagedInput& i
 }
 
 // Offset of output pixel m's first tap within the staged input (channel 0).
-inline int64_t pixel_base(const ConvShape& s, const StagedInput& in, int64_t m, int64_t ohw) {
+int64_t planar_pixel_base(const ConvShape& s, const StagedInput& in, int64_t m, int64_t ohw) {
   const int64_t n = m / ohw, r = m % ohw, oh = r / s.OW, ow = r % s.OW;
   return n * s.C * in.plane() + oh * s.stride_h * in.phases * in.Wq + ow;
 }
+
+namespace {
+
+// One task: group-g channels [oc0, oc0 + noc) x output pixels [m0, m0 + npix).
+struct PlanarTask {
+  int64_t g, m0, npix, oc0, noc;
+};
+
+struct PlanarGeometry {
+  std::vector<int64_t> k_off;  // reduction index -> offset within the group's staged channels
+  int64_t ohw, pix_block, oc_block;
+};
 
 // Splits each kNR-pixel panel of the task into runs of consecutive addresses.
 int pixel_runs(const ConvShape& s, const StagedInput& in, const PlanarTask& t, int64_t jp,
@@ -150,7 +150,7 @@ int pixel_runs(const ConvShape& s, const StagedInput& in, const PlanarTask& t, i
   int n = 0;
   const int64_t j_end = std::min<int64_t>(kNR, t.npix - jp * kNR);
   for (int64_t j = 0; j < j_end; ++j) {
-    const int64_t base = pixel_base(s, in, t.m0 + jp * kNR + j, ohw);
+    const int64_t base = planar_pixel_base(s, in, t.m0 + jp * kNR + j, ohw);
     if (n > 0 && runs[n - 1].base + runs[n - 1].len == base) {
       ++runs[n - 1].len;
     } else {

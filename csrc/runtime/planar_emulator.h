@@ -3,9 +3,18 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <vector>
+
 #include "csrc/runtime/conv_job.h"
 
 namespace torch_aie::runtime {
+
+// Offset of each tap (kh, kw) from its output pixel's base within one staged channel.
+std::vector<int64_t> planar_tap_offsets(const ConvShape& s, const StagedInput& in);
+
+// Offset of output pixel m's first tap within the planar staged input (channel 0);
+// ohw = OH * OW.
+int64_t planar_pixel_base(const ConvShape& s, const StagedInput& in, int64_t m, int64_t ohw);
 
 StagedInput stage_input_planar(const at::Tensor& x, const ConvShape& s, Numerics numerics);
 

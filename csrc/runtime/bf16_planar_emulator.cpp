@@ -1,0 +1,125 @@
+// Native-bf16 GEMM-family convs on planar (NCHW) tensors (HostLayout::ChannelRowsBf16):
+// C tiles are [output channel][pixel], so rows go straight to the planar output and
+// nothing is transposed. The weights are the GEMM's A (bf16 rows, packed once), the
+// activations its B: each task packs VNNI-2 panels of 16 pixels from the planar
+// staging (kernel_table.h pack_b_runs_vnni). The bf16 kernels are symmetric in A and
+// B and the reduction order and padding are those of the pixel-row form, so a conv
+// gives the same bits in either memory format (tests/test_host_layout.py).
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "csrc/runtime/bf16_emulator.h"
+#include "csrc/runtime/emulator.h"
+#include "csrc/runtime/host_buffers.h"
+#include "csrc/runtime/host_tasks.h"
+#include "csrc/runtime/planar_emulator.h"
+
+namespace torch_aie::runtime {
+
+using aie_kernels::ceil_div;
+using aie_kernels::kB16NR;
+using aie_kernels::kB16RowBlock;
+using aie_kernels::PixelRun;
+
+namespace {
+
+constexpr int64_t kMaxPanels = 8;      // pixel panels per task (128 pixels)
+constexpr int64_t kMaxOcBlock = 256;   // output channels per task at most
+constexpr int64_t kPanelBytes = 1 << 18;  // the task's B block at most (in L2)
+
+struct Geometry {
+  std::vector<int64_t> k_off;  // reduction index -> offset within the group's staged channels
+  int64_t ohw = 0, panels = 0, pblocks = 0, panels_per_block = 0, oc_block = 0, oblocks = 0;
+};
+
+Geometry geometry(const ConvShape& s, const PackedWeights& w, const StagedInput& in) {
+  Geometry g;
+  g.ohw = s.OH * s.OW;
+  g.k_off.resize(w.k);
+  const auto taps = planar_tap_offsets(s, in);
+  for (int64_t t = 0; t < s.taps(); ++t)
+    for (int64_t ch = 0; ch < s.Cg(); ++ch) g.k_off[t * s.Cg() + ch] = ch * in.plane() + taps[t];
+  g.panels = ceil_div(s.M(), kB16NR);
+  const int64_t fit = std::max<int64_t>(2, kPanelBytes / (w.kp * kB16NR * 2));
+  const int64_t per = std::min(kMaxPanels, fit);
+  g.pblocks = ceil_div(g.panels, per);
+  g.panels_per_block = ceil_div(g.panels, g.pblocks);  // even blocks
+  g.pblocks = ceil_div(g.panels, g.panels_per_block);
+  // Channel blocks (whole 16-row tiles) only as far as needed for a few tasks per
+  // thread: each task re-packs its pixel panels.
+  const int64_t ocg = s.OCg(), tiles = ceil_div(ocg, kB16RowBlock);
+  const int64_t want = 4 * at::get_num_threads();
+  int64_t splits = std::clamp<int64_t>(ceil_div(want, g.pblocks * s.groups), 1, tiles);
+  splits = std::max(splits, ceil_div(ocg, kMaxOcBlock));
+  g.oc_block = ceil_div(tiles, splits) * kB16RowBlock;
+  g.oblocks = ceil_div(ocg, g.oc_block);
+  return g;
+}
+
+// Splits panel jp of the pixels [m0, m0 + npix) into runs of consecutive addresses.
+int panel_runs(const ConvShape& s, const StagedInput& in, int64_t m0, int64_t npix, int64_t jp, int64_t ohw,
+               PixelRun* runs) {
+  int n = 0;
+  const int64_t j_end = std::min<int64_t>(kB16NR, npix - jp * kB16NR);
+  for (int64_t j = 0; j < j_end; ++j) {
+    const int64_t base = planar_pixel_base(s, in, m0 + jp * kB16NR + j, ohw);
+    if (n > 0 && runs[n - 1].base + runs[n - 1].len == base)
+      ++runs[n - 1].len;
+    else
+      runs[n++] = PixelRun{static_cast<int32_t>(j), 1, base};
+  }
+  return n;
+}
+
+}  // namespace
+
+void emulate_gemm_bf16_planar(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
+                              const Epilogue& epi, const OutputView& out) {
+  TORCH_CHECK(w.layout == HostLayout::ChannelRowsBf16 && in.layout == HostLayout::ChannelRowsBf16,
+              "emulate_gemm_bf16_planar: operands not staged for bf16 channel rows");
+  TORCH_CHECK(out.sW == 1 && out.sH == s.OW, "emulate_gemm_bf16_planar: output pixels must be contiguous");
+  const auto& kt = host_kernels();
+  const auto passes = passes_for(w.numerics);
+  const Geometry geo = geometry(s, w, in);
+  const int64_t kp = w.kp, cg = s.Cg(), M = s.M(), zero = 0;
+
+  run_tasks(s.groups * geo.pblocks * geo.oblocks, [&](int64_t i) {
+    const int64_t grp = i / (geo.pblocks * geo.oblocks), r = i % (geo.pblocks * geo.oblocks);
+    const int64_t m0 = (r / geo.oblocks) * geo.panels_per_block * kB16NR;
+    const int64_t oc0 = (r % geo.oblocks) * geo.oc_block;
+    const int64_t npix = std::min(geo.panels_per_block * kB16NR, M - m0);
+    const int64_t noc = std::min(geo.oc_block, s.OCg() - oc0);
+    if (npix <= 0 || noc <= 0) return;
+    const int64_t npanel = ceil_div(npix, kB16NR), ldc = npanel * kB16NR;
+    float* c = thread_buffer(kTileC, aie_kernels::round_up(noc, kB16RowBlock) * ldc);
+    uint16_t* bblock = bf16_buffer(kBf16Task, npanel * kp * kB16NR);
+    PixelRun runs[kMaxPanels][kB16NR];
+    int nruns[kMaxPanels];
+    for (int64_t jp = 0; jp < npanel; ++jp) nruns[jp] = panel_runs(s, in, m0, npix, jp, geo.ohw, runs[jp]);
+
+    for (size_t p = 0; p < passes.size(); ++p) {
+      const int ra = static_cast<int>(passes[p].a), rb = static_cast<int>(passes[p].b);
+      const float* src = in.variants[ra] + grp * cg * in.plane();
+      for (int64_t jp = 0; jp < npanel; ++jp)
+        kt.pack_b_runs_vnni(src, geo.k_off.data(), w.k, kp, runs[jp], nruns[jp], bblock + jp * kp * kB16NR);
+      const uint16_t* a = w.bf16_for_group(passes[p].b, grp) + oc0 * kp;
+      bf16_gemm_for(in.min_exp[ra], w.min_exp[rb])
+          .gemm(a, kp, &zero, 1, kp, noc, bblock, kp * kB16NR, npanel, c, ldc, p > 0);
+    }
+
+    // Rows go out per image: within one image the output pixels are contiguous.
+    const int64_t esize = out.bf16 ? 2 : 4, oc = grp * s.OCg() + oc0;
+    for (int64_t j = 0; j < npix;) {
+      const int64_t m = m0 + j, n = m / geo.ohw, rr = m % geo.ohw;
+      const int64_t run = std::min(npix - j, geo.ohw - rr);
+      char* dst = static_cast<char*>(out.data) + (n * out.sN + oc * out.sC + rr) * esize;
+      kt.epilogue_rows(c + j, ldc, noc, run, epi.bias ? epi.bias + oc : nullptr, epi.relu, dst, out.bf16, out.sC);
+      j += run;
+    }
+  });
+}
+
+}  // namespace torch_aie::runtime
