@@ -71,15 +71,18 @@ struct KernelTable {
   // Smallest biased exponent field (0..255) among the non-zero bf16 values p[0..n)
   // (0 for a denormal), 255 if none: the input of bf16_products_normal().
   int (*min_exponent)(const uint16_t* p, int64_t n);
-  // The same over fp32 values holding bf16 values (same exponent field).
-  int (*min_exponent_f32)(const float* p, int64_t n);
+  // The same over the bf16 roundings (RNE) of fp32 values: the exponent field the
+  // staged hi variant of p[0..n) would have.
+  int (*min_exponent_rounded)(const float* p, int64_t n);
 
-  // pack_b_runs for the native-bf16 kernels: one VNNI-2 panel (bf16_gemm.h) of kNR
-  // pixels from planar fp32 activations holding bf16 values: panel[p / 2][j][p % 2]
-  // = bits of src[k_off[p] + run base + ...] for p < k, zero for p in [k, kp) and in
-  // columns no run covers.
+  // pack_b_runs for the native-bf16 kernels: `npanels` VNNI-2 panels (bf16_gemm.h) of
+  // kNR pixels from planar fp32 activations, panel jp at out + jp * kp * kNR with the
+  // runs runs[jp * kNR ..] (nruns[jp] of them): panel[p / 2][j][p % 2] = bits of
+  // mode(src[k_off[p] + run base + ...]) for p < k, zero for p in [k, kp) and in
+  // columns no run covers (Rounding::None: the values are bf16 values already).
   void (*pack_b_runs_vnni)(const float* src, const int64_t* k_off, int64_t k, int64_t kp,
-                           const PixelRun* runs, int nruns, uint16_t* panel);
+                           const PixelRun* runs, const int* nruns, int npanels, Rounding mode,
+                           uint16_t* out);
 };
 
 const KernelTable& kernel_table(Isa isa);

@@ -266,50 +266,83 @@ int min_exponent(const uint16_t* p, int64_t n) {
   return m;
 }
 
-int min_exponent_f32(const float* p, int64_t n) {
-  uint32_t m = 0xFF;
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t u;
-    std::memcpy(&u, p + i, 4);
-    const uint32_t mag = u & 0x7FFFFFFFu;
-    const uint32_t e = mag ? mag >> 23 : 0xFFu;
-    m = e < m ? e : m;
-  }
-  return static_cast<int>(m);
+// The exponent field grows with the magnitude, so the smallest one belongs to the
+// smallest non-zero magnitude: a vector min, then its exponent (+inf if none: 255).
+int min_exponent_rounded(const float* p, int64_t n) {
+  const float inf = std::numeric_limits<float>::infinity();
+  V acc = V::broadcast(inf);
+  int64_t i = 0;
+  for (; i + V::N <= n; i += V::N) acc = V::min_abs_nonzero(V::round_bf16(V::load(p + i)), acc);
+  float lanes[V::N];
+  acc.store(lanes);
+  VecScalar m{inf};
+  for (int q = 0; q < V::N; ++q) m = VecScalar::min_abs_nonzero(VecScalar{lanes[q]}, m);
+  for (; i < n; ++i) m = VecScalar::min_abs_nonzero(VecScalar::round_bf16(VecScalar{p[i]}), m);
+  uint32_t u;
+  std::memcpy(&u, &m.v, 4);
+  return static_cast<int>(u >> 23);
 }
 
 // One 64-byte panel row: pixels j of reduction rows p (low halves) and p + 1 (high),
-// bf16 values held in fp32, so their bits are the top halves. A plain loop the
-// compiler vectorises (one zmm per row on AVX-512).
+// rounded by kMode; the bf16 bits are the top halves of the rounded fp32 values.
+template <Rounding kMode>
 inline void vnni_row(const float* r0, const float* r1, uint16_t* dst) {
+  float f0[kNR], f1[kNR];
+  for (int j = 0; j < kNR; j += V::N) {
+    round_one<kMode, V>(V::load(r0 + j)).store(f0 + j);
+    round_one<kMode, V>(V::load(r1 + j)).store(f1 + j);
+  }
   uint32_t u0[kNR], u1[kNR], out[kNR];
-  std::memcpy(u0, r0, sizeof(u0));
-  std::memcpy(u1, r1, sizeof(u1));
+  std::memcpy(u0, f0, sizeof(u0));
+  std::memcpy(u1, f1, sizeof(u1));
   for (int j = 0; j < kNR; ++j) out[j] = (u0[j] >> 16) | (u1[j] & 0xFFFF0000u);
   std::memcpy(dst, out, sizeof(out));
 }
 
-void pack_b_runs_vnni(const float* src, const int64_t* k_off, int64_t k, int64_t kp,
-                      const PixelRun* runs, int nruns, uint16_t* panel) {
+// Reduction rows outermost: the panels of one row are neighbouring pixels, so the
+// reads of a step are one contiguous stretch per reduction row.
+template <Rounding kMode>
+void pack_b_runs_vnni_mode(const float* src, const int64_t* k_off, int64_t k, int64_t kp,
+                           const PixelRun* runs, const int* nruns, int npanels, uint16_t* out) {
   static const float zeros[kNR] = {};
-  const bool whole = nruns == 1 && runs[0].len == kNR;
-  int covered = 0;
-  for (int r = 0; r < nruns; ++r) covered += runs[r].len;
-  // Rows of the panel for reduction index p: read in place (one whole run) or
-  // gathered from the runs (columns no run covers stay zero).
   float g[2][kNR];
-  if (!whole && covered < kNR) std::fill(&g[0][0], &g[0][0] + 2 * kNR, 0.f);
-  auto row = [&](int64_t p, int slot) -> const float* {
-    if (p >= k) return zeros;
-    if (whole) return src + k_off[p] + runs[0].base;
-    for (int r = 0; r < nruns; ++r) copy_run(g[slot] + runs[r].j0, src + k_off[p] + runs[r].base, runs[r].len);
-    return g[slot];
-  };
-  for (int64_t p = 0; p < kp; p += 2) vnni_row(row(p, 0), row(p + 1, 1), panel + p * kNR);
+  for (int64_t p = 0; p < kp; p += 2)
+    for (int jp = 0; jp < npanels; ++jp) {
+      const PixelRun* r = runs + jp * kNR;
+      const int nr = nruns[jp];
+      const float* rows[2];
+      for (int h = 0; h < 2; ++h) {
+        const int64_t q = p + h;
+        if (q >= k) {
+          rows[h] = zeros;
+        } else if (nr == 1 && r[0].len == kNR) {
+          rows[h] = src + k_off[q] + r[0].base;
+        } else {  // gathered from the runs; columns no run covers are zero
+          std::fill(g[h], g[h] + kNR, 0.f);
+          for (int i = 0; i < nr; ++i) copy_run(g[h] + r[i].j0, src + k_off[q] + r[i].base, r[i].len);
+          rows[h] = g[h];
+        }
+      }
+      vnni_row<kMode>(rows[0], rows[1], out + jp * kp * kNR + p * kNR);
+    }
+}
+
+void pack_b_runs_vnni(const float* src, const int64_t* k_off, int64_t k, int64_t kp, const PixelRun* runs,
+                      const int* nruns, int npanels, Rounding mode, uint16_t* out) {
+  switch (mode) {
+    case Rounding::Bf16:
+      return pack_b_runs_vnni_mode<Rounding::Bf16>(src, k_off, k, kp, runs, nruns, npanels, out);
+    case Rounding::Bf16Finite:
+      return pack_b_runs_vnni_mode<Rounding::Bf16Finite>(src, k_off, k, kp, runs, nruns, npanels, out);
+    case Rounding::Bf16Lo:
+      return pack_b_runs_vnni_mode<Rounding::Bf16Lo>(src, k_off, k, kp, runs, nruns, npanels, out);
+    case Rounding::None:
+      return pack_b_runs_vnni_mode<Rounding::None>(src, k_off, k, kp, runs, nruns, npanels, out);
+  }
 }
 
 KernelTable make_table(Isa isa) {
   return KernelTable{isa,       &gemm_packed,   &gemm_direct,  &depthwise,
                      &epilogue, &round_f32,     &depthwise_row, &epilogue_rows,
-                     &round_bits, &min_exponent, &min_exponent_f32, &pack_b_runs_vnni};
+                     &round_bits, &min_exponent, &min_exponent_rounded, &pack_b_runs_vnni};
 }

@@ -20,6 +20,11 @@ struct VecScalar {
   static VecScalar add(VecScalar a, VecScalar b) { return {a.v + b.v}; }
   static VecScalar relu(VecScalar x) { return {0.f > x.v ? 0.f : x.v}; }  // = maxps(0, x)
   static VecScalar zero_if_nonfinite(VecScalar x) { return {x.v - x.v == 0.f ? x.v : 0.f}; }
+  // min(acc, |x|) over x that are neither 0 nor NaN (acc starts at +inf).
+  static VecScalar min_abs_nonzero(VecScalar x, VecScalar acc) {
+    const float a = std::fabs(x.v);
+    return {a > 0.f && a < acc.v ? a : acc.v};
+  }
 };
 
 #if defined(__AVX2__)
@@ -39,6 +44,11 @@ struct VecAvx2 {
   static VecAvx2 zero_if_nonfinite(VecAvx2 x) {
     __m256 finite = _mm256_cmp_ps(_mm256_sub_ps(x.v, x.v), _mm256_setzero_ps(), _CMP_EQ_OQ);
     return {_mm256_and_ps(x.v, finite)};
+  }
+  static VecAvx2 min_abs_nonzero(VecAvx2 x, VecAvx2 acc) {
+    const __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.f), x.v);
+    const __m256 keep = _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_GT_OQ);  // false for 0 and NaN
+    return {_mm256_min_ps(acc.v, _mm256_blendv_ps(acc.v, a, keep))};
   }
   // Round to nearest even bf16, as c10::BFloat16 does (NaN -> 0x7FC0 quiet NaN).
   // Written with integer ops: AVX2 has no bf16 conversion instruction.
@@ -77,6 +87,11 @@ struct VecAvx512 {
   static VecAvx512 zero_if_nonfinite(VecAvx512 x) {
     __mmask16 finite = _mm512_cmp_ps_mask(_mm512_sub_ps(x.v, x.v), _mm512_setzero_ps(), _CMP_EQ_OQ);
     return {_mm512_maskz_mov_ps(finite, x.v)};
+  }
+  static VecAvx512 min_abs_nonzero(VecAvx512 x, VecAvx512 acc) {
+    const __m512 a = _mm512_abs_ps(x.v);
+    const __mmask16 keep = _mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ);  // not 0, not NaN
+    return {_mm512_mask_min_ps(acc.v, keep, acc.v, a)};
   }
   static VecAvx512 round_bf16(VecAvx512 x) {
     __m512i u = _mm512_castps_si512(x.v);

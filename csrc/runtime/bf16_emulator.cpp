@@ -140,24 +140,44 @@ void pack_weights_bf16(const std::vector<float>& ordered, const ConvShape& s, Pa
 
 namespace {
 
-// The planar form keeps stage_input_planar's fp32 buffers (bf16 values) and adds the
-// exponent scan, over every staged value (padding zeros do not count).
+// Smallest exponent field of the bf16 roundings of p[0..n) (planar fp32), in parallel.
+int scan_min_exp(const float* p, int64_t n) {
+  const auto& kt = host_kernels();
+  constexpr int64_t chunk = int64_t(1) << 16;
+  std::atomic<int> min_exp{255};
+  at::parallel_for(0, ceil_div(n, chunk), 1, [&](int64_t begin, int64_t end) {
+    int local = 255;
+    for (int64_t i = begin; i < end; ++i)
+      local = std::min(local, kt.min_exponent_rounded(p + i * chunk, std::min(chunk, n - i * chunk)));
+    atomic_min(min_exp, local);
+  });
+  return min_exp;
+}
+
+// The planar form: for 1x1 stride-1 unpadded convs on dense NCHW fp32 inputs the
+// input itself (the B packer rounds); otherwise stage_input_planar's fp32 buffers.
 StagedInput stage_planar_bf16(const at::Tensor& x, const ConvShape& s, Numerics numerics) {
+  const bool dense = x.scalar_type() == at::kFloat && x.stride(3) == 1 && x.stride(2) == s.W &&
+                     x.stride(1) == s.H * s.W && x.stride(0) == s.C * s.H * s.W;
+  const bool one_by_one = s.KH == 1 && s.KW == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 &&
+                          s.pad_w == 0;
+  if (dense && one_by_one) {
+    StagedInput st;
+    st.layout = HostLayout::ChannelRowsBf16;
+    st.raw = true;
+    st.Hp = s.H;
+    st.Wp = st.Wq = s.W;
+    st.C = s.C;
+    const float* p = x.const_data_ptr<float>();
+    for (Rounding m : staged_roundings(numerics)) st.variants[static_cast<int>(m)] = p;
+    st.min_exp_hi = scan_min_exp(p, x.numel());
+    return st;
+  }
   StagedInput st = stage_input_planar(x, s, numerics);
   st.layout = HostLayout::ChannelRowsBf16;
-  const auto& kt = host_kernels();
-  const int64_t total = s.N * s.C * st.plane(), chunk = int64_t(1) << 16;
-  for (Rounding m : staged_roundings(numerics)) {
-    const int mi = static_cast<int>(m);
-    std::atomic<int> min_exp{255};
-    at::parallel_for(0, ceil_div(total, chunk), 1, [&](int64_t begin, int64_t end) {
-      int local = 255;
-      for (int64_t i = begin; i < end; ++i)
-        local = std::min(local, kt.min_exponent_f32(st.variants[mi] + i * chunk, std::min(chunk, total - i * chunk)));
-      atomic_min(min_exp, local);
-    });
-    st.min_exp[mi] = min_exp;
-  }
+  // The hi variant holds the bf16 roundings (a bf16 tensor's values: None).
+  const Rounding hi = numerics == Numerics::Bf16Tensor ? Rounding::None : Rounding::Bf16;
+  st.min_exp_hi = scan_min_exp(st.variants[static_cast<int>(hi)], s.N * s.C * st.plane());
   return st;
 }
 
@@ -188,10 +208,9 @@ StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numerics n
   const int64_t esize = x.element_size();
   const bool dense_row = sC == 1 && sW == s.C;  // a channels-last row: no gather
   const bool planar_rows = !dense_row && sW == 1;  // NCHW rows: round per channel, transpose
-  std::array<std::atomic<int>, 4> min_exp;
-  for (auto& m : min_exp) m = 255;
+  std::atomic<int> min_exp{255};
   at::parallel_for(0, s.N * st.Hp, 1, [&](int64_t begin, int64_t end) {
-    std::array<int, 4> local{255, 255, 255, 255};
+    int local = 255;
     for (int64_t r = begin; r < end; ++r) {
       const int64_t n = r / st.Hp, hp = r % st.Hp, h = hp - s.pad_h;
       const int64_t off = n * plane + hp * row;
@@ -226,13 +245,13 @@ StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numerics n
           gather_bf16_row(reinterpret_cast<const c10::BFloat16*>(src), s.W, s.C, sW, sC, interior);
         }
         std::memset(interior + s.W * s.C, 0, s.pad_w * s.C * sizeof(uint16_t));
-        const int mi = static_cast<int>(m);
-        local[mi] = std::min(local[mi], kt.min_exponent(interior, s.W * s.C));
+        // The first staged variant is the hi one (Bf16, or None for bf16 tensors).
+        if (m == modes.front()) local = std::min(local, kt.min_exponent(interior, s.W * s.C));
       }
     }
-    for (int i = 0; i < 4; ++i) atomic_min(min_exp[i], local[i]);
+    atomic_min(min_exp, local);
   });
-  for (int i = 0; i < 4; ++i) st.min_exp[i] = min_exp[i];
+  st.min_exp_hi = min_exp;
   return st;
 }
 
@@ -344,7 +363,7 @@ void emulate_gemm_bf16(const ConvShape& s, const PackedWeights& w, const StagedI
     uint16_t* apack = g.direct ? nullptr : bf16_buffer(kBf16Task, padded * kp);
     for (size_t p = 0; p < passes.size(); ++p) {
       const int ra = static_cast<int>(passes[p].a), rb = static_cast<int>(passes[p].b);
-      const Bf16Gemm& k = bf16_gemm_for(in.min_exp[ra], w.min_exp[rb]);
+      const Bf16Gemm& k = bf16_gemm_for(staged_min_exp(in, passes[p].a), w.min_exp[rb]);
       const uint16_t* b = w.bf16_for_group(passes[p].b, grp) + p0 * kp * kB16NR;
       const uint16_t* a = in.bf16[ra] + grp * cg;
       if (g.direct) {

@@ -6,6 +6,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "aie_kernels/bf16_gemm.h"
@@ -22,6 +23,15 @@ const aie_kernels::Bf16Gemm* native_bf16_gemm();
 // choice is per conv and pass, from all of its operands, so it is the same for any
 // memory format, blocking and thread count.
 const aie_kernels::Bf16Gemm& bf16_gemm_for(int min_exp_a, int min_exp_b);
+
+// A lower bound of the smallest exponent field among the non-zero values of staged
+// variant `r`, from in.min_exp_hi. The low part of the bf16x3 split of x, if not 0,
+// is at least ulp_fp32(x) = 2^(e(x) - 23) >= 2^(e(bf16(x)) - 24); the other variants
+// are the roundings themselves (or 0).
+inline int staged_min_exp(const StagedInput& in, aie_kernels::Rounding r) {
+  if (r != aie_kernels::Rounding::Bf16Lo || in.min_exp_hi == 255) return in.min_exp_hi;
+  return std::max(0, in.min_exp_hi - 24);
+}
 
 // Whether PixelRowsBf16 reads A tiles straight from the staged image (stride-1
 // convs whose groups have a multiple of 32 channels) instead of packing them.

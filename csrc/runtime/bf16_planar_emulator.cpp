@@ -103,10 +103,10 @@ void emulate_gemm_bf16_planar(const ConvShape& s, const PackedWeights& w, const 
     for (size_t p = 0; p < passes.size(); ++p) {
       const int ra = static_cast<int>(passes[p].a), rb = static_cast<int>(passes[p].b);
       const float* src = in.variants[ra] + grp * cg * in.plane();
-      for (int64_t jp = 0; jp < npanel; ++jp)
-        kt.pack_b_runs_vnni(src, geo.k_off.data(), w.k, kp, runs[jp], nruns[jp], bblock + jp * kp * kB16NR);
+      kt.pack_b_runs_vnni(src, geo.k_off.data(), w.k, kp, &runs[0][0], nruns, static_cast<int>(npanel),
+                          in.raw ? passes[p].a : aie_kernels::Rounding::None, bblock);
       const uint16_t* a = w.bf16_for_group(passes[p].b, grp) + oc0 * kp;
-      bf16_gemm_for(in.min_exp[ra], w.min_exp[rb])
+      bf16_gemm_for(staged_min_exp(in, passes[p].a), w.min_exp[rb])
           .gemm(a, kp, &zero, 1, kp, noc, bblock, kp * kB16NR, npanel, c, ldc, p > 0);
     }
 

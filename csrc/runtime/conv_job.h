@@ -110,12 +110,16 @@ PackedWeights pack_weights(const float* w, const ConvShape& s, ConvAlgorithm alg
 // `phases` = stride_w interleaved phases of Wq = ceil(Wp / stride_w) pixels, so the
 // pixels one tap reads for consecutive outputs are consecutive in memory.
 // PixelRowsBf16: NHWC as PixelRows, in bf16 (`bf16`), followed by zeroed slack the
-// direct kernels may read past the end. ChannelRowsBf16: as ChannelRows (fp32).
-// Both: each variant's smallest exponent field (`min_exp`).
+// direct kernels may read past the end. ChannelRowsBf16: as ChannelRows (fp32), or,
+// for 1x1 convs on dense planar fp32 inputs, the input itself (`raw`: every variant
+// points at the unrounded values, which the B packer rounds). Both: the smallest
+// exponent field of the inputs' bf16 (RNE) roundings, from which each variant's
+// bound follows (bf16_emulator.h staged_min_exp).
 struct StagedInput {
   std::array<const float*, 4> variants{};  // indexed by aie_kernels::Rounding
   std::array<const uint16_t*, 4> bf16{};
-  std::array<int, 4> min_exp{255, 255, 255, 255};
+  int min_exp_hi = 255;
+  bool raw = false;
   HostLayout layout = HostLayout::PixelRows;
   int64_t Hp = 0, Wp = 0, C = 0;
   int64_t phases = 1, Wq = 0;

@@ -482,3 +482,60 @@ TEST(Bf16Gemm, EveryVariantIsPositionFreeAndDirectEqualsPacked) {
       ASSERT_EQ(bits(direct[i]), bits(whole[i])) << isa_name(isa) << " direct @" << i;
   }
 }
+
+TEST(Bf16Gemm, PixelRunPanelsRoundAndInterleavePairs) {
+  std::vector<float> src = random_bf16(3000, 17);
+  for (auto& v : src) v *= 1.37f;  // not bf16 values: the packer rounds them
+  const int64_t k = 7, kp = bf16_k_padded(k);
+  std::vector<int64_t> k_off(k);
+  for (int64_t p = 0; p < k; ++p) k_off[p] = p * 300 + 3;
+  const PixelRun split[] = {{0, 5, 10}, {5, 9, 100}};  // 14 of 16 columns
+  const PixelRun whole[] = {{0, 16, 40}};
+  for (Isa isa : host_isas())
+    for (Rounding m : {Rounding::Bf16, Rounding::Bf16Lo, Rounding::None})
+      for (int shape = 0; shape < 2; ++shape) {
+        const PixelRun* runs = shape ? whole : split;
+        const int nruns = shape ? 1 : 2;
+        // Two panels: this one and a copy (shifted by one pixel), packed together.
+        PixelRun both[2][kB16NR];
+        for (int r = 0; r < nruns; ++r) {
+          both[0][r] = runs[r];
+          both[1][r] = PixelRun{runs[r].j0, runs[r].len, runs[r].base + 1};
+        }
+        const int counts[2] = {nruns, nruns};
+        std::vector<uint16_t> two(2 * kp * kB16NR, 0xFFFF);
+        kernel_table(isa).pack_b_runs_vnni(src.data(), k_off.data(), k, kp, &both[0][0], counts, 2, m, two.data());
+        std::vector<uint16_t> panel(two.begin(), two.begin() + kp * kB16NR);
+        std::vector<float> shifted(src.begin() + 1, src.end());
+        std::vector<uint16_t> second(kp * kB16NR);
+        kernel_table(isa).pack_b_runs_vnni(shifted.data(), k_off.data(), k, kp, &both[0][0], counts, 1, m, second.data());
+        ASSERT_TRUE(std::equal(second.begin(), second.end(), two.begin() + kp * kB16NR)) << isa_name(isa);
+        for (int64_t p = 0; p < kp; ++p)
+          for (int j = 0; j < kB16NR; ++j) {
+            float v = 0.f;
+            for (int r = 0; r < nruns; ++r)
+              if (p < k && j >= runs[r].j0 && j < runs[r].j0 + runs[r].len)
+                v = src[k_off[p] + runs[r].base + (j - runs[r].j0)];
+            float want_f;
+            kernel_table(Isa::Scalar).round_f32(&v, &want_f, 1, m == Rounding::None ? Rounding::Bf16 : m);
+            // None takes the top half as it is (the values are bf16 values there).
+            const uint16_t want = m == Rounding::None ? uint16_t(bits(v) >> 16) : uint16_t(bits(want_f) >> 16);
+            ASSERT_EQ(panel[(p / 2) * 2 * kB16NR + j * 2 + p % 2], want)
+                << isa_name(isa) << " mode " << int(m) << " p=" << p << " j=" << j;
+          }
+      }
+}
+
+TEST(Bf16Gemm, MinExponentOfRoundingsMatchesTheStagedBits) {
+  std::vector<float> v = random_bf16(999, 18);
+  for (auto& x : v) x = x * 1.37f * 1e-20f;
+  v[500] = 1.9999999f * std::ldexp(1.f, -90);  // rounds up into the next binade
+  for (Isa isa : host_isas()) {
+    const auto& kt = kernel_table(isa);
+    std::vector<uint16_t> b(v.size());
+    kt.round_bits(v.data(), b.data(), v.size(), Rounding::Bf16);
+    EXPECT_EQ(kt.min_exponent_rounded(v.data(), v.size()), kt.min_exponent(b.data(), b.size())) << isa_name(isa);
+    const float tiny[] = {0.f, 1.9999999f * std::ldexp(1.f, -90)};
+    EXPECT_EQ(kt.min_exponent_rounded(tiny, 2), 127 - 89) << isa_name(isa);
+  }
+}
