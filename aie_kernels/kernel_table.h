@@ -83,6 +83,11 @@ struct KernelTable {
   void (*pack_b_runs_vnni)(const float* src, const int64_t* k_off, int64_t k, int64_t kp,
                            const PixelRun* runs, const int* nruns, int npanels, Rounding mode,
                            uint16_t* out);
+
+  // dst[w * C + c] = bits of mode(src[c * ld_src + w]) for c < C, w < W: planar rows
+  // staged as pixel rows (a transpose with the rounding of round_bits).
+  void (*round_transpose_bits)(const float* src, int64_t ld_src, int64_t C, int64_t W, uint16_t* dst,
+                               Rounding mode);
 };
 
 const KernelTable& kernel_table(Isa isa);

@@ -181,16 +181,10 @@ void epilogue_contiguous(const float* c, int64_t cols, const float* bias, int bi
   }
 }
 
-void epilogue(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
-              bool relu, void* out, bool bf16, int64_t row_stride, int64_t col_stride) {
+// Channel-planar outputs (NCHW): each channel's run of pixels written contiguously.
+void epilogue_planar(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
+                     bool relu, char* o, bool bf16, int64_t row_stride, int64_t col_stride) {
   const int64_t esize = bf16 ? 2 : 4;
-  char* o = static_cast<char*>(out);
-  if (col_stride == 1) {
-    for (int64_t i = 0; i < rows; ++i)
-      epilogue_contiguous(c + i * ldc, cols, bias, 1, relu, o + i * row_stride * esize, bf16);
-    return;
-  }
-  // Channel-planar outputs (NCHW): write each channel's run of pixels contiguously.
   float col[kMC_MAX];
   for (int64_t i0 = 0; i0 < rows; i0 += kMC_MAX) {
     const int64_t n = std::min<int64_t>(kMC_MAX, rows - i0);
@@ -220,6 +214,43 @@ void epilogue(const float* c, int64_t ldc, int64_t rows, int64_t cols, const flo
       }
     }
   }
+}
+
+void epilogue(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
+              bool relu, void* out, bool bf16, int64_t row_stride, int64_t col_stride) {
+  const int64_t esize = bf16 ? 2 : 4;
+  char* o = static_cast<char*>(out);
+  if (col_stride == 1) {
+    for (int64_t i = 0; i < rows; ++i)
+      epilogue_contiguous(c + i * ldc, cols, bias, 1, relu, o + i * row_stride * esize, bf16);
+    return;
+  }
+  int64_t i_done = 0;
+  if constexpr (V::kHasTranspose16) {
+    // Whole 16 x 16 blocks transposed in registers: one vector per channel.
+    if (row_stride == 1 && cols >= 16) {
+      const int64_t jt = cols / 16 * 16;
+      for (; i_done + 16 <= rows; i_done += 16)
+        for (int64_t j0 = 0; j0 < jt; j0 += 16) {
+          V r[16];
+          for (int q = 0; q < 16; ++q) r[q] = V::load(c + (i_done + q) * ldc + j0);
+          V::transpose16(r);
+          for (int q = 0; q < 16; ++q) {
+            V v = epilogue_value(r[q], bias ? bias + j0 + q : nullptr, 0, relu);
+            char* dst = o + ((j0 + q) * col_stride + i_done) * esize;
+            if (bf16)
+              V::round_bf16(v).store_bits(reinterpret_cast<uint16_t*>(dst));
+            else
+              v.store(reinterpret_cast<float*>(dst));
+          }
+        }
+      if (jt < cols && i_done > 0)  // channels past the last whole block, for those rows
+        epilogue_planar(c + jt, ldc, i_done, cols - jt, bias ? bias + jt : nullptr, relu,
+                        o + jt * col_stride * esize, bf16, row_stride, col_stride);
+    }
+  }
+  epilogue_planar(c + i_done * ldc, ldc, rows - i_done, cols, bias, relu, o + i_done * row_stride * esize, bf16,
+                  row_stride, col_stride);
 }
 
 void epilogue_rows(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
@@ -341,8 +372,41 @@ void pack_b_runs_vnni(const float* src, const int64_t* k_off, int64_t k, int64_t
   }
 }
 
+// dst[w * C + c] = bits of mode(src[c * ld_src + w]) for c < C, w < W: a planar row
+// block staged as pixel rows. 16 x 16 blocks in registers where the ISA has them.
+template <Rounding kMode>
+void round_transpose_bits_mode(const float* src, int64_t ld_src, int64_t C, int64_t W, uint16_t* dst) {
+  int64_t c0 = 0;
+  if constexpr (V::kHasTranspose16 && V::kHasStoreBits) {
+    for (; c0 + 16 <= C; c0 += 16) {
+      int64_t w0 = 0;
+      for (; w0 + 16 <= W; w0 += 16) {
+        V r[16];
+        for (int q = 0; q < 16; ++q) r[q] = round_one<kMode, V>(V::load(src + (c0 + q) * ld_src + w0));
+        V::transpose16(r);
+        for (int q = 0; q < 16; ++q) r[q].store_bits(dst + (w0 + q) * C + c0);
+      }
+      for (; w0 < W; ++w0)
+        for (int64_t c = c0; c < c0 + 16; ++c)
+          store_bf16(round_one<kMode, VecScalar>(VecScalar{src[c * ld_src + w0]}).v, dst + w0 * C + c);
+    }
+  }
+  for (int64_t c = c0; c < C; ++c)
+    for (int64_t w = 0; w < W; ++w)
+      store_bf16(round_one<kMode, VecScalar>(VecScalar{src[c * ld_src + w]}).v, dst + w * C + c);
+}
+
+void round_transpose_bits(const float* src, int64_t ld_src, int64_t C, int64_t W, uint16_t* dst, Rounding mode) {
+  switch (mode) {
+    case Rounding::Bf16: return round_transpose_bits_mode<Rounding::Bf16>(src, ld_src, C, W, dst);
+    case Rounding::Bf16Finite: return round_transpose_bits_mode<Rounding::Bf16Finite>(src, ld_src, C, W, dst);
+    case Rounding::Bf16Lo: return round_transpose_bits_mode<Rounding::Bf16Lo>(src, ld_src, C, W, dst);
+    case Rounding::None: return round_transpose_bits_mode<Rounding::None>(src, ld_src, C, W, dst);
+  }
+}
+
 KernelTable make_table(Isa isa) {
   return KernelTable{isa,       &gemm_packed,   &gemm_direct,  &depthwise,
                      &epilogue, &round_f32,     &depthwise_row, &epilogue_rows,
-                     &round_bits, &min_exponent, &min_exponent_rounded, &pack_b_runs_vnni};
+                     &round_bits, &min_exponent, &min_exponent_rounded, &pack_b_runs_vnni, &round_transpose_bits};
 }

@@ -9,6 +9,8 @@ struct VecScalar {
   static constexpr int N = 1;
   static constexpr bool kHasStoreBits = false;
   void store_bits(uint16_t*) const {}
+  static constexpr bool kHasTranspose16 = false;
+  static void transpose16(VecScalar*) {}
   float v;
   static VecScalar zero() { return {0.f}; }
   static VecScalar load(const float* p) { return {*p}; }
@@ -32,6 +34,8 @@ struct VecAvx2 {
   static constexpr int N = 8;
   static constexpr bool kHasStoreBits = false;
   void store_bits(uint16_t*) const {}
+  static constexpr bool kHasTranspose16 = false;
+  static void transpose16(VecAvx2*) {}
   __m256 v;
   static VecAvx2 zero() { return {_mm256_setzero_ps()}; }
   static VecAvx2 load(const float* p) { return {_mm256_loadu_ps(p)}; }
@@ -72,6 +76,31 @@ struct VecAvx512 {
   void store_bits(uint16_t* p) const {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
                         _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(v), 16)));
+  }
+  // In-register transpose of a 16 x 16 block (r[i] = row i): unpacks within 128-bit
+  // lanes, then two rounds of 128-bit lane shuffles.
+  static constexpr bool kHasTranspose16 = true;
+  static void transpose16(VecAvx512* r) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+      t[i] = _mm512_unpacklo_ps(r[i].v, r[i + 1].v);
+      t[i + 1] = _mm512_unpackhi_ps(r[i].v, r[i + 1].v);
+    }
+    for (int i = 0; i < 16; i += 4) {
+      u[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+      u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+      u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+      u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int h = 0; h < 16; h += 8)
+      for (int i = 0; i < 4; ++i) {
+        t[h + i] = _mm512_shuffle_f32x4(u[h + i], u[h + i + 4], 0x88);
+        t[h + i + 4] = _mm512_shuffle_f32x4(u[h + i], u[h + i + 4], 0xdd);
+      }
+    for (int i = 0; i < 8; ++i) {
+      r[i].v = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+      r[i + 8].v = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
   }
   __m512 v;
   static VecAvx512 zero() { return {_mm512_setzero_ps()}; }

@@ -64,6 +64,7 @@ namespace {
 
 constexpr int64_t kMB = 64;        // output pixels per task
 constexpr int64_t kMaxPanels = 16; // channel panels per task at most
+constexpr int64_t kSubPanels = 4;  // channel panels per kernel call: C (64 x 64 fp32) in L1
 
 
 
@@ -83,17 +84,6 @@ void gather_bf16_row(const c10::BFloat16* src, int64_t W, int64_t C, int64_t sW,
 void gather_f32_row(const float* src, int64_t W, int64_t C, int64_t sW, int64_t sC, float* dst) {
   for (int64_t c = 0; c < C; ++c)
     for (int64_t w = 0; w < W; ++w) dst[w * C + c] = src[w * sW + c * sC];
-}
-
-// dst[w][c] = src[c][w] for a [C][W] block of bf16 bits, in 16 x 16 tiles (cache friendly).
-void transpose_bits(const uint16_t* src, int64_t C, int64_t W, uint16_t* dst) {
-  constexpr int64_t T = 16;
-  for (int64_t c0 = 0; c0 < C; c0 += T)
-    for (int64_t w0 = 0; w0 < W; w0 += T) {
-      const int64_t c1 = std::min(C, c0 + T), w1 = std::min(W, w0 + T);
-      for (int64_t w = w0; w < w1; ++w)
-        for (int64_t c = c0; c < c1; ++c) dst[w * C + c] = src[c * W + w];
-    }
 }
 
 void atomic_min(std::atomic<int>& a, int v) {
@@ -233,10 +223,7 @@ StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numerics n
         uint16_t* interior = d + s.pad_w * s.C;
         std::memset(d, 0, s.pad_w * s.C * sizeof(uint16_t));
         if (!bf16 && planar_rows) {
-          // NCHW: round each channel's row, then transpose the bits.
-          uint16_t* t = bf16_buffer(kBf16Task, s.W * s.C);
-          for (int64_t c = 0; c < s.C; ++c) kt.round_bits(vals + c * sC, t + c * s.W, s.W, m);
-          transpose_bits(t, s.C, s.W, interior);
+          kt.round_transpose_bits(vals, sC, s.C, s.W, interior, m);  // NCHW rows
         } else if (!bf16) {
           kt.round_bits(vals, interior, s.W * s.C, m);
         } else if (dense_row) {
@@ -345,9 +332,9 @@ void emulate_gemm_bf16(const ConvShape& s, const PackedWeights& w, const StagedI
   TORCH_CHECK(w.layout == HostLayout::PixelRowsBf16 && in.layout == HostLayout::PixelRowsBf16,
               "emulate_gemm_bf16: operands not staged as bf16 pixel rows");
   const auto passes = passes_for(w.numerics);
+  const auto a_modes = staged_roundings(w.numerics);
   const Bf16Geometry g = geometry(s, in);
   const int64_t cg = s.Cg(), kp = w.kp, per_seg = g.direct ? ceil_div(g.vrows, kMB) : 0;
-  const int64_t ldc = g.panels_per_task * kB16NR;
   const int64_t zero = 0;
 
   run_tasks(s.groups * g.mblocks * g.nblocks, [&](int64_t i) {
@@ -359,27 +346,43 @@ void emulate_gemm_bf16(const ConvShape& s, const PackedWeights& w, const StagedI
     const int64_t first = (g.direct ? mb % per_seg : mb) * kMB;
     const int64_t rows = std::min(kMB, (g.direct ? g.vrows : s.M()) - first);
     const int64_t padded = aie_kernels::round_up(rows, kB16RowBlock);
-    float* c = thread_buffer(kTileC, padded * ldc);
-    uint16_t* apack = g.direct ? nullptr : bf16_buffer(kBf16Task, padded * kp);
-    for (size_t p = 0; p < passes.size(); ++p) {
-      const int ra = static_cast<int>(passes[p].a), rb = static_cast<int>(passes[p].b);
-      const Bf16Gemm& k = bf16_gemm_for(staged_min_exp(in, passes[p].a), w.min_exp[rb]);
-      const uint16_t* b = w.bf16_for_group(passes[p].b, grp) + p0 * kp * kB16NR;
+    // A per staged variant: in place (direct) or packed once for all channel sub-blocks.
+    const uint16_t* a_of[4] = {};
+    int64_t lda = in.C;
+    uint16_t* apack = g.direct ? nullptr : bf16_buffer(kBf16Task, a_modes.size() * padded * kp);
+    for (size_t v = 0; v < a_modes.size(); ++v) {
+      const int ra = static_cast<int>(a_modes[v]);
       const uint16_t* a = in.bf16[ra] + grp * cg;
       if (g.direct) {
-        k.gemm(a + seg * g.seg_stride + first * in.C, in.C, g.taps.data(), static_cast<int>(g.taps.size()), cg,
-               rows, b, kp * kB16NR, npan, c, ldc, p > 0);
+        a_of[ra] = a + seg * g.seg_stride + first * in.C;
         continue;
       }
       const uint16_t* rp[kMB];
       for (int64_t j = 0; j < rows; ++j) rp[j] = a + pixel_offset(s, in, first + j);
+      uint16_t* dst = apack + v * padded * kp;
       aie_kernels::pack_a_rows_bf16(rp, static_cast<int>(rows), static_cast<int>(padded), g.taps.data(),
-                                    static_cast<int>(g.taps.size()), cg, kp, apack);
-      k.gemm(apack, kp, &zero, 1, kp, rows, b, kp * kB16NR, npan, c, ldc, p > 0);
+                                    static_cast<int>(g.taps.size()), cg, kp, dst);
+      a_of[ra] = dst;
+      lda = kp;
     }
-    const int64_t oc0 = grp * s.OCg() + p0 * kB16NR;
-    const int64_t cols = std::min(npan * kB16NR, s.OCg() - p0 * kB16NR);
-    write_block(c, ldc, rows, s, in, g, seg, first, oc0, cols, epi, out);
+    const int ntaps = g.direct ? static_cast<int>(g.taps.size()) : 1;
+    const int64_t* taps = g.direct ? g.taps.data() : &zero;
+    const int64_t kc = g.direct ? cg : kp;
+    // Channel sub-blocks small enough that C stays in L1 from the kernel to the epilogue.
+    const int64_t ldc = kSubPanels * kB16NR;
+    float* c = thread_buffer(kTileC, padded * ldc);
+    for (int64_t q0 = 0; q0 < npan; q0 += kSubPanels) {
+      const int64_t nq = std::min(kSubPanels, npan - q0);
+      for (size_t p = 0; p < passes.size(); ++p) {
+        const int ra = static_cast<int>(passes[p].a), rb = static_cast<int>(passes[p].b);
+        const uint16_t* b = w.bf16_for_group(passes[p].b, grp) + (p0 + q0) * kp * kB16NR;
+        bf16_gemm_for(staged_min_exp(in, passes[p].a), w.min_exp[rb])
+            .gemm(a_of[ra], lda, taps, ntaps, kc, rows, b, kp * kB16NR, nq, c, ldc, p > 0);
+      }
+      const int64_t oc0 = grp * s.OCg() + (p0 + q0) * kB16NR;
+      const int64_t cols = std::min(nq * kB16NR, s.OCg() - (p0 + q0) * kB16NR);
+      write_block(c, ldc, rows, s, in, g, seg, first, oc0, cols, epi, out);
+    }
   });
 }
 

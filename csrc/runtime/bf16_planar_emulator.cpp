@@ -29,6 +29,7 @@ namespace {
 constexpr int64_t kMaxPanels = 8;      // pixel panels per task (128 pixels)
 constexpr int64_t kMaxOcBlock = 256;   // output channels per task at most
 constexpr int64_t kPanelBytes = 1 << 18;  // the task's B block at most (in L2)
+constexpr int64_t kSubRows = 64;          // output channels per kernel call: C (64 x 128 fp32) in L1
 
 struct Geometry {
   std::vector<int64_t> k_off;  // reduction index -> offset within the group's staged channels
@@ -94,30 +95,43 @@ void emulate_gemm_bf16_planar(const ConvShape& s, const PackedWeights& w, const 
     const int64_t noc = std::min(geo.oc_block, s.OCg() - oc0);
     if (npix <= 0 || noc <= 0) return;
     const int64_t npanel = ceil_div(npix, kB16NR), ldc = npanel * kB16NR;
-    float* c = thread_buffer(kTileC, aie_kernels::round_up(noc, kB16RowBlock) * ldc);
-    uint16_t* bblock = bf16_buffer(kBf16Task, npanel * kp * kB16NR);
     PixelRun runs[kMaxPanels][kB16NR];
     int nruns[kMaxPanels];
     for (int64_t jp = 0; jp < npanel; ++jp) nruns[jp] = panel_runs(s, in, m0, npix, jp, geo.ohw, runs[jp]);
 
-    for (size_t p = 0; p < passes.size(); ++p) {
-      const int ra = static_cast<int>(passes[p].a), rb = static_cast<int>(passes[p].b);
-      const float* src = in.variants[ra] + grp * cg * in.plane();
-      kt.pack_b_runs_vnni(src, geo.k_off.data(), w.k, kp, &runs[0][0], nruns, static_cast<int>(npanel),
-                          in.raw ? passes[p].a : aie_kernels::Rounding::None, bblock);
-      const uint16_t* a = w.bf16_for_group(passes[p].b, grp) + oc0 * kp;
-      bf16_gemm_for(staged_min_exp(in, passes[p].a), w.min_exp[rb])
-          .gemm(a, kp, &zero, 1, kp, noc, bblock, kp * kB16NR, npanel, c, ldc, p > 0);
+    // B per staged variant, packed once for all channel sub-blocks.
+    const auto a_modes = staged_roundings(w.numerics);
+    const int64_t bsize = npanel * kp * kB16NR;
+    uint16_t* bblock = bf16_buffer(kBf16Task, a_modes.size() * bsize);
+    const uint16_t* b_of[4] = {};
+    for (size_t v = 0; v < a_modes.size(); ++v) {
+      const int ra = static_cast<int>(a_modes[v]);
+      kt.pack_b_runs_vnni(in.variants[ra] + grp * cg * in.plane(), geo.k_off.data(), w.k, kp, &runs[0][0], nruns,
+                          static_cast<int>(npanel), in.raw ? a_modes[v] : aie_kernels::Rounding::None,
+                          bblock + v * bsize);
+      b_of[ra] = bblock + v * bsize;
     }
 
-    // Rows go out per image: within one image the output pixels are contiguous.
-    const int64_t esize = out.bf16 ? 2 : 4, oc = grp * s.OCg() + oc0;
-    for (int64_t j = 0; j < npix;) {
-      const int64_t m = m0 + j, n = m / geo.ohw, rr = m % geo.ohw;
-      const int64_t run = std::min(npix - j, geo.ohw - rr);
-      char* dst = static_cast<char*>(out.data) + (n * out.sN + oc * out.sC + rr) * esize;
-      kt.epilogue_rows(c + j, ldc, noc, run, epi.bias ? epi.bias + oc : nullptr, epi.relu, dst, out.bf16, out.sC);
-      j += run;
+    // Channel sub-blocks small enough that C stays in L1 from the kernel to the epilogue.
+    const int64_t esize = out.bf16 ? 2 : 4;
+    float* c = thread_buffer(kTileC, kSubRows * ldc);
+    for (int64_t r0 = 0; r0 < noc; r0 += kSubRows) {
+      const int64_t nr = std::min(kSubRows, noc - r0);
+      for (size_t p = 0; p < passes.size(); ++p) {
+        const int ra = static_cast<int>(passes[p].a), rb = static_cast<int>(passes[p].b);
+        const uint16_t* a = w.bf16_for_group(passes[p].b, grp) + (oc0 + r0) * kp;
+        bf16_gemm_for(staged_min_exp(in, passes[p].a), w.min_exp[rb])
+            .gemm(a, kp, &zero, 1, kp, nr, b_of[ra], kp * kB16NR, npanel, c, ldc, p > 0);
+      }
+      // Rows go out per image: within one image the output pixels are contiguous.
+      const int64_t oc = grp * s.OCg() + oc0 + r0;
+      for (int64_t j = 0; j < npix;) {
+        const int64_t m = m0 + j, n = m / geo.ohw, rr = m % geo.ohw;
+        const int64_t run = std::min(npix - j, geo.ohw - rr);
+        char* dst = static_cast<char*>(out.data) + (n * out.sN + oc * out.sC + rr) * esize;
+        kt.epilogue_rows(c + j, ldc, nr, run, epi.bias ? epi.bias + oc : nullptr, epi.relu, dst, out.bf16, out.sC);
+        j += run;
+      }
     }
   });
 }

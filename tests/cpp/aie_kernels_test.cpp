@@ -539,3 +539,45 @@ TEST(Bf16Gemm, MinExponentOfRoundingsMatchesTheStagedBits) {
     EXPECT_EQ(kt.min_exponent_rounded(tiny, 2), 127 - 89) << isa_name(isa);
   }
 }
+
+TEST(Epilogue, PlanarOutputsFromPixelRowTilesBiasReluRounding) {
+  // C[pixel][channel] written channel-planar (row stride 1): the transposing path.
+  const int64_t rows = 37, cols = 35, ldc = 40, plane = 50;
+  auto c = random_bf16(rows * ldc, 19);
+  for (auto& v : c) v *= 3.3f;
+  auto bias = random_bf16(cols, 20);
+  for (Isa isa : host_isas())
+    for (bool relu : {false, true}) {
+      std::vector<float> f32(cols * plane, -7.f);
+      std::vector<uint16_t> b16(cols * plane, 0);
+      kernel_table(isa).epilogue(c.data(), ldc, rows, cols, bias.data(), relu, f32.data(), false, 1, plane);
+      kernel_table(isa).epilogue(c.data(), ldc, rows, cols, bias.data(), relu, b16.data(), true, 1, plane);
+      for (int64_t j = 0; j < cols; ++j)
+        for (int64_t i = 0; i < plane; ++i) {
+          if (i >= rows) {
+            ASSERT_EQ(f32[j * plane + i], -7.f);
+            continue;
+          }
+          float v = c[i * ldc + j] + bias[j];
+          if (relu) v = std::max(0.f, v);
+          ASSERT_EQ(bits(f32[j * plane + i]), bits(v)) << isa_name(isa) << " i=" << i << " j=" << j;
+          ASSERT_EQ(b16[j * plane + i], bf16_bits(v)) << isa_name(isa);
+        }
+    }
+}
+
+TEST(Bf16Gemm, RoundTransposeStagesPlanarRowsAsPixelRows) {
+  const int64_t C = 35, W = 37, ld = 41;
+  auto src = random_bf16(C * ld, 21);
+  for (auto& v : src) v *= 1.37f;
+  for (Isa isa : host_isas())
+    for (Rounding m : {Rounding::Bf16, Rounding::Bf16Lo}) {
+      std::vector<uint16_t> got(W * C, 0xFFFF);
+      kernel_table(isa).round_transpose_bits(src.data(), ld, C, W, got.data(), m);
+      for (int64_t c = 0; c < C; ++c) {
+        std::vector<uint16_t> row(W);
+        kernel_table(Isa::Scalar).round_bits(src.data() + c * ld, row.data(), W, m);
+        for (int64_t w = 0; w < W; ++w) ASSERT_EQ(got[w * C + c], row[w]) << isa_name(isa) << " c=" << c << " w=" << w;
+      }
+    }
+}
