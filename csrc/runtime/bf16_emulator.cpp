@@ -144,13 +144,47 @@ int scan_min_exp(const float* p, int64_t n) {
   return min_exp;
 }
 
+bool one_by_one_strided(const ConvShape& s) { return s.KH == 1 && s.KW == 1 && s.pad_h == 0 && s.pad_w == 0; }
+
+// Stages, per (image, channel), the pixels an unpadded 1x1 conv reads: an OH x OW plane.
+StagedInput stage_subsampled(const at::Tensor& x, const ConvShape& s, Numerics numerics) {
+  StagedInput st;
+  st.subsampled = true;
+  st.Hp = s.OH;
+  st.Wp = st.Wq = s.OW;
+  st.C = s.C;
+  const int64_t plane = s.OH * s.OW;
+  const auto modes = staged_roundings(numerics);
+  const auto dst = claim_staging(modes, s.N * s.C * plane, st);
+  const auto& kt = host_kernels();
+  const bool bf16 = x.scalar_type() == at::kBFloat16;
+  const int64_t sN = x.stride(0), sC = x.stride(1), sH = x.stride(2), sW = x.stride(3);
+  const char* base = static_cast<const char*>(x.const_data_ptr());
+  const int64_t esize = x.element_size();
+  at::parallel_for(0, s.N * s.C, 4, [&](int64_t begin, int64_t end) {
+    float* row = thread_buffer(kRowTmp, s.OW);
+    for (int64_t nc = begin; nc < end; ++nc) {
+      const int64_t n = nc / s.C, c = nc % s.C;
+      for (int64_t oh = 0; oh < s.OH; ++oh) {
+        const int64_t off = (n * sN + c * sC + oh * s.stride_h * sH) * esize;
+        for (int64_t ow = 0; ow < s.OW; ++ow) {
+          const int64_t e = ow * s.stride_w * sW;
+          row[ow] = bf16 ? static_cast<float>(reinterpret_cast<const c10::BFloat16*>(base + off)[e])
+                         : reinterpret_cast<const float*>(base + off)[e];
+        }
+        for (Rounding m : modes) kt.round_f32(row, dst[static_cast<int>(m)] + nc * plane + oh * s.OW, s.OW, m);
+      }
+    }
+  });
+  return st;
+}
+
 // The planar form: for 1x1 stride-1 unpadded convs on dense NCHW fp32 inputs the
 // input itself (the B packer rounds); otherwise stage_input_planar's fp32 buffers.
 StagedInput stage_planar_bf16(const at::Tensor& x, const ConvShape& s, Numerics numerics) {
   const bool dense = x.scalar_type() == at::kFloat && x.stride(3) == 1 && x.stride(2) == s.W &&
                      x.stride(1) == s.H * s.W && x.stride(0) == s.C * s.H * s.W;
-  const bool one_by_one = s.KH == 1 && s.KW == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 &&
-                          s.pad_w == 0;
+  const bool one_by_one = one_by_one_strided(s) && s.stride_h == 1 && s.stride_w == 1;
   if (dense && one_by_one) {
     StagedInput st;
     st.layout = HostLayout::ChannelRowsBf16;
@@ -163,7 +197,7 @@ StagedInput stage_planar_bf16(const at::Tensor& x, const ConvShape& s, Numerics 
     st.min_exp_hi = scan_min_exp(p, x.numel());
     return st;
   }
-  StagedInput st = stage_input_planar(x, s, numerics);
+  StagedInput st = one_by_one_strided(s) ? stage_subsampled(x, s, numerics) : stage_input_planar(x, s, numerics);
   st.layout = HostLayout::ChannelRowsBf16;
   // The hi variant holds the bf16 roundings (a bf16 tensor's values: None).
   const Rounding hi = numerics == Numerics::Bf16Tensor ? Rounding::None : Rounding::Bf16;

@@ -24,6 +24,15 @@ const aie_kernels::Bf16Gemm* native_bf16_gemm();
 // memory format, blocking and thread count.
 const aie_kernels::Bf16Gemm& bf16_gemm_for(int min_exp_a, int min_exp_b);
 
+// A strided unpadded 1x1 conv as the stride-1 conv on the pixels it reads.
+inline ConvShape unit_stride(const ConvShape& s) {
+  ConvShape u = s;
+  u.H = s.OH;
+  u.W = s.OW;
+  u.stride_h = u.stride_w = 1;
+  return u;
+}
+
 // A lower bound of the smallest exponent field among the non-zero values of staged
 // variant `r`, from in.min_exp_hi. The low part of the bf16x3 split of x, if not 0,
 // is at least ulp_fp32(x) = 2^(e(x) - 23) >= 2^(e(bf16(x)) - 24); the other variants

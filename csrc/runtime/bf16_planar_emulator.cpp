@@ -77,8 +77,9 @@ int panel_runs(const ConvShape& s, const StagedInput& in, int64_t m0, int64_t np
 
 }  // namespace
 
-void emulate_gemm_bf16_planar(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
+void emulate_gemm_bf16_planar(const ConvShape& shape, const PackedWeights& w, const StagedInput& in,
                               const Epilogue& epi, const OutputView& out) {
+  const ConvShape s = in.subsampled ? unit_stride(shape) : shape;
   TORCH_CHECK(w.layout == HostLayout::ChannelRowsBf16 && in.layout == HostLayout::ChannelRowsBf16,
               "emulate_gemm_bf16_planar: operands not staged for bf16 channel rows");
   TORCH_CHECK(out.sW == 1 && out.sH == s.OW, "emulate_gemm_bf16_planar: output pixels must be contiguous");

@@ -120,6 +120,9 @@ struct StagedInput {
   std::array<const uint16_t*, 4> bf16{};
   int min_exp_hi = 255;
   bool raw = false;
+  // ChannelRowsBf16 for strided unpadded 1x1 convs: only the pixels the conv reads,
+  // staged as the input of the same conv with stride 1 (bf16_emulator.h unit_stride).
+  bool subsampled = false;
   HostLayout layout = HostLayout::PixelRows;
   int64_t Hp = 0, Wp = 0, C = 0;
   int64_t phases = 1, Wq = 0;
