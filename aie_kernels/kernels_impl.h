@@ -349,7 +349,7 @@ void pack_b_runs_vnni_mode(const float* src, const int64_t* k_off, int64_t k, in
         } else if (nr == 1 && r[0].len == kNR) {
           rows[h] = src + k_off[q] + r[0].base;
         } else {  // gathered from the runs; columns no run covers are zero
-          std::fill(g[h], g[h] + kNR, 0.f);
+          std::memset(g[h], 0, sizeof(g[h]));
           for (int i = 0; i < nr; ++i) copy_run(g[h] + r[i].j0, src + k_off[q] + r[i].base, r[i].len);
           rows[h] = g[h];
         }
