@@ -581,3 +581,40 @@ TEST(Bf16Gemm, RoundTransposeStagesPlanarRowsAsPixelRows) {
       }
     }
 }
+
+TEST(Bf16Gemm, EveryVariantIsSymmetricInItsOperands) {
+  // The channel-row form computes C^T = W X^T with the weights as A and the pixels as
+  // B; the pixel-row form C = X W^T. A conv gives the same bits in either memory format
+  // only if every variant is symmetric in its two operands.
+  const int64_t m = 40, n = 24, k = 96 * 3, kp = bf16_k_padded(k);
+  std::mt19937 gen(22);
+  std::normal_distribution<float> dist(0.f, 1.f);
+  std::vector<uint16_t> x(m * k), w(n * k);
+  for (auto& v : x) v = bf16_bits(dist(gen));
+  for (auto& v : w) v = bf16_bits(dist(gen));
+  auto rows_of = [&](const std::vector<uint16_t>& src, int64_t count) {
+    std::vector<const uint16_t*> rp(count);
+    for (int64_t i = 0; i < count; ++i) rp[i] = src.data() + i * k;
+    std::vector<uint16_t> out(round_up(count, kB16RowBlock) * kp);
+    const int64_t no_offset = 0;
+    pack_a_rows_bf16(rp.data(), static_cast<int>(count), static_cast<int>(round_up(count, kB16RowBlock)), &no_offset,
+                     1, k, kp, out.data());
+    return out;
+  };
+  auto panels_of = [&](const std::vector<uint16_t>& src, int64_t count) {
+    std::vector<uint16_t> out(ceil_div(count, kB16NR) * kp * kB16NR);
+    pack_b_vnni(src.data(), count, k, out.data());
+    return out;
+  };
+  const auto xa = rows_of(x, m), wa = rows_of(w, n), xb = panels_of(x, m), wb = panels_of(w, n);
+  const int64_t zero = 0, ldc1 = round_up(n, kB16NR), ldc2 = round_up(m, kB16NR);
+  for (Isa isa : bf16_isas_here()) {
+    const Bf16Gemm& g = *bf16_gemm(isa);
+    std::vector<float> c1(round_up(m, kB16RowBlock) * ldc1), c2(round_up(n, kB16RowBlock) * ldc2);
+    g.gemm(xa.data(), kp, &zero, 1, kp, m, wb.data(), kp * kB16NR, ceil_div(n, kB16NR), c1.data(), ldc1, false);
+    g.gemm(wa.data(), kp, &zero, 1, kp, n, xb.data(), kp * kB16NR, ceil_div(m, kB16NR), c2.data(), ldc2, false);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        ASSERT_EQ(bits(c1[i * ldc1 + j]), bits(c2[j * ldc2 + i])) << isa_name(isa) << " i=" << i << " j=" << j;
+  }
+}
