@@ -61,7 +61,7 @@ Geometry geometry(const ConvShape& s, const Bf16PackedWeights& w, const Bf16Stag
 }
 
 // Splits panel jp of the pixels [m0, m0 + npix) into runs of consecutive addresses.
-int panel_runs(const ConvShape& s, const Bf16StagedInput& in, int64_t m0, int64_t npix, int64_t jp, int64_t ohw,
+int panel_runs(const ConvShape& s, const Bf16StagedInput& in, int64_t m0, int64_t npix, int64_t jp,
                PixelRun* runs) {
   int n = 0;
   const int64_t j_end = std::min<int64_t>(kB16NR, npix - jp * kB16NR);
@@ -98,7 +98,7 @@ void emulate_bf16_channel_rows(const ConvShape& shape, const Bf16PackedWeights& 
     const int64_t npanel = ceil_div(npix, kB16NR), ldc = npanel * kB16NR;
     PixelRun runs[kMaxPanels][kB16NR];
     int nruns[kMaxPanels];
-    for (int64_t jp = 0; jp < npanel; ++jp) nruns[jp] = panel_runs(s, in, m0, npix, jp, geo.ohw, runs[jp]);
+    for (int64_t jp = 0; jp < npanel; ++jp) nruns[jp] = panel_runs(s, in, m0, npix, jp, runs[jp]);
 
     // B per staged variant, packed once for all channel sub-blocks.
     const auto a_modes = staged_roundings(w.numerics);
