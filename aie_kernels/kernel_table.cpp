@@ -21,12 +21,26 @@ const char* isa_name(Isa isa) {
     case Isa::Scalar: return "scalar";
     case Isa::Avx2: return "avx2+fma";
     case Isa::Avx512: return "avx512f";
+    case Isa::Avx512Bf16: return "avx512f+avx512_bf16";
+    case Isa::AmxBf16: return "avx512f+avx512_bf16+amx_bf16";
   }
   return "unknown";
 }
 
+namespace {
+
+// The native-bf16 ISAs run the fp32 kernels (depthwise, epilogues, rounding) of AVX-512.
+KernelTable with_isa(KernelTable t, Isa isa) {
+  t.isa = isa;
+  return t;
+}
+
+}  // namespace
+
 const KernelTable& kernel_table(Isa isa) {
-  static const KernelTable tables[] = {make_table_scalar(), make_table_avx2(), make_table_avx512()};
+  static const KernelTable tables[kNumIsas] = {
+      make_table_scalar(), make_table_avx2(), make_table_avx512(),
+      with_isa(make_table_avx512(), Isa::Avx512Bf16), with_isa(make_table_avx512(), Isa::AmxBf16)};
   return tables[static_cast<int>(isa)];
 }
 

@@ -1,7 +1,9 @@
-// The per-core kernels, one table per host ISA. Every variant computes every
-// output element with the same sequence of fp32 operations (sequential over
-// the reduction, in tap-major, channel-minor order), so results are identical
-// across ISAs and thread counts.
+// The per-core kernels on fp32 panels, one table per host ISA. Every variant
+// computes every output element with the same sequence of fp32 operations
+// (sequential over the reduction, in tap-major, channel-minor order), so results
+// are identical across these ISAs and thread counts. Hosts with native bf16 dot
+// products run the GEMM family through bf16_gemm.h instead; their table here is
+// the AVX-512 one.
 #pragma once
 #include <cstdint>
 
@@ -36,6 +38,13 @@ constexpr int kNumActivations = 5;
 struct Residual {
   const void* data = nullptr;
   bool bf16 = false;  // c10::BFloat16 bits, else fp32
+};
+
+// A run of consecutive output pixels whose input addresses are consecutive too:
+// panel columns [j0, j0 + len) read src[k_off[k] + base + (0 .. len)].
+struct PixelRun {
+  int32_t j0, len;
+  int64_t base;
 };
 
 struct KernelTable {
@@ -74,6 +83,31 @@ struct KernelTable {
   // rounded once to bf16 if `bf16`. Same per-element arithmetic as `epilogue`.
   void (*epilogue_rows)(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
                         Activation act, Residual res, void* out, bool bf16, int64_t ld_out);
+
+  // dst[i] = the bf16 bits of rounding(src[i]) (the native-bf16 kernels' operand
+  // form, bf16_gemm.h); the same values round_f32 gives, stored in half the bytes.
+  void (*round_bits)(const float* src, uint16_t* dst, int64_t n, Rounding mode);
+
+  // Smallest biased exponent field (0..255) among the non-zero bf16 values p[0..n)
+  // (0 for a denormal), 255 if none: the input of bf16_products_normal().
+  int (*min_exponent)(const uint16_t* p, int64_t n);
+  // The same over the bf16 roundings (RNE) of fp32 values: the exponent field the
+  // staged hi variant of p[0..n) would have.
+  int (*min_exponent_rounded)(const float* p, int64_t n);
+
+  // pack_b_runs for the native-bf16 kernels: `npanels` VNNI-2 panels (bf16_gemm.h) of
+  // kNR pixels from planar fp32 activations, panel jp at out + jp * kp * kNR with the
+  // runs runs[jp * kNR ..] (nruns[jp] of them): panel[p / 2][j][p % 2] = bits of
+  // mode(src[k_off[p] + run base + ...]) for p < k, zero for p in [k, kp) and in
+  // columns no run covers (Rounding::None: the values are bf16 values already).
+  void (*pack_b_runs_vnni)(const float* src, const int64_t* k_off, int64_t k, int64_t kp,
+                           const PixelRun* runs, const int* nruns, int npanels, Rounding mode,
+                           uint16_t* out);
+
+  // dst[w * C + c] = bits of mode(src[c * ld_src + w]) for c < C, w < W: planar rows
+  // staged as pixel rows (a transpose with the rounding of round_bits).
+  void (*round_transpose_bits)(const float* src, int64_t ld_src, int64_t C, int64_t W, uint16_t* dst,
+                               Rounding mode);
 };
 
 const KernelTable& kernel_table(Isa isa);
@@ -87,13 +121,6 @@ void pack_a_panel(const float* const* rows, int nrows, const int64_t* tap_off, i
 // Packs B (row n of `w` holds the K reduction values of output channel n, already
 // rounded) into kNR-wide panels: out[np][p][kNR], zero-padded past n_count.
 void pack_b_panels(const float* w, int64_t n_count, int64_t k, float* out);
-
-// A run of consecutive output pixels whose input addresses are consecutive too:
-// panel columns [j0, j0 + len) read src[k_off[k] + base + (0 .. len)].
-struct PixelRun {
-  int32_t j0, len;
-  int64_t base;
-};
 
 // Packs one kNR-wide B panel from planar activations, as a DMA with a
 // (reduction row, pixel run) access pattern would: panel[k][j] for k < kc.

@@ -10,6 +10,23 @@
 
 constexpr int NV = kNR / V::N;
 
+// Copies len <= kNR floats with a few fixed-size moves; the two moves of a size
+// class overlap instead of looping over a tail.
+inline void copy_run(float* dst, const float* src, int32_t len) {
+  static_assert(kNR == 16, "copy_run covers runs of up to 16 floats");
+  if (len == kNR) {
+    std::memcpy(dst, src, kNR * sizeof(float));
+  } else if (len >= 8) {
+    std::memcpy(dst, src, 8 * sizeof(float));
+    std::memcpy(dst + len - 8, src + len - 8, 8 * sizeof(float));
+  } else if (len >= 4) {
+    std::memcpy(dst, src, 4 * sizeof(float));
+    std::memcpy(dst + len - 4, src + len - 4, 4 * sizeof(float));
+  } else {
+    for (int32_t q = 0; q < len; ++q) dst[q] = src[q];
+  }
+}
+
 inline void load_or_zero(V (&acc)[kMR][NV], const float* c, int64_t ldc, bool accumulate) {
   for (int i = 0; i < kMR; ++i)
     for (int j = 0; j < NV; ++j)
@@ -330,7 +347,152 @@ void epilogue_rows(const float* c, int64_t ldc, int64_t rows, int64_t cols, cons
                         o + i * ld_out * (bf16 ? 2 : 4), bf16);
 }
 
+// The bf16 values round_one gives are exact in their top 16 bits.
+template <Rounding kMode>
+void round_bits_loop(const float* src, uint16_t* dst, int64_t n) {
+  int64_t i = 0;
+  float tmp[V::N];
+  for (; i + V::N <= n; i += V::N) {
+    if constexpr (V::kHasStoreBits) {
+      round_one<kMode, V>(V::load(src + i)).store_bits(dst + i);
+      continue;
+    }
+    round_one<kMode, V>(V::load(src + i)).store(tmp);
+    for (int q = 0; q < V::N; ++q) store_bf16(tmp[q], dst + i + q);
+  }
+  for (; i < n; ++i) store_bf16(round_one<kMode, VecScalar>(VecScalar{src[i]}).v, dst + i);
+}
+
+void round_bits(const float* src, uint16_t* dst, int64_t n, Rounding mode) {
+  switch (mode) {
+    case Rounding::Bf16: return round_bits_loop<Rounding::Bf16>(src, dst, n);
+    case Rounding::Bf16Finite: return round_bits_loop<Rounding::Bf16Finite>(src, dst, n);
+    case Rounding::Bf16Lo: return round_bits_loop<Rounding::Bf16Lo>(src, dst, n);
+    case Rounding::None: return round_bits_loop<Rounding::None>(src, dst, n);
+  }
+}
+
+// Written as a plain loop the compiler vectorises for the file's ISA.
+int min_exponent(const uint16_t* p, int64_t n) {
+  uint16_t m = 0xFF;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint16_t mag = p[i] & 0x7FFF;
+    const uint16_t e = mag ? static_cast<uint16_t>(mag >> 7) : uint16_t(0xFF);
+    m = e < m ? e : m;
+  }
+  return m;
+}
+
+// The exponent field grows with the magnitude, so the smallest one belongs to the
+// smallest non-zero magnitude: a vector min, then its exponent (+inf if none: 255).
+int min_exponent_rounded(const float* p, int64_t n) {
+  const float inf = std::numeric_limits<float>::infinity();
+  V acc = V::broadcast(inf);
+  int64_t i = 0;
+  for (; i + V::N <= n; i += V::N) acc = V::min_abs_nonzero(V::round_bf16(V::load(p + i)), acc);
+  float lanes[V::N];
+  acc.store(lanes);
+  VecScalar m{inf};
+  for (int q = 0; q < V::N; ++q) m = VecScalar::min_abs_nonzero(VecScalar{lanes[q]}, m);
+  for (; i < n; ++i) m = VecScalar::min_abs_nonzero(VecScalar::round_bf16(VecScalar{p[i]}), m);
+  uint32_t u;
+  std::memcpy(&u, &m.v, 4);
+  return static_cast<int>(u >> 23);
+}
+
+// One 64-byte panel row: pixels j of reduction rows p (low halves) and p + 1 (high),
+// rounded by kMode; the bf16 bits are the top halves of the rounded fp32 values.
+template <Rounding kMode>
+inline void vnni_row(const float* r0, const float* r1, uint16_t* dst) {
+  float f0[kNR], f1[kNR];
+  for (int j = 0; j < kNR; j += V::N) {
+    round_one<kMode, V>(V::load(r0 + j)).store(f0 + j);
+    round_one<kMode, V>(V::load(r1 + j)).store(f1 + j);
+  }
+  uint32_t u0[kNR], u1[kNR], out[kNR];
+  std::memcpy(u0, f0, sizeof(u0));
+  std::memcpy(u1, f1, sizeof(u1));
+  for (int j = 0; j < kNR; ++j) out[j] = (u0[j] >> 16) | (u1[j] & 0xFFFF0000u);
+  std::memcpy(dst, out, sizeof(out));
+}
+
+// Reduction rows outermost: the panels of one row are neighbouring pixels, so the
+// reads of a step are one contiguous stretch per reduction row.
+template <Rounding kMode>
+void pack_b_runs_vnni_mode(const float* src, const int64_t* k_off, int64_t k, int64_t kp,
+                           const PixelRun* runs, const int* nruns, int npanels, uint16_t* out) {
+  static const float zeros[kNR] = {};
+  float g[2][kNR];
+  for (int64_t p = 0; p < kp; p += 2)
+    for (int jp = 0; jp < npanels; ++jp) {
+      const PixelRun* r = runs + jp * kNR;
+      const int nr = nruns[jp];
+      const float* rows[2];
+      for (int h = 0; h < 2; ++h) {
+        const int64_t q = p + h;
+        if (q >= k) {
+          rows[h] = zeros;
+        } else if (nr == 1 && r[0].len == kNR) {
+          rows[h] = src + k_off[q] + r[0].base;
+        } else {  // gathered from the runs; columns no run covers are zero
+          std::memset(g[h], 0, sizeof(g[h]));
+          for (int i = 0; i < nr; ++i) copy_run(g[h] + r[i].j0, src + k_off[q] + r[i].base, r[i].len);
+          rows[h] = g[h];
+        }
+      }
+      vnni_row<kMode>(rows[0], rows[1], out + jp * kp * kNR + p * kNR);
+    }
+}
+
+void pack_b_runs_vnni(const float* src, const int64_t* k_off, int64_t k, int64_t kp, const PixelRun* runs,
+                      const int* nruns, int npanels, Rounding mode, uint16_t* out) {
+  switch (mode) {
+    case Rounding::Bf16:
+      return pack_b_runs_vnni_mode<Rounding::Bf16>(src, k_off, k, kp, runs, nruns, npanels, out);
+    case Rounding::Bf16Finite:
+      return pack_b_runs_vnni_mode<Rounding::Bf16Finite>(src, k_off, k, kp, runs, nruns, npanels, out);
+    case Rounding::Bf16Lo:
+      return pack_b_runs_vnni_mode<Rounding::Bf16Lo>(src, k_off, k, kp, runs, nruns, npanels, out);
+    case Rounding::None:
+      return pack_b_runs_vnni_mode<Rounding::None>(src, k_off, k, kp, runs, nruns, npanels, out);
+  }
+}
+
+// dst[w * C + c] = bits of mode(src[c * ld_src + w]) for c < C, w < W: a planar row
+// block staged as pixel rows. 16 x 16 blocks in registers where the ISA has them.
+template <Rounding kMode>
+void round_transpose_bits_mode(const float* src, int64_t ld_src, int64_t C, int64_t W, uint16_t* dst) {
+  int64_t c0 = 0;
+  if constexpr (V::kHasTranspose16 && V::kHasStoreBits) {
+    for (; c0 + 16 <= C; c0 += 16) {
+      int64_t w0 = 0;
+      for (; w0 + 16 <= W; w0 += 16) {
+        V r[16];
+        for (int q = 0; q < 16; ++q) r[q] = round_one<kMode, V>(V::load(src + (c0 + q) * ld_src + w0));
+        V::transpose16(r);
+        for (int q = 0; q < 16; ++q) r[q].store_bits(dst + (w0 + q) * C + c0);
+      }
+      for (; w0 < W; ++w0)
+        for (int64_t c = c0; c < c0 + 16; ++c)
+          store_bf16(round_one<kMode, VecScalar>(VecScalar{src[c * ld_src + w0]}).v, dst + w0 * C + c);
+    }
+  }
+  for (int64_t c = c0; c < C; ++c)
+    for (int64_t w = 0; w < W; ++w)
+      store_bf16(round_one<kMode, VecScalar>(VecScalar{src[c * ld_src + w]}).v, dst + w * C + c);
+}
+
+void round_transpose_bits(const float* src, int64_t ld_src, int64_t C, int64_t W, uint16_t* dst, Rounding mode) {
+  switch (mode) {
+    case Rounding::Bf16: return round_transpose_bits_mode<Rounding::Bf16>(src, ld_src, C, W, dst);
+    case Rounding::Bf16Finite: return round_transpose_bits_mode<Rounding::Bf16Finite>(src, ld_src, C, W, dst);
+    case Rounding::Bf16Lo: return round_transpose_bits_mode<Rounding::Bf16Lo>(src, ld_src, C, W, dst);
+    case Rounding::None: return round_transpose_bits_mode<Rounding::None>(src, ld_src, C, W, dst);
+  }
+}
+
 KernelTable make_table(Isa isa) {
   return KernelTable{isa,       &gemm_packed,   &gemm_direct,  &depthwise,
-                     &epilogue, &round_f32,     &depthwise_row, &epilogue_rows};
+                     &epilogue, &round_f32,     &depthwise_row, &epilogue_rows,
+                     &round_bits, &min_exponent, &min_exponent_rounded, &pack_b_runs_vnni, &round_transpose_bits};
 }

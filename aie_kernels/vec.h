@@ -7,6 +7,10 @@
 
 struct VecScalar {
   static constexpr int N = 1;
+  static constexpr bool kHasStoreBits = false;
+  void store_bits(uint16_t*) const {}
+  static constexpr bool kHasTranspose16 = false;
+  static void transpose16(VecScalar*) {}
   float v;
   static VecScalar zero() { return {0.f}; }
   static VecScalar load(const float* p) { return {*p}; }
@@ -31,11 +35,20 @@ struct VecScalar {
     std::memcpy(&f, &bits, 4);
     return {f};
   }
+  // min(acc, |x|) over x that are neither 0 nor NaN (acc starts at +inf).
+  static VecScalar min_abs_nonzero(VecScalar x, VecScalar acc) {
+    const float a = std::fabs(x.v);
+    return {a > 0.f && a < acc.v ? a : acc.v};
+  }
 };
 
 #if defined(__AVX2__)
 struct VecAvx2 {
   static constexpr int N = 8;
+  static constexpr bool kHasStoreBits = false;
+  void store_bits(uint16_t*) const {}
+  static constexpr bool kHasTranspose16 = false;
+  static void transpose16(VecAvx2*) {}
   __m256 v;
   static VecAvx2 zero() { return {_mm256_setzero_ps()}; }
   static VecAvx2 load(const float* p) { return {_mm256_loadu_ps(p)}; }
@@ -58,6 +71,11 @@ struct VecAvx2 {
     __m256 finite = _mm256_cmp_ps(_mm256_sub_ps(x.v, x.v), _mm256_setzero_ps(), _CMP_EQ_OQ);
     return {_mm256_and_ps(x.v, finite)};
   }
+  static VecAvx2 min_abs_nonzero(VecAvx2 x, VecAvx2 acc) {
+    const __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.f), x.v);
+    const __m256 keep = _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_GT_OQ);  // false for 0 and NaN
+    return {_mm256_min_ps(acc.v, _mm256_blendv_ps(acc.v, a, keep))};
+  }
   // Round to nearest even bf16, as c10::BFloat16 does (NaN -> 0x7FC0 quiet NaN).
   // Written with integer ops: AVX2 has no bf16 conversion instruction.
   static VecAvx2 round_bf16(VecAvx2 x) {
@@ -75,6 +93,37 @@ struct VecAvx2 {
 #if defined(__AVX512F__)
 struct VecAvx512 {
   static constexpr int N = 16;
+  // The top halves of the 16 lanes (bf16 values' bits) as 16 uint16_t.
+  static constexpr bool kHasStoreBits = true;
+  void store_bits(uint16_t* p) const {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
+                        _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(v), 16)));
+  }
+  // In-register transpose of a 16 x 16 block (r[i] = row i): unpacks within 128-bit
+  // lanes, then two rounds of 128-bit lane shuffles.
+  static constexpr bool kHasTranspose16 = true;
+  static void transpose16(VecAvx512* r) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+      t[i] = _mm512_unpacklo_ps(r[i].v, r[i + 1].v);
+      t[i + 1] = _mm512_unpackhi_ps(r[i].v, r[i + 1].v);
+    }
+    for (int i = 0; i < 16; i += 4) {
+      u[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+      u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+      u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+      u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int h = 0; h < 16; h += 8)
+      for (int i = 0; i < 4; ++i) {
+        t[h + i] = _mm512_shuffle_f32x4(u[h + i], u[h + i + 4], 0x88);
+        t[h + i + 4] = _mm512_shuffle_f32x4(u[h + i], u[h + i + 4], 0xdd);
+      }
+    for (int i = 0; i < 8; ++i) {
+      r[i].v = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+      r[i + 8].v = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
+  }
   __m512 v;
   static VecAvx512 zero() { return {_mm512_setzero_ps()}; }
   static VecAvx512 load(const float* p) { return {_mm512_loadu_ps(p)}; }
@@ -98,6 +147,11 @@ struct VecAvx512 {
   static VecAvx512 zero_if_nonfinite(VecAvx512 x) {
     __mmask16 finite = _mm512_cmp_ps_mask(_mm512_sub_ps(x.v, x.v), _mm512_setzero_ps(), _CMP_EQ_OQ);
     return {_mm512_maskz_mov_ps(finite, x.v)};
+  }
+  static VecAvx512 min_abs_nonzero(VecAvx512 x, VecAvx512 acc) {
+    const __m512 a = _mm512_abs_ps(x.v);
+    const __mmask16 keep = _mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ);  // not 0, not NaN
+    return {_mm512_mask_min_ps(acc.v, keep, acc.v, a)};
   }
   static VecAvx512 round_bf16(VecAvx512 x) {
     __m512i u = _mm512_castps_si512(x.v);

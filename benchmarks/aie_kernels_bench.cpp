@@ -6,9 +6,11 @@
 #include <immintrin.h>
 
 #include <random>
+#include <string>
 #include <vector>
 
 #include "aie_kernels/bf16.h"
+#include "aie_kernels/bf16_gemm.h"
 #include "aie_kernels/kernel_table.h"
 
 using namespace aie_kernels;
@@ -109,9 +111,119 @@ __attribute__((target("avx2,fma"))) void BM_FmaPeakAvx2(benchmark::State& st) {
                                             benchmark::Counter::kIsRate);
 }
 
+// The AVX-512 fp32 FMA roof (the exact bf16 form's and the fp32 panels' peak).
+__attribute__((target("avx512f"))) void BM_FmaPeakAvx512(benchmark::State& st) {
+  if (!runs_here(Isa::Avx512)) return st.SkipWithError("AVX-512F not available on this host");
+  const int64_t iters = 4096;
+  __m512 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(0.f);
+  const __m512 a = _mm512_set1_ps(1.0000001f), b = _mm512_set1_ps(1e-7f);
+  for (auto _ : st) {
+    for (int64_t it = 0; it < iters; ++it)
+      for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(a, acc[i], b);
+    benchmark::DoNotOptimize(acc);
+  }
+  st.counters["FLOPS"] = benchmark::Counter(2.0 * 16 * 12 * iters * st.iterations(),
+                                            benchmark::Counter::kIsRate);
+}
+
+// vdpbf16ps roof: 12 independent accumulators, 32 MACs per instruction.
+__attribute__((target("avx512f,avx512bf16"))) void BM_Dpbf16Peak(benchmark::State& st) {
+  if (!runs_here(Isa::Avx512Bf16)) return st.SkipWithError("host lacks avx512_bf16");
+  const int64_t iters = 4096;
+  __m512 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_setzero_ps();
+  const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3400);
+  for (auto _ : st) {
+    for (int64_t it = 0; it < iters; ++it)
+      for (int i = 0; i < 12; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+    benchmark::DoNotOptimize(acc);
+  }
+  st.counters["FLOPS"] = benchmark::Counter(2.0 * 32 * 12 * iters * st.iterations(),
+                                            benchmark::Counter::kIsRate);
+}
+
+// AMX roof: tdpbf16ps on four C tiles from register-resident A and B tiles
+// (16 x 16 x 32 MACs per instruction, no memory traffic in the loop).
+struct alignas(64) AmxConfig {
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+__attribute__((target("amx-tile,amx-bf16"))) void BM_AmxPeak(benchmark::State& st) {
+  if (!runs_here(Isa::AmxBf16)) return st.SkipWithError("host lacks amx_bf16 (or the tile permission)");
+  AmxConfig cfg;
+  for (int t = 0; t < 8; ++t) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+  _tile_loadconfig(&cfg);
+  std::vector<uint16_t> ab(16 * 32, 0x3f80);
+  _tile_loadd(4, ab.data(), 64);
+  _tile_loadd(5, ab.data(), 64);
+  _tile_loadd(6, ab.data(), 64);
+  _tile_loadd(7, ab.data(), 64);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  const int64_t iters = 1024;
+  for (auto _ : st) {
+    for (int64_t it = 0; it < iters; ++it) {
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+    }
+  }
+  std::vector<float> c(256);
+  _tile_stored(0, c.data(), 64);
+  benchmark::DoNotOptimize(c.data());
+  _tile_release();
+  st.counters["FLOPS"] = benchmark::Counter(2.0 * 16 * 16 * 32 * 4 * iters * st.iterations(),
+                                            benchmark::Counter::kIsRate);
+}
+
+// The bf16 GEMM (bf16_gemm.h) on one emulator task's block: `rows` output pixels x
+// `panels` x 16 channels, K = 9 x channels read direct (3x3 taps from staged rows) or
+// packed, operands in L2 as in a conv. Args: isa, rows, panels, channels, direct.
+void BM_Bf16Gemm(benchmark::State& st) {
+  const Isa isa = static_cast<Isa>(st.range(0));
+  if (!runs_here(isa)) return st.SkipWithError("ISA not available on this host");
+  const int64_t rows = st.range(1), panels = st.range(2), channels = st.range(3);
+  const bool direct = st.range(4) != 0;
+  const int ntaps = 9;
+  const int64_t k = ntaps * channels, kp = bf16_k_padded(k), wp = rows + 2;
+  std::mt19937 gen(1);
+  std::vector<uint16_t> image((3 * wp + 2) * channels + 64), bpan(panels * kp * kB16NR), apan(rows * kp);
+  for (auto& v : image) v = 0x3f80 + (gen() & 0x7f);
+  for (auto& v : bpan) v = 0x3f80 + (gen() & 0x7f);
+  for (auto& v : apan) v = 0x3f80 + (gen() & 0x7f);
+  int64_t off[9];
+  for (int t = 0; t < 9; ++t) off[t] = ((t / 3) * wp + t % 3) * channels;
+  std::vector<float> c(rows * panels * kB16NR);
+  const Bf16Gemm& g = *bf16_gemm(isa);
+  const int64_t zero = 0;
+  for (auto _ : st) {
+    if (direct)
+      g.gemm(image.data(), channels, off, ntaps, channels, rows, bpan.data(), kp * kB16NR, panels, c.data(),
+             panels * kB16NR, false);
+    else
+      g.gemm(apan.data(), kp, &zero, 1, kp, rows, bpan.data(), kp * kB16NR, panels, c.data(), panels * kB16NR,
+             false);
+    benchmark::DoNotOptimize(c.data());
+  }
+  st.counters["FLOPS"] = benchmark::Counter(2.0 * rows * panels * kB16NR * k * st.iterations(),
+                                            benchmark::Counter::kIsRate);
+  st.SetLabel(std::string(isa_name(isa)) + (direct ? " direct" : " packed"));
+}
+
 }  // namespace
 
 BENCHMARK(BM_FmaPeakAvx2);
+BENCHMARK(BM_FmaPeakAvx512);
+BENCHMARK(BM_Dpbf16Peak);
+BENCHMARK(BM_AmxPeak);
+// Exact form, vdpbf16ps, AMX: a ResNet-50 3x3 block (64 / 256 channels), direct and packed.
+BENCHMARK(BM_Bf16Gemm)->ArgsProduct({{2, 3, 4}, {64}, {4}, {64, 256}, {1, 0}});
+BENCHMARK(BM_Bf16Gemm)->ArgsProduct({{3, 4}, {128}, {8}, {64}, {1}});
 BENCHMARK(BM_GemmMicroKernel)->ArgsProduct({{0, 1, 2}, {256, 1024}});
 BENCHMARK(BM_DirectConvTile)->ArgsProduct({{1, 2}, {64, 256}});
 BENCHMARK(BM_PackAPanel)->Arg(64)->Arg(256);

@@ -17,6 +17,21 @@ def median_ms(fn, runs=7, warmup=1):
     return statistics.median(times) * 1e3
 
 
+def interleaved_medians_ms(fns, runs=7, warmup=1):
+    """Median ms of each of `fns`, timed one call of each per round (so that drifting
+    machine load hits all of them alike)."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
+    for _ in range(runs):
+        for fn, t in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            t.append(time.perf_counter() - t0)
+    return [statistics.median(t) * 1e3 for t in times]
+
+
 @torch.no_grad()
 def capture_conv_inputs(model, x):
     """[(name, conv module, its input)] for every Conv2d, in forward order."""

@@ -1,5 +1,7 @@
-"""aie (host emulator, bf16 numerics) vs PyTorch CPU fp32 vs PyTorch CPU bf16, per conv
-layer of ResNet-50 and MobileNetV2 and end to end, same process, same threads.
+"""aie (host emulator, bf16 numerics) vs PyTorch CPU fp32 vs PyTorch CPU bf16 in
+channels_last (oneDNN; AMX where the host has it: the best CPU path of bf16 numerics), per
+conv layer of ResNet-50 and MobileNetV2 and end to end, same process, same threads. The
+variants are timed interleaved (one call of each per round), medians over the rounds.
 
     .venv/bin/python benchmarks/layer_bench.py [--batches 1 8] [--runs 5] [--png out.png]
 
@@ -12,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 import torch_aie
-from common import capture_conv_inputs, conv_call, median_ms
+from common import capture_conv_inputs, conv_call, interleaved_medians_ms
 from torch_aie import models
 
 
@@ -20,13 +22,14 @@ def layer_rows(name, batch, runs):
     model = models.build(name, calib_batch=1)
     x = torch.randn(batch, 3, 224, 224)
     rows = []
+    cl = torch.channels_last
     with torch.no_grad():
         for lname, mod, inp in tqdm(capture_conv_inputs(model, x), desc=f"{name} b{batch} layers", leave=False):
             aie_mod = copy.deepcopy(mod).to("aie")
-            bf_mod = copy.deepcopy(mod).to(torch.bfloat16)
-            t_aie = median_ms(conv_call(aie_mod, inp.to("aie")), runs)
-            t_fp32 = median_ms(conv_call(mod, inp), runs)
-            t_bf16 = median_ms(conv_call(bf_mod, inp.to(torch.bfloat16)), runs)
+            bf_mod = copy.deepcopy(mod).to(torch.bfloat16).to(memory_format=cl)
+            t_aie, t_fp32, t_bf16 = interleaved_medians_ms(
+                [conv_call(aie_mod, inp.to("aie")), conv_call(mod, inp),
+                 conv_call(bf_mod, inp.to(torch.bfloat16).contiguous(memory_format=cl))], runs)
             alg = torch_aie.explain_conv(inp, mod.weight, None, mod.stride, mod.padding, mod.dilation,
                                          mod.groups).split(" ")[0]
             shape = f"{tuple(inp.shape[1:])}->{mod.out_channels} k{mod.kernel_size[0]} s{mod.stride[0]} g{mod.groups}"
@@ -35,20 +38,22 @@ def layer_rows(name, batch, runs):
 
 
 def end_to_end(name, batch, runs):
-    """Medians (ms): aie eager, aie optimize()'d, CPU fp32 eager, CPU fp32 with BatchNorm
-    folded (torch.fx fuse: the CPU's counterpart of optimize()), CPU bf16 eager."""
+    """Medians (ms), interleaved: aie eager, aie optimize()'d, CPU fp32 eager, CPU fp32 with
+    BatchNorm folded (torch.fx fuse: the CPU's counterpart of optimize()), CPU bf16
+    channels_last eager."""
     from torch.fx.experimental.optimization import fuse
 
     model = models.build(name, calib_batch=1).eval()
     x = torch.randn(batch, 3, 224, 224)
+    cl = torch.channels_last
     with torch.no_grad():
         aie_model, xa = copy.deepcopy(model).to("aie"), x.to("aie")
         aie_opt = torch_aie.optimize(copy.deepcopy(model).to("aie"))
         cpu_fused = fuse(copy.deepcopy(model))
-        bf_model, xb = copy.deepcopy(model).to(torch.bfloat16), x.to(torch.bfloat16)
-        return (median_ms(lambda: aie_model(xa), runs), median_ms(lambda: aie_opt(xa), runs),
-                median_ms(lambda: model(x), runs), median_ms(lambda: cpu_fused(x), runs),
-                median_ms(lambda: bf_model(xb), max(1, runs // 2)))
+        bf_model = copy.deepcopy(model).to(torch.bfloat16).to(memory_format=cl)
+        xb = x.to(torch.bfloat16).contiguous(memory_format=cl)
+        return interleaved_medians_ms([lambda: aie_model(xa), lambda: aie_opt(xa), lambda: model(x),
+                                       lambda: cpu_fused(x), lambda: bf_model(xb)], runs)
 
 
 def plot(rows, path):
@@ -60,7 +65,7 @@ def plot(rows, path):
     fig, ax = plt.subplots(figsize=(14, 5))
     idx = range(len(rows))
     ax.bar([i - 0.2 for i in idx], [r[4] / r[3] for r in rows], 0.4, label="CPU fp32 time / aie time")
-    ax.bar([i + 0.2 for i in idx], [r[5] / r[3] for r in rows], 0.4, label="CPU bf16 time / aie time")
+    ax.bar([i + 0.2 for i in idx], [r[5] / r[3] for r in rows], 0.4, label="CPU bf16 channels_last time / aie time")
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_yscale("log")
     ax.set_xticks(list(idx), [r[0] for r in rows], rotation=90, fontsize=5)
@@ -85,25 +90,29 @@ def main():
     if not args.no_layers:
         for name in args.models:
             rows += layer_rows(name, 1, args.runs)
-        print(f"\n{'layer':34} {'shape':32} {'algorithm':12} {'aie ms':>8} {'fp32 ms':>8} {'bf16 ms':>8} "
-              f"{'fp32/aie':>8} {'bf16/aie':>8}")
+        print(f"\n{'layer':34} {'shape':32} {'algorithm':12} {'aie ms':>8} {'fp32 ms':>8} {'bf16cl ms':>9} "
+              f"{'fp32/aie':>8} {'bf16cl/aie':>10}")
         for r in rows:
-            print(f"{r[0][:34]:34} {r[1][:32]:32} {r[2]:12} {r[3]:8.3f} {r[4]:8.3f} {r[5]:8.3f} "
-                  f"{r[4] / r[3]:8.2f} {r[5] / r[3]:8.2f}")
-        worst = min(rows, key=lambda r: r[5] / r[3])
-        print(f"\nslowest layer vs CPU bf16: {worst[0]} at {worst[5] / worst[3]:.2f}x; "
-              f"layers slower than CPU fp32: {sum(r[4] < r[3] for r in rows)} of {len(rows)}")
+            print(f"{r[0][:34]:34} {r[1][:32]:32} {r[2]:12} {r[3]:8.3f} {r[4]:8.3f} {r[5]:9.3f} "
+                  f"{r[4] / r[3]:8.2f} {r[5] / r[3]:10.2f}")
+        for name in args.models:
+            mine = [r for r in rows if r[0].startswith(name + ".")]
+            worst = min(mine, key=lambda r: min(r[4], r[5]) / r[3])
+            print(f"{name}: sum of layer medians aie {sum(r[3] for r in mine):.2f} ms, CPU fp32 "
+                  f"{sum(r[4] for r in mine):.2f} ms, CPU bf16 channels_last {sum(r[5] for r in mine):.2f} ms; "
+                  f"slowest layer vs the best CPU path: {worst[0]} at {min(worst[4], worst[5]) / worst[3]:.2f}x; "
+                  f"layers under 0.8x CPU bf16 channels_last: {sum(r[5] < 0.8 * r[3] for r in mine)} of {len(mine)}")
         plot(rows, args.png)
         print(f"plot written to {args.png}")
     print(f"\nend to end (ms; ratio > 1: aie faster). aie: model.to('aie'); aie opt: torch_aie.optimize() "
-          f"(BN folded, ReLU fused, prepacked); cpu fused: torch.fx fuse (BN folded)")
-    print(f"{'model':14} {'batch':>5} {'aie':>8} {'aie opt':>8} {'cpu fp32':>9} {'cpu fused':>9} {'cpu bf16':>9} "
-          f"{'fp32/aie':>9} {'fused/opt':>9} {'bf16/aie':>9}")
+          f"(BN folded, ReLU fused, prepacked); cpu fused: torch.fx fuse (BN folded); cpu bf16cl: bf16 channels_last")
+    print(f"{'model':14} {'batch':>5} {'aie':>8} {'aie opt':>8} {'cpu fp32':>9} {'cpu fused':>9} {'cpu bf16cl':>10} "
+          f"{'fp32/aie':>9} {'fused/opt':>9} {'bf16cl/aie':>10} {'bf16cl/opt':>10}")
     for name in args.models:
         for b in tqdm(args.batches, desc=f"{name} end to end", leave=False):
             a, o, f, fz, h = end_to_end(name, b, args.runs)
-            print(f"{name:14} {b:5d} {a:8.1f} {o:8.1f} {f:9.1f} {fz:9.1f} {h:9.1f} {f / a:9.2f} {fz / o:9.2f} "
-                  f"{h / a:9.2f}")
+            print(f"{name:14} {b:5d} {a:8.1f} {o:8.1f} {f:9.1f} {fz:9.1f} {h:10.1f} {f / a:9.2f} {fz / o:9.2f} "
+                  f"{h / a:10.2f} {h / o:10.2f}")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,18 @@
 """The emulator runs planar (NCHW) convs as [channel][pixel] tiles and channels-last
 convs as [pixel][channel] tiles. Both compute every output element with the same
 in-order FMA chain, so a conv's result must not depend on the input's memory format,
-bit for bit, in every numeric mode; and both must hold the contract's bound."""
+bit for bit, in every numeric mode; and both must hold the contract's bound.
+On hosts with bf16 dot products (AVX512-BF16, AMX) the GEMM family runs on them, in
+the same two orientations (the native_bf16 kernel family, csrc/runtime/emulator/bf16_*.cpp): the same holds, because
+those kernels are symmetric in their two operands."""
 import pytest
 import torch
 import torch.nn.functional as F
 
 import torch_aie
 from conv_bounds import conv_error_bound
+
+NATIVE_BF16 = "avx512_bf16" in torch_aie.host_isa()
 
 # (N, C, H, W, OC, kernel, stride, padding, dilation, groups)
 SHAPES = [
@@ -51,8 +56,12 @@ def test_memory_format_does_not_change_the_result(shape, precision, dtype, mode)
     m = planar.shape[0] * planar.shape[2] * planar.shape[3]
     depthwise = g == c == oc
     short = planar.shape[3] < 32 if depthwise else m / (-(-m // 16) * 16) < 0.9 * m / (-(-m // 6) * 6)
+    if NATIVE_BF16 and not depthwise:  # bf16 dot products: pixel rows for in-place A tiles
+        short = s == 1 and (c // g) % 32 == 0 and ks != (1, 1)
     expected = "pixel-row" if short else "channel-row"
-    assert f"emulated as {expected} tiles" in torch_aie.explain_conv(xa, wa, ba, s, p, d, g)
+    explained = torch_aie.explain_conv(xa, wa, ba, s, p, d, g)
+    assert f"emulated as {expected} tiles" in explained
+    assert ("bf16 dot products" in explained) == (NATIVE_BF16 and not depthwise)
     assert "emulated as pixel-row tiles" in torch_aie.explain_conv(
         xa.contiguous(memory_format=torch.channels_last), wa, ba, s, p, d, g)
     assert torch.equal(planar.cpu(), chlast.cpu())
@@ -73,3 +82,51 @@ def test_fused_relu_and_bias_match_in_both_layouts():
                                   [1, 1], [1, 1], [1, 1], 1, "auto", True)
     assert torch.equal(planar.cpu(), chlast.cpu())
     assert (planar.cpu() >= 0).all() and (planar.cpu() > 0).any()
+
+
+@pytest.mark.parametrize("precision,dtype,mode", MODES, ids=[m[2] for m in MODES])
+@pytest.mark.parametrize("shape", [SHAPES[i] for i in (1, 2, 4, 6, 10, 11)], ids=lambda s: "x".join(map(str, s[:5])))
+def test_thread_count_and_repeats_do_not_change_the_result(shape, precision, dtype, mode):
+    """docs/ARCHITECTURE.md, "Numerics contract": on one host a result depends neither on the thread count nor
+    on the run (tasks split outputs, never a reduction)."""
+    n, c, h, w, oc, k, s, p, d, g = shape
+    ks = (k, k) if isinstance(k, int) else k
+    torch.manual_seed(11)
+    x = torch.randn(n, c, h, w).to(dtype).to("aie")
+    wt = (torch.randn(oc, c // g, *ks) * 0.2).to(dtype).to("aie")
+    torch_aie.set_conv_precision(precision)
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3, 1):
+            torch.set_num_threads(threads)
+            for fmt in (torch.contiguous_format, torch.channels_last):
+                results.append(F.conv2d(x.contiguous(memory_format=fmt), wt, None, s, p, d, g).cpu())
+    finally:
+        torch.set_num_threads(before)
+    for r in results[1:]:
+        assert torch.equal(r, results[0])
+
+
+@pytest.mark.parametrize("kernel,padding", [(1, 0), (3, 1)])
+def test_tiny_operands_stay_within_the_bound(kernel, padding):
+    """Products under fp32's normal range: the native bf16 units (AVX512-BF16, AMX) flush
+    them to zero, which would leave the bound; the emulator then runs those convs with
+    exact fp32 products (csrc/runtime/emulator/bf16_family.h bf16_gemm_for), on every host."""
+    torch.manual_seed(12)
+    x = torch.randn(1, 64, 9, 9) * 2.0**-70
+    wt = torch.randn(48, 64, kernel, kernel) * 2.0**-60
+    torch_aie.set_conv_precision("bf16")
+    xa, wa = x.to("aie"), wt.to("aie")
+    out = F.conv2d(xa, wa, None, 1, padding)
+    assert torch.equal(out.cpu(), F.conv2d(xa.contiguous(memory_format=torch.channels_last), wa, None, 1,
+                                           padding).cpu())
+    xr, wr = x.bfloat16().double(), wt.bfloat16().double()
+    ref = F.conv2d(xr, wr, None, 1, padding)
+    mag = F.conv2d(xr.abs(), wr.abs(), None, 1, padding)
+    # Operands are rounded already: only the accumulation part of the bf16 bound applies,
+    # plus fp32's denormal spacing per accumulation step.
+    k = 64 * kernel * kernel
+    tol = conv_error_bound("ieee", k, mag, ref) + (k + 1) * 2.0**-149
+    assert ((out.cpu().double() - ref).abs() <= tol).all()
+    assert (ref.abs() > 2.0**-126).any() and (out.cpu() != 0).any()

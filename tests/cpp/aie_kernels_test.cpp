@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
 
 #include "aie_kernels/bf16.h"
+#include "aie_kernels/bf16_gemm.h"
 #include "aie_kernels/kernel_table.h"
 
 using namespace aie_kernels;
@@ -275,4 +277,409 @@ TEST(Packing, PixelRunsGatherRunsAndZeroTheRest) {
   pack_b_runs(src.data(), k_off, kc, full, 1, panel.data());
   for (int64_t k = 0; k < kc; ++k)
     for (int j = 0; j < kNR; ++j) ASSERT_EQ(panel[k * kNR + j], src[k_off[k] + 40 + j]);
+}
+
+// ---------------------------------------------------------------------------
+// The native-bf16 GEMM family (bf16_gemm.h).
+// ---------------------------------------------------------------------------
+namespace {
+
+uint16_t bf16_bits(float x) { return static_cast<uint16_t>(bits(round_to_bf16(x)) >> 16); }
+float from_bits(uint16_t v) {
+  const uint32_t u = uint32_t(v) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+const Isa kBf16Isas[] = {Isa::Avx512, Isa::Avx512Bf16, Isa::AmxBf16};
+
+// The variants of the bf16 GEMM this host executes; names the others once.
+std::vector<Isa> bf16_isas_here() {
+  std::vector<Isa> out;
+  for (Isa isa : kBf16Isas) {
+    if (static_cast<int>(isa) <= static_cast<int>(detect_host_isa()))
+      out.push_back(isa);
+    else
+      std::printf("[ NOT RUN  ] bf16 GEMM variant %s: host lacks it (host ISA %s%s%s)\n", isa_name(isa),
+                  isa_name(detect_host_isa()), *isa_downgrade_reason() ? "; " : "", isa_downgrade_reason());
+  }
+  return out;
+}
+
+// A GEMM problem in the bf16 formats: A rows with taps (direct addressing) and the
+// same A im2col-packed, B as [n][K] and VNNI panels.
+struct Bf16Problem {
+  int64_t rows, n, channels;
+  int ntaps;
+  std::vector<int64_t> tap_off;
+  int64_t lda;
+  std::vector<uint16_t> image, w, b_panels, a_packed;
+  int64_t K() const { return ntaps * channels; }
+  int64_t Kp() const { return bf16_k_padded(K()); }
+  int64_t npanels() const { return ceil_div(n, kB16NR); }
+  int64_t padded_rows() const { return round_up(rows, kB16RowBlock); }
+  float a(int64_t i, int64_t p) const { return from_bits(image[i * lda + tap_off[p / channels] + p % channels]); }
+  float b(int64_t p, int64_t j) const { return j < n ? from_bits(w[j * K() + p]) : 0.f; }
+};
+
+Bf16Problem make_problem(int64_t rows, int64_t n, int64_t channels, int ntaps, uint32_t seed) {
+  Bf16Problem pr{rows, n, channels, ntaps, {}, 0, {}, {}, {}, {}};
+  pr.lda = ntaps * channels + 7;  // rows overlap the next rows' taps, as staged pixels do
+  for (int t = 0; t < ntaps; ++t) pr.tap_off.push_back(t * channels + (t % 2));
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> dist(0.f, 1.f);
+  pr.image.resize(pr.padded_rows() * pr.lda + ntaps * channels + 64);
+  for (auto& v : pr.image) v = bf16_bits(dist(gen));
+  pr.w.resize(n * pr.K());
+  for (auto& v : pr.w) v = bf16_bits(dist(gen));
+  pr.b_panels.resize(pr.npanels() * pr.Kp() * kB16NR);
+  pack_b_vnni(pr.w.data(), n, pr.K(), pr.b_panels.data());
+  std::vector<const uint16_t*> rp(rows);
+  for (int64_t i = 0; i < rows; ++i) rp[i] = pr.image.data() + i * pr.lda;
+  pr.a_packed.resize(pr.padded_rows() * pr.Kp());
+  pack_a_rows_bf16(rp.data(), static_cast<int>(rows), static_cast<int>(pr.padded_rows()), pr.tap_off.data(),
+                   ntaps, channels, pr.Kp(), pr.a_packed.data());
+  return pr;
+}
+
+// C of one call in packed-A form (ntaps = 1) into a padded buffer.
+std::vector<float> run_packed(const Bf16Gemm& k, const Bf16Problem& pr, int64_t ldc) {
+  std::vector<float> c(pr.padded_rows() * ldc, 0.f);
+  const int64_t zero = 0;
+  k.gemm(pr.a_packed.data(), pr.Kp(), &zero, 1, pr.Kp(), pr.rows, pr.b_panels.data(), pr.Kp() * kB16NR,
+         pr.npanels(), c.data(), ldc, false);
+  return c;
+}
+
+// The fp32 accumulation bound of tests/conv_bounds.py for exact bf16 products.
+void expect_within_accumulation_bound(const std::vector<float>& c, int64_t ldc, const Bf16Problem& pr,
+                                      const char* what) {
+  for (int64_t i = 0; i < pr.rows; ++i)
+    for (int64_t j = 0; j < pr.n; ++j) {
+      double exact = 0, mag = 0;
+      for (int64_t p = 0; p < pr.K(); ++p) {
+        exact += double(pr.a(i, p)) * pr.b(p, j);
+        mag += std::fabs(double(pr.a(i, p)) * pr.b(p, j));
+      }
+      const double bound = 2.0 * (pr.K() + 1) * std::ldexp(1.0, -24) * mag;
+      ASSERT_LE(std::fabs(c[i * ldc + j] - exact), bound) << what << " i=" << i << " j=" << j;
+    }
+}
+
+}  // namespace
+
+TEST(Bf16Gemm, PackersLayOutVnniPairsAndZeroPad) {
+  const auto pr = make_problem(5, 21, 13, 3, 11);  // K = 39: padded to 64; n = 21: two panels
+  for (int64_t j = 0; j < pr.npanels() * kB16NR; ++j)
+    for (int64_t p = 0; p < pr.Kp(); ++p) {
+      const uint16_t got = pr.b_panels[(j / kB16NR) * pr.Kp() * kB16NR + (p / 2) * 2 * kB16NR + (j % kB16NR) * 2 + p % 2];
+      ASSERT_EQ(got, j < pr.n && p < pr.K() ? pr.w[j * pr.K() + p] : 0) << "j=" << j << " p=" << p;
+    }
+  for (int64_t i = 0; i < pr.padded_rows(); ++i)
+    for (int64_t p = 0; p < pr.Kp(); ++p) {
+      const uint16_t got = pr.a_packed[i * pr.Kp() + p];
+      const uint16_t want = i < pr.rows && p < pr.K()
+                                ? pr.image[i * pr.lda + pr.tap_off[p / pr.channels] + p % pr.channels]
+                                : 0;
+      ASSERT_EQ(got, want) << "i=" << i << " p=" << p;
+    }
+}
+
+TEST(Bf16Gemm, RoundBitsAreRoundF32sTopHalfAndMinExponent) {
+  std::vector<float> v = random_bf16(1000, 12);
+  for (auto& x : v) x *= 1.37f;  // not bf16 values any more
+  v.push_back(std::numeric_limits<float>::infinity());
+  v.push_back(1e-39f);
+  for (Isa isa : host_isas())
+    for (Rounding m : {Rounding::Bf16, Rounding::Bf16Finite, Rounding::Bf16Lo}) {
+      const auto& kt = kernel_table(isa);
+      std::vector<float> f(v.size());
+      std::vector<uint16_t> b(v.size());
+      kt.round_f32(v.data(), f.data(), v.size(), m);
+      kt.round_bits(v.data(), b.data(), v.size(), m);
+      for (size_t i = 0; i < v.size(); ++i) {
+        ASSERT_EQ(uint32_t(b[i]) << 16, bits(f[i])) << isa_name(isa) << " " << v[i];
+      }
+      const uint16_t mixed[] = {0, 0x8000, bf16_bits(0.5f), bf16_bits(-3e-30f), bf16_bits(7.f)};
+      EXPECT_EQ(kt.min_exponent(mixed, 5), 127 - 99) << isa_name(isa);  // 3e-30 = 1.9 * 2^-99
+      EXPECT_EQ(kt.min_exponent(mixed, 2), 255);
+      const uint16_t denormal[] = {bf16_bits(1.f), 0x0001};
+      EXPECT_EQ(kt.min_exponent(denormal, 2), 0);
+    }
+  EXPECT_TRUE(bf16_products_normal(127 - 50, 127 - 50));
+  EXPECT_FALSE(bf16_products_normal(127 - 50, 127 - 51));
+}
+
+TEST(Bf16Gemm, VectorVariantsMatchTheirScalarModelsBitExactly) {
+  const auto isas = bf16_isas_here();
+  struct Shape {
+    int64_t rows, n, channels;
+    int ntaps;
+  } shapes[] = {{6, 16, 32, 1}, {37, 50, 64, 3}, {16, 33, 96, 2}, {9, 5, 32, 9}};
+  for (Isa isa : isas) {
+    const Bf16Gemm* ref = bf16_gemm_reference(isa);
+    if (!ref) continue;  // AMX: see the bound test below
+    for (const auto& sh : shapes) {
+      const auto pr = make_problem(sh.rows, sh.n, sh.channels, sh.ntaps, 13);
+      const int64_t ldc = pr.npanels() * kB16NR + 3;
+      for (bool direct : {false, true}) {
+        std::vector<float> got(pr.padded_rows() * ldc, 0.f), want(got);
+        for (const Bf16Gemm* k : {bf16_gemm(isa), ref}) {
+          auto& c = k == ref ? want : got;
+          // Two calls: the second accumulates (as a later bf16x3 pass does).
+          for (int pass = 0; pass < 2; ++pass) {
+            if (direct)
+              k->gemm(pr.image.data(), pr.lda, pr.tap_off.data(), pr.ntaps, pr.channels, pr.rows,
+                      pr.b_panels.data(), pr.Kp() * kB16NR, pr.npanels(), c.data(), ldc, pass > 0);
+            else {
+              const int64_t zero = 0;
+              k->gemm(pr.a_packed.data(), pr.Kp(), &zero, 1, pr.Kp(), pr.rows, pr.b_panels.data(),
+                      pr.Kp() * kB16NR, pr.npanels(), c.data(), ldc, pass > 0);
+            }
+          }
+        }
+        for (int64_t i = 0; i < pr.rows; ++i)
+          for (int64_t j = 0; j < pr.npanels() * kB16NR; ++j)
+            ASSERT_EQ(bits(got[i * ldc + j]), bits(want[i * ldc + j]))
+                << isa_name(isa) << (direct ? " direct" : " packed") << " rows=" << sh.rows << " i=" << i << " j=" << j;
+      }
+    }
+  }
+}
+
+TEST(Bf16Gemm, ExactVariantIsTheFp32PanelChain) {
+  if (static_cast<int>(detect_host_isa()) < static_cast<int>(Isa::Avx512)) {
+    std::printf("[ NOT RUN  ] exact bf16 GEMM: host lacks avx512f\n");
+    return;
+  }
+  // K a multiple of 32: no padding, the same terms as the fp32 kernel in the same order.
+  const auto pr = make_problem(kMR, kNR, 64, 2, 14);
+  std::vector<float> apanel(pr.K() * kMR), bpanel(pr.K() * kNR), c32(kMR * kNR);
+  for (int64_t p = 0; p < pr.K(); ++p) {
+    for (int i = 0; i < kMR; ++i) apanel[p * kMR + i] = pr.a(i, p);
+    for (int j = 0; j < kNR; ++j) bpanel[p * kNR + j] = pr.b(p, j);
+  }
+  kernel_table(Isa::Avx512).gemm_packed(pr.K(), apanel.data(), bpanel.data(), c32.data(), kNR, false);
+  const auto c = run_packed(*bf16_gemm(Isa::Avx512), pr, kB16NR);
+  for (int i = 0; i < kMR; ++i)
+    for (int j = 0; j < kNR; ++j) ASSERT_EQ(bits(c[i * kB16NR + j]), bits(c32[i * kNR + j])) << i << "," << j;
+}
+
+TEST(Bf16Gemm, Dpbf16FlushesDenormalsAsItsModel) {
+  if (static_cast<int>(detect_host_isa()) < static_cast<int>(Isa::Avx512Bf16)) {
+    std::printf("[ NOT RUN  ] vdpbf16ps denormal cases: host lacks avx512_bf16\n");
+    return;
+  }
+  // One row, one panel, K = 32 (one pair used): denormal inputs, an underflowing
+  // product, a denormal partial sum between the pair's two FMAs.
+  const float t126 = std::ldexp(1.f, -126);
+  const float cases[][5] = {
+      // c0, a_even, a_odd, b_even, b_odd
+      {0.f, 9e-40f, 0.f, 1.f, 0.f},       {1e-39f, 0.f, 0.f, 0.f, 0.f},
+      {0.f, 1e-20f, 0.f, 1e-20f, 0.f},    {-t126, 1.f, t126, t126, 1.5f},
+      {0.f, -1e-20f, 0.f, 1e-20f, 0.f},   {t126, -1.f, -t126, t126, 1.5f}};
+  for (const auto& cs : cases) {
+    std::vector<uint16_t> a(kB16RowBlock * 32, 0), w(32, 0), b(16 * 32);
+    a[0] = bf16_bits(cs[1]);
+    a[1] = bf16_bits(cs[2]);
+    w[0] = bf16_bits(cs[3]);
+    w[1] = bf16_bits(cs[4]);
+    pack_b_vnni(w.data(), 1, 32, b.data());
+    const int64_t zero = 0;
+    std::vector<float> got(kB16RowBlock * kB16NR, cs[0]), want(got);
+    bf16_gemm(Isa::Avx512Bf16)->gemm(a.data(), 32, &zero, 1, 32, 1, b.data(), 0, 1, got.data(), kB16NR, true);
+    bf16_gemm_reference(Isa::Avx512Bf16)->gemm(a.data(), 32, &zero, 1, 32, 1, b.data(), 0, 1, want.data(), kB16NR, true);
+    EXPECT_EQ(bits(got[0]), bits(want[0])) << "c=" << cs[0] << " a=" << cs[1] << "," << cs[2];
+  }
+}
+
+TEST(Bf16Gemm, AmxWithinTheAccumulationBoundAndNearVdpbf16ps) {
+  if (static_cast<int>(detect_host_isa()) < static_cast<int>(Isa::AmxBf16)) {
+    std::printf("[ NOT RUN  ] AMX bf16 GEMM: host lacks amx_bf16 (or the tile permission)%s%s\n",
+                *isa_downgrade_reason() ? ": " : "", isa_downgrade_reason());
+    return;
+  }
+  const Bf16Gemm& amx = *bf16_gemm(Isa::AmxBf16);
+  for (int64_t channels : {32, 64, 256}) {
+    const auto pr = make_problem(45, 40, channels, 3, 15);
+    const int64_t ldc = pr.npanels() * kB16NR;
+    const auto c = run_packed(amx, pr, ldc);
+    expect_within_accumulation_bound(c, ldc, pr, "amx");
+    // Against vdpbf16ps: both within the bound of the exact sum, so within twice it.
+    const auto d = run_packed(*bf16_gemm(Isa::Avx512Bf16), pr, ldc);
+    for (int64_t i = 0; i < pr.rows; ++i)
+      for (int64_t j = 0; j < pr.n; ++j) {
+        double mag = 0;
+        for (int64_t p = 0; p < pr.K(); ++p) mag += std::fabs(double(pr.a(i, p)) * pr.b(p, j));
+        ASSERT_LE(std::fabs(double(c[i * ldc + j]) - d[i * ldc + j]),
+                  4.0 * (pr.K() + 1) * std::ldexp(1.0, -24) * mag);
+      }
+  }
+}
+
+TEST(Bf16Gemm, EveryVariantIsPositionFreeAndDirectEqualsPacked) {
+  // What determinism across thread counts and memory formats rests on: an output's
+  // bits depend on its A row, its B column and Kp only, not on the tile it lands in,
+  // the row/panel counts of the call, or whether A is read direct or packed.
+  for (Isa isa : bf16_isas_here()) {
+    const Bf16Gemm& k = *bf16_gemm(isa);
+    const auto pr = make_problem(50, 48, 64, 3, 16);
+    const int64_t ldc = pr.npanels() * kB16NR;
+    const auto whole = run_packed(k, pr, ldc);
+    // Rows 17.. computed as their own call (different tile rows), one panel at a time.
+    const int64_t r0 = 17, zero = 0;
+    for (int64_t p = 0; p < pr.npanels(); ++p) {
+      std::vector<float> part(kB16RowBlock * 3 * kB16NR);
+      k.gemm(pr.a_packed.data() + r0 * pr.Kp(), pr.Kp(), &zero, 1, pr.Kp(), pr.rows - r0,
+             pr.b_panels.data() + p * pr.Kp() * kB16NR, 0, 1, part.data(), kB16NR, false);
+      for (int64_t i = 0; i < pr.rows - r0; ++i)
+        for (int j = 0; j < kB16NR; ++j)
+          ASSERT_EQ(bits(part[i * kB16NR + j]), bits(whole[(r0 + i) * ldc + p * kB16NR + j]))
+              << isa_name(isa) << " i=" << i << " panel " << p;
+    }
+    std::vector<float> direct(pr.padded_rows() * ldc);
+    k.gemm(pr.image.data(), pr.lda, pr.tap_off.data(), pr.ntaps, pr.channels, pr.rows, pr.b_panels.data(),
+           pr.Kp() * kB16NR, pr.npanels(), direct.data(), ldc, false);
+    for (int64_t i = 0; i < pr.rows * ldc; ++i)
+      ASSERT_EQ(bits(direct[i]), bits(whole[i])) << isa_name(isa) << " direct @" << i;
+  }
+}
+
+TEST(Bf16Gemm, PixelRunPanelsRoundAndInterleavePairs) {
+  std::vector<float> src = random_bf16(3000, 17);
+  for (auto& v : src) v *= 1.37f;  // not bf16 values: the packer rounds them
+  const int64_t k = 7, kp = bf16_k_padded(k);
+  std::vector<int64_t> k_off(k);
+  for (int64_t p = 0; p < k; ++p) k_off[p] = p * 300 + 3;
+  const PixelRun split[] = {{0, 5, 10}, {5, 9, 100}};  // 14 of 16 columns
+  const PixelRun whole[] = {{0, 16, 40}};
+  for (Isa isa : host_isas())
+    for (Rounding m : {Rounding::Bf16, Rounding::Bf16Lo, Rounding::None})
+      for (int shape = 0; shape < 2; ++shape) {
+        const PixelRun* runs = shape ? whole : split;
+        const int nruns = shape ? 1 : 2;
+        // Two panels: this one and a copy (shifted by one pixel), packed together.
+        PixelRun both[2][kB16NR];
+        for (int r = 0; r < nruns; ++r) {
+          both[0][r] = runs[r];
+          both[1][r] = PixelRun{runs[r].j0, runs[r].len, runs[r].base + 1};
+        }
+        const int counts[2] = {nruns, nruns};
+        std::vector<uint16_t> two(2 * kp * kB16NR, 0xFFFF);
+        kernel_table(isa).pack_b_runs_vnni(src.data(), k_off.data(), k, kp, &both[0][0], counts, 2, m, two.data());
+        std::vector<uint16_t> panel(two.begin(), two.begin() + kp * kB16NR);
+        std::vector<float> shifted(src.begin() + 1, src.end());
+        std::vector<uint16_t> second(kp * kB16NR);
+        kernel_table(isa).pack_b_runs_vnni(shifted.data(), k_off.data(), k, kp, &both[0][0], counts, 1, m, second.data());
+        ASSERT_TRUE(std::equal(second.begin(), second.end(), two.begin() + kp * kB16NR)) << isa_name(isa);
+        for (int64_t p = 0; p < kp; ++p)
+          for (int j = 0; j < kB16NR; ++j) {
+            float v = 0.f;
+            for (int r = 0; r < nruns; ++r)
+              if (p < k && j >= runs[r].j0 && j < runs[r].j0 + runs[r].len)
+                v = src[k_off[p] + runs[r].base + (j - runs[r].j0)];
+            float want_f;
+            kernel_table(Isa::Scalar).round_f32(&v, &want_f, 1, m == Rounding::None ? Rounding::Bf16 : m);
+            // None takes the top half as it is (the values are bf16 values there).
+            const uint16_t want = m == Rounding::None ? uint16_t(bits(v) >> 16) : uint16_t(bits(want_f) >> 16);
+            ASSERT_EQ(panel[(p / 2) * 2 * kB16NR + j * 2 + p % 2], want)
+                << isa_name(isa) << " mode " << int(m) << " p=" << p << " j=" << j;
+          }
+      }
+}
+
+TEST(Bf16Gemm, MinExponentOfRoundingsMatchesTheStagedBits) {
+  std::vector<float> v = random_bf16(999, 18);
+  for (auto& x : v) x = x * 1.37f * 1e-20f;
+  v[500] = 1.9999999f * std::ldexp(1.f, -90);  // rounds up into the next binade
+  for (Isa isa : host_isas()) {
+    const auto& kt = kernel_table(isa);
+    std::vector<uint16_t> b(v.size());
+    kt.round_bits(v.data(), b.data(), v.size(), Rounding::Bf16);
+    EXPECT_EQ(kt.min_exponent_rounded(v.data(), v.size()), kt.min_exponent(b.data(), b.size())) << isa_name(isa);
+    const float tiny[] = {0.f, 1.9999999f * std::ldexp(1.f, -90)};
+    EXPECT_EQ(kt.min_exponent_rounded(tiny, 2), 127 - 89) << isa_name(isa);
+  }
+}
+
+TEST(Epilogue, PlanarOutputsFromPixelRowTilesBiasReluRounding) {
+  // C[pixel][channel] written channel-planar (row stride 1).
+  const int64_t rows = 37, cols = 35, ldc = 40, plane = 50;
+  auto c = random_bf16(rows * ldc, 19);
+  for (auto& v : c) v *= 3.3f;
+  auto bias = random_bf16(cols, 20);
+  for (Isa isa : host_isas())
+    for (bool relu : {false, true}) {
+      std::vector<float> f32(cols * plane, -7.f);
+      std::vector<uint16_t> b16(cols * plane, 0);
+      kernel_table(isa).epilogue(c.data(), ldc, rows, cols, bias.data(), relu ? aie_kernels::Activation::Relu : aie_kernels::Activation::None,
+                                 aie_kernels::Residual{}, f32.data(), false, 1, plane);
+      kernel_table(isa).epilogue(c.data(), ldc, rows, cols, bias.data(), relu ? aie_kernels::Activation::Relu : aie_kernels::Activation::None,
+                                 aie_kernels::Residual{}, b16.data(), true, 1, plane);
+      for (int64_t j = 0; j < cols; ++j)
+        for (int64_t i = 0; i < plane; ++i) {
+          if (i >= rows) {
+            ASSERT_EQ(f32[j * plane + i], -7.f);
+            continue;
+          }
+          float v = c[i * ldc + j] + bias[j];
+          if (relu) v = std::max(0.f, v);
+          ASSERT_EQ(bits(f32[j * plane + i]), bits(v)) << isa_name(isa) << " i=" << i << " j=" << j;
+          ASSERT_EQ(b16[j * plane + i], bf16_bits(v)) << isa_name(isa);
+        }
+    }
+}
+
+TEST(Bf16Gemm, RoundTransposeStagesPlanarRowsAsPixelRows) {
+  const int64_t C = 35, W = 37, ld = 41;
+  auto src = random_bf16(C * ld, 21);
+  for (auto& v : src) v *= 1.37f;
+  for (Isa isa : host_isas())
+    for (Rounding m : {Rounding::Bf16, Rounding::Bf16Lo}) {
+      std::vector<uint16_t> got(W * C, 0xFFFF);
+      kernel_table(isa).round_transpose_bits(src.data(), ld, C, W, got.data(), m);
+      for (int64_t c = 0; c < C; ++c) {
+        std::vector<uint16_t> row(W);
+        kernel_table(Isa::Scalar).round_bits(src.data() + c * ld, row.data(), W, m);
+        for (int64_t w = 0; w < W; ++w) ASSERT_EQ(got[w * C + c], row[w]) << isa_name(isa) << " c=" << c << " w=" << w;
+      }
+    }
+}
+
+TEST(Bf16Gemm, EveryVariantIsSymmetricInItsOperands) {
+  // The channel-row form computes C^T = W X^T with the weights as A and the pixels as
+  // B; the pixel-row form C = X W^T. A conv gives the same bits in either memory format
+  // only if every variant is symmetric in its two operands.
+  const int64_t m = 40, n = 24, k = 96 * 3, kp = bf16_k_padded(k);
+  std::mt19937 gen(22);
+  std::normal_distribution<float> dist(0.f, 1.f);
+  std::vector<uint16_t> x(m * k), w(n * k);
+  for (auto& v : x) v = bf16_bits(dist(gen));
+  for (auto& v : w) v = bf16_bits(dist(gen));
+  auto rows_of = [&](const std::vector<uint16_t>& src, int64_t count) {
+    std::vector<const uint16_t*> rp(count);
+    for (int64_t i = 0; i < count; ++i) rp[i] = src.data() + i * k;
+    std::vector<uint16_t> out(round_up(count, kB16RowBlock) * kp);
+    const int64_t no_offset = 0;
+    pack_a_rows_bf16(rp.data(), static_cast<int>(count), static_cast<int>(round_up(count, kB16RowBlock)), &no_offset,
+                     1, k, kp, out.data());
+    return out;
+  };
+  auto panels_of = [&](const std::vector<uint16_t>& src, int64_t count) {
+    std::vector<uint16_t> out(ceil_div(count, kB16NR) * kp * kB16NR);
+    pack_b_vnni(src.data(), count, k, out.data());
+    return out;
+  };
+  const auto xa = rows_of(x, m), wa = rows_of(w, n), xb = panels_of(x, m), wb = panels_of(w, n);
+  const int64_t zero = 0, ldc1 = round_up(n, kB16NR), ldc2 = round_up(m, kB16NR);
+  for (Isa isa : bf16_isas_here()) {
+    const Bf16Gemm& g = *bf16_gemm(isa);
+    std::vector<float> c1(round_up(m, kB16RowBlock) * ldc1), c2(round_up(n, kB16RowBlock) * ldc2);
+    g.gemm(xa.data(), kp, &zero, 1, kp, m, wb.data(), kp * kB16NR, ceil_div(n, kB16NR), c1.data(), ldc1, false);
+    g.gemm(wa.data(), kp, &zero, 1, kp, n, xb.data(), kp * kB16NR, ceil_div(m, kB16NR), c2.data(), ldc2, false);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        ASSERT_EQ(bits(c1[i * ldc1 + j]), bits(c2[j * ldc2 + i])) << isa_name(isa) << " i=" << i << " j=" << j;
+  }
 }

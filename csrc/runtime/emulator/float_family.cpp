@@ -80,7 +80,8 @@ class FloatFamily final : public KernelFamily {
   }
 
   std::string describe(const ConvJob& job) const override {
-    return std::string("emulated as ") + host_layout_name(layout_of(job)) + " tiles";
+    return std::string("emulated as ") + host_layout_name(layout_of(job)) + " tiles, fp32 FMAs on bf16 values (" +
+           aie_kernels::isa_name(aie_kernels::detect_host_isa()) + ")";
   }
 };
 

@@ -13,9 +13,6 @@ namespace torch_aie::runtime {
 
 using aie_kernels::Rounding;
 
-namespace {
-
-// [OC][Cg][KH][KW] -> per output channel, the reduction in (tap, channel) order.
 std::vector<float> to_tap_major(const float* w, const ConvShape& s) {
   const int64_t cg = s.Cg(), taps = s.taps();
   std::vector<float> out(s.OC * taps * cg);
@@ -24,6 +21,8 @@ std::vector<float> to_tap_major(const float* w, const ConvShape& s) {
       for (int64_t t = 0; t < taps; ++t) out[(oc * taps + t) * cg + c] = w[(oc * cg + c) * taps + t];
   return out;
 }
+
+namespace {
 
 // Depthwise (Cg = 1, OCg = 1): [C][1][KH][KW] -> [tap][C].
 std::vector<float> to_tap_channel(const float* w, const ConvShape& s) {

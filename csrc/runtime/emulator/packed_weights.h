@@ -2,6 +2,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "aie_kernels/kernel_table.h"
 #include "csrc/runtime/conv_backend.h"
@@ -29,6 +30,10 @@ struct PackedWeights final : PackedOperand {
     return b;
   }
 };
+
+// [OC][Cg][KH][KW] -> per output channel, the reduction in (tap, channel) order
+// (the GEMM families' reduction order).
+std::vector<float> to_tap_major(const float* w, const ConvShape& s);
 
 // Packs `w` (fp32, contiguous [OC][Cg][KH][KW], bf16 values if numerics is
 // Bf16Tensor) for `algorithm` in `layout` (depthwise ignores the layout).

@@ -1,0 +1,82 @@
+// The native-bf16 GEMM family: operands stored as bf16 (uint16_t bit patterns, as
+// c10::BFloat16 holds them), fp32 accumulation, on the host's bf16 dot-product
+// units where it has them (AVX512-BF16 vdpbf16ps, AMX-BF16 tdpbf16ps).
+//
+// Formats (shared by every variant, so one packed weight serves them all):
+// - The reduction index is k = tap * kc + channel (tap-major, channel-minor), padded
+//   with zeros to Kp = bf16_k_padded(K), a multiple of the AMX tile depth.
+// - A (activations): row i of tap t is a + i * lda + tap_off[t], kc consecutive
+//   bf16 values; with ntaps = 1, tap_off = {0}, kc = Kp it is a row-major [m][Kp]
+//   panel (im2col-packed). Values are read in pairs (k, k + 1).
+// - B (weights): VNNI-2 panels of kB16NR output channels, panel p at b + p * b_stride:
+//   [Kp / 2][kB16NR][2], i.e. one 64-byte row per pair of reduction indices, the
+//   layout both vdpbf16ps (one zmm) and an AMX B tile row take.
+//
+// Numerics per variant (each deterministic: a result depends only on its row of A,
+// its column of B, and Kp; never on the tile position, the row/panel counts, or
+// which operand is A; see tests/cpp/aie_kernels_test.cpp):
+// - Avx512Bf16: per pair, acc = fma(a[k+1], b[k+1], acc) then fma(a[k], b[k], acc),
+//   with bf16/accumulator denormals read as 0 and denormal results flushed to 0,
+//   round to nearest even (Intel SDM, VDPBF16PS). bf16_gemm_reference() models it
+//   bit for bit.
+// - AmxBf16: TDPBF16PS on 32-deep chunks of k. Its fp32 sum of 32 products is not
+//   the SDM's sequential FMA chain (measured on this host class: ~50 % of outputs
+//   differ in the last bits from any sequential order), so it is held to the fp32
+//   accumulation bound, and its chunking is fixed: chunks start at k = 0.
+// - Avx512 (exact): fp32 FMAs in k order on exactly widened bf16 values, IEEE
+//   denormals: the same chain as the fp32-panel kernels (kernel_table.h). Used where
+//   the flushing variants could leave the bound (operands with tiny exponents).
+#pragma once
+#include <cstdint>
+
+#include "aie_kernels/isa.h"
+#include "aie_kernels/tile_shapes.h"
+
+namespace aie_kernels {
+
+constexpr int kB16NR = 16;          // output channels per B panel (one zmm of fp32)
+constexpr int64_t kB16KChunk = 32;  // reduction depth of one AMX tile row (64 bytes)
+constexpr int kB16RowBlock = 16;    // rows of an AMX tile: A and C buffers are padded to it
+
+inline int64_t bf16_k_padded(int64_t k) { return round_up(k, kB16KChunk); }
+
+struct Bf16Gemm {
+  Isa isa;
+  // C[i][j] (+)= sum_t sum_{q<kc} A(i, t, q) * B[t * kc + q][j] for i < rows and
+  // j < kB16NR * npanels. kc must be a multiple of kB16KChunk. A must have
+  // round_up(rows, kB16RowBlock) readable rows and C as many writable rows (the
+  // rows past `rows` receive unspecified values).
+  void (*gemm)(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc,
+               int64_t rows, const uint16_t* b, int64_t b_stride, int64_t npanels, float* c,
+               int64_t ldc, bool accumulate);
+};
+
+// The bf16 GEMM of `isa`: AmxBf16 -> tiles, Avx512Bf16 -> vdpbf16ps, Avx512 -> the
+// exact fp32-FMA form; nullptr for ISAs without AVX-512 (they keep the fp32 panels).
+const Bf16Gemm* bf16_gemm(Isa isa);
+
+// Scalar models for the tests: Avx512Bf16 (vdpbf16ps, bit-exact) and Avx512 (the
+// exact form); nullptr for AmxBf16, whose summation order is not published.
+const Bf16Gemm* bf16_gemm_reference(Isa isa);
+
+// Whether the flushing variants keep the bound for operands whose smallest biased
+// exponent fields (KernelTable::min_exponent: 0 for bf16 denormals) are these: true
+// when every product of non-zero operands is at least 2^-100. Then their denormal
+// handling (inputs and partial sums under 2^-126 read as 0) costs at most
+// Kp 2^-126, under the fp32 accumulation bound 2 (K + 1) 2^-24 mag >= (K + 1) 2^-123.
+inline bool bf16_products_normal(int min_exp_a, int min_exp_b) {
+  return min_exp_a + min_exp_b - 254 >= -100;
+}
+
+// Packs B: row n of `w` holds the K reduction values (bf16 bits) of output channel n;
+// out = ceil(n_count / kB16NR) panels of bf16_k_padded(k) / 2 x kB16NR x 2, zero
+// past k and past n_count.
+void pack_b_vnni(const uint16_t* w, int64_t n_count, int64_t k, uint16_t* out);
+
+// Packs A rows im2col-style: out[i][p] = A(i, p) for p < K (= ntaps * channels, p =
+// t * channels + ch, read at rows[i][tap_off[t] + ch]), zero for p in [K, kp) and
+// for rows i in [nrows, out_rows).
+void pack_a_rows_bf16(const uint16_t* const* rows, int nrows, int out_rows, const int64_t* tap_off,
+                      int ntaps, int64_t channels, int64_t kp, uint16_t* out);
+
+}  // namespace aie_kernels

@@ -1,0 +1,150 @@
+// The native-bf16 GEMM family's ISA-independent parts: variant selection, the
+// packers, and the scalar models the tests hold the vector kernels to.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "aie_kernels/bf16_gemm.h"
+
+namespace aie_kernels {
+
+// Each variant lives in a *_<suffix>.cpp file that CMake builds only when the
+// compiler can (TORCH_AIE_KERNELS_HAVE_<SUFFIX>); host_isa.cpp never selects an
+// ISA whose variant is not built.
+#if TORCH_AIE_KERNELS_HAVE_AVX512BF16
+const Bf16Gemm* bf16_gemm_avx512bf16();
+#endif
+#if TORCH_AIE_KERNELS_HAVE_AMX
+const Bf16Gemm* bf16_gemm_amx();
+#endif
+#if TORCH_AIE_KERNELS_HAVE_AVX512
+const Bf16Gemm* bf16_gemm_exact_avx512();
+#endif
+
+const Bf16Gemm* bf16_gemm(Isa isa) {
+  switch (isa) {
+#if TORCH_AIE_KERNELS_HAVE_AMX
+    case Isa::AmxBf16: return bf16_gemm_amx();
+#endif
+#if TORCH_AIE_KERNELS_HAVE_AVX512BF16
+    case Isa::Avx512Bf16: return bf16_gemm_avx512bf16();
+#endif
+#if TORCH_AIE_KERNELS_HAVE_AVX512
+    case Isa::Avx512: return bf16_gemm_exact_avx512();
+#endif
+    default: return nullptr;
+  }
+}
+
+namespace {
+
+inline float widen(uint16_t v) {
+  const uint32_t u = uint32_t(v) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// Denormal in, 0 out (keeping the sign), as the SDM's DAZ / FTZ.
+inline float flush(float x) { return std::fpclassify(x) == FP_SUBNORMAL ? std::copysign(0.f, x) : x; }
+
+// Walks every output element of a Bf16Gemm call, handing `step` the pairs in k order.
+template <class Step>
+void reference_gemm(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc,
+                    int64_t rows, const uint16_t* b, int64_t b_stride, int64_t npanels, float* c,
+                    int64_t ldc, bool accumulate, Step step) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t n = 0; n < npanels * kB16NR; ++n) {
+      const uint16_t* panel = b + (n / kB16NR) * b_stride;
+      const int64_t jn = n % kB16NR;
+      float acc = accumulate ? c[i * ldc + n] : 0.f;
+      int64_t pair = 0;
+      for (int t = 0; t < ntaps; ++t)
+        for (int64_t q = 0; q < kc; q += 2, ++pair) {
+          const uint16_t* ap = a + i * lda + tap_off[t] + q;
+          const uint16_t* bp = panel + pair * 2 * kB16NR + jn * 2;
+          acc = step(acc, widen(ap[0]), widen(ap[1]), widen(bp[0]), widen(bp[1]));
+        }
+      c[i * ldc + n] = acc;
+    }
+}
+
+// VDPBF16PS per lane (Intel SDM): the odd element first, each an FMA with DAZ in,
+// FTZ out, round to nearest even.
+void gemm_ref_dpbf16(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc,
+                     int64_t rows, const uint16_t* b, int64_t b_stride, int64_t npanels, float* c,
+                     int64_t ldc, bool accumulate) {
+  reference_gemm(a, lda, tap_off, ntaps, kc, rows, b, b_stride, npanels, c, ldc, accumulate,
+                 [](float acc, float a0, float a1, float b0, float b1) {
+                   acc = flush(std::fma(flush(a1), flush(b1), flush(acc)));
+                   return flush(std::fma(flush(a0), flush(b0), acc));
+                 });
+}
+
+void gemm_ref_exact(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc,
+                    int64_t rows, const uint16_t* b, int64_t b_stride, int64_t npanels, float* c,
+                    int64_t ldc, bool accumulate) {
+  reference_gemm(a, lda, tap_off, ntaps, kc, rows, b, b_stride, npanels, c, ldc, accumulate,
+                 [](float acc, float a0, float a1, float b0, float b1) {
+                   return std::fma(a1, b1, std::fma(a0, b0, acc));
+                 });
+}
+
+}  // namespace
+
+const Bf16Gemm* bf16_gemm_reference(Isa isa) {
+  static const Bf16Gemm dp{Isa::Avx512Bf16, &gemm_ref_dpbf16}, exact{Isa::Avx512, &gemm_ref_exact};
+  switch (isa) {
+    case Isa::Avx512Bf16: return &dp;
+    case Isa::Avx512: return &exact;
+    default: return nullptr;
+  }
+}
+
+void pack_b_vnni(const uint16_t* w, int64_t n_count, int64_t k, uint16_t* out) {
+  const int64_t kp = bf16_k_padded(k), panels = ceil_div(n_count, kB16NR);
+  std::fill(out, out + panels * kp * kB16NR, uint16_t(0));
+  for (int64_t n = 0; n < n_count; ++n) {
+    uint16_t* dst = out + (n / kB16NR) * kp * kB16NR + (n % kB16NR) * 2;
+    const uint16_t* src = w + n * k;
+    for (int64_t p = 0; p < k; ++p) dst[(p / 2) * 2 * kB16NR + (p & 1)] = src[p];
+  }
+}
+
+void pack_a_rows_bf16(const uint16_t* const* rows, int nrows, int out_rows, const int64_t* tap_off,
+                      int ntaps, int64_t channels, int64_t kp, uint16_t* out) {
+  const int64_t k = ntaps * channels;
+  // Taps whose channel runs are adjacent in the source (a kernel row of an
+  // undilated conv with one group) are copied as one run.
+  int64_t run_tap[64], run_len[64];
+  int nruns = 0;
+  for (int t = 0; t < ntaps; ++t) {
+    if (nruns > 0 && tap_off[t] == tap_off[run_tap[nruns - 1]] + run_len[nruns - 1]) {
+      run_len[nruns - 1] += channels;
+      continue;
+    }
+    if (nruns == 64) {  // more runs than the table holds: copy per tap
+      nruns = -1;
+      break;
+    }
+    run_tap[nruns] = t;
+    run_len[nruns++] = channels;
+  }
+  for (int i = 0; i < out_rows; ++i) {
+    uint16_t* dst = out + i * kp;
+    if (i >= nrows) {
+      std::memset(dst, 0, kp * sizeof(uint16_t));
+      continue;
+    }
+    if (nruns < 0) {
+      for (int t = 0; t < ntaps; ++t)
+        std::memcpy(dst + t * channels, rows[i] + tap_off[t], channels * sizeof(uint16_t));
+    } else {
+      for (int r = 0; r < nruns; ++r)
+        std::memcpy(dst + run_tap[r] * channels, rows[i] + tap_off[run_tap[r]], run_len[r] * sizeof(uint16_t));
+    }
+    std::memset(dst + k, 0, (kp - k) * sizeof(uint16_t));
+  }
+}
+
+}  // namespace aie_kernels

@@ -1,0 +1,178 @@
+// Native-bf16 GEMM-family convs as pixel rows (bf16_family.h): NHWC bf16 staging,
+// VNNI-2 weight panels, the host's bf16 GEMM kernel, fp32 accumulation, the shared
+// epilogue. Tasks split the output pixels and channels, never the reduction, and the
+// kernels' results do not depend on where in a block an output lands, so neither the
+// thread count nor the blocking changes a result.
+//
+// Two ways to feed A, giving identical bits (the reduction order and its zero padding
+// are the same: aie_kernels/bf16_gemm.h):
+// - direct: stride-1 convs whose group has a multiple of 32 channels read A tiles
+//   straight from the staged image. An output row's pixels are evenly spaced there,
+//   and so are consecutive rows if each is extended by the Wp - OW pixels of the
+//   padding ("virtual" pixels, computed and dropped), so one stride covers a block;
+// - packed: every other conv packs its block's A rows (im2col) first.
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "csrc/runtime/emulator/bf16_family.h"
+#include "csrc/runtime/emulator/host_buffers.h"
+#include "csrc/runtime/emulator/host_tasks.h"
+#include "csrc/runtime/emulator/passes.h"
+
+namespace torch_aie::runtime {
+
+using aie_kernels::ceil_div;
+using aie_kernels::kB16NR;
+using aie_kernels::kB16RowBlock;
+
+namespace {
+
+constexpr int64_t kMB = 64;         // output pixels per task
+constexpr int64_t kMaxPanels = 16;  // channel panels per task at most
+constexpr int64_t kSubPanels = 4;   // channel panels per kernel call: C (64 x 64 fp32) in L1
+
+struct Bf16Geometry {
+  bool direct = false;
+  // direct: `segments` runs of `vrows` virtual pixels, segment q's first at element
+  // q * seg_stride of the staged image; virtual pixel v of a run is output (row
+  // first_row + v / Wp, column v % Wp), dropped when the column is >= OW.
+  int64_t segments = 0, vrows = 0, seg_stride = 0, rows_per_seg = 0;
+  std::vector<int64_t> taps;  // element offset of each tap from its pixel's first tap
+  int64_t mblocks = 0, panels = 0, panels_per_task = 0, nblocks = 0;
+};
+
+Bf16Geometry geometry(const ConvShape& s, const Bf16StagedInput& in) {
+  Bf16Geometry g;
+  for (int64_t kh = 0; kh < s.KH; ++kh)
+    for (int64_t kw = 0; kw < s.KW; ++kw) g.taps.push_back((kh * s.dil_h * in.Wp + kw * s.dil_w) * in.C);
+  g.direct = bf16_direct_applies(s);
+  if (g.direct) {
+    // With no rows between images (Hp == OH: 1-row kernels, no vertical padding) the
+    // images are one run; otherwise one run per image.
+    const bool merged = in.Hp == s.OH;
+    g.segments = merged ? 1 : s.N;
+    g.rows_per_seg = merged ? s.N * s.OH : s.OH;
+    g.vrows = g.rows_per_seg * in.Wp;
+    g.seg_stride = in.Hp * in.Wp * in.C;
+    g.mblocks = g.segments * ceil_div(g.vrows, kMB);
+  } else {
+    g.mblocks = ceil_div(s.M(), kMB);
+  }
+  g.panels = ceil_div(s.OCg(), kB16NR);
+  // Enough tasks for every thread, in whole panel pairs (the kernels' N block).
+  const int64_t want = 4 * at::get_num_threads();
+  int64_t per = std::min<int64_t>(kMaxPanels, g.panels);
+  while (per > 2 && s.groups * g.mblocks * ceil_div(g.panels, per) < want) per = std::max<int64_t>(2, per / 2);
+  g.panels_per_task = per;
+  g.nblocks = ceil_div(g.panels, per);
+  return g;
+}
+
+// Output pixel m's first tap within the staged image (channel 0).
+inline int64_t pixel_offset(const ConvShape& s, const Bf16StagedInput& in, int64_t m) {
+  const int64_t ohw = s.OH * s.OW, n = m / ohw, r = m % ohw, oh = r / s.OW, ow = r % s.OW;
+  return ((n * in.Hp + oh * s.stride_h) * in.Wp + ow * s.stride_w) * in.C;
+}
+
+// Writes C rows [0, rows) of a block to the output: rows are consecutive pixels
+// (packed) or virtual pixels from `v0` of segment `seg` (direct).
+void write_block(const float* c, int64_t ldc, int64_t rows, const ConvShape& s, const Bf16StagedInput& in,
+                 const Bf16Geometry& g, int64_t seg, int64_t first, int64_t oc0, int64_t cols,
+                 const Epilogue& epi, const OutputView& out) {
+  const auto& kt = host_kernels();
+  const int64_t esize = out.esize();
+  const float* bias = epi.bias ? epi.bias + oc0 : nullptr;
+  auto emit = [&](const float* cr, int64_t n, int64_t oh, int64_t ow, int64_t run) {
+    char* dst = static_cast<char*>(out.data) + (n * out.sN + oh * out.sH + ow * out.sW + oc0 * out.sC) * esize;
+    kt.epilogue(cr, ldc, run, cols, bias, epi.act, epi.residual_for(out, dst), dst, out.bf16(), out.sW, out.sC);
+  };
+  const int64_t ohw = s.OH * s.OW;
+  for (int64_t i = 0; i < rows;) {
+    int64_t n, oh, ow, run;
+    if (g.direct) {
+      const int64_t v = first + i, orow = seg * g.rows_per_seg + v / in.Wp, col = v % in.Wp;
+      run = std::min(rows - i, in.Wp - col);
+      if (col >= s.OW) {
+        i += run;
+        continue;
+      }
+      run = std::min(run, s.OW - col);
+      n = orow / s.OH;
+      oh = orow % s.OH;
+      ow = col;
+    } else {
+      const int64_t m = first + i, r = m % ohw;
+      n = m / ohw;
+      oh = r / s.OW;
+      ow = r % s.OW;
+      run = std::min(rows - i, s.OW - ow);
+    }
+    emit(c + i * ldc, n, oh, ow, run);
+    i += run;
+  }
+}
+
+}  // namespace
+
+void emulate_bf16_pixel_rows(const ConvShape& s, const Bf16PackedWeights& w, const Bf16StagedInput& in,
+                       const Epilogue& epi, const OutputView& out) {
+  TORCH_CHECK(w.layout == HostLayout::PixelRows && in.layout == HostLayout::PixelRows,
+              "emulate_bf16_pixel_rows: operands not staged as bf16 pixel rows");
+  const auto passes = passes_for(w.numerics);
+  const auto a_modes = staged_roundings(w.numerics);
+  const Bf16Geometry g = geometry(s, in);
+  const int64_t cg = s.Cg(), kp = w.kp, per_seg = g.direct ? ceil_div(g.vrows, kMB) : 0;
+  const int64_t zero = 0;
+
+  run_tasks(s.groups * g.mblocks * g.nblocks, [&](int64_t i) {
+    // Channel blocks innermost: neighbouring tasks share the same A rows.
+    const int64_t grp = i / (g.mblocks * g.nblocks), r = i % (g.mblocks * g.nblocks);
+    const int64_t mb = r / g.nblocks, p0 = (r % g.nblocks) * g.panels_per_task;
+    const int64_t npan = std::min(g.panels_per_task, g.panels - p0);
+    const int64_t seg = g.direct ? mb / per_seg : 0;
+    const int64_t first = (g.direct ? mb % per_seg : mb) * kMB;
+    const int64_t rows = std::min(kMB, (g.direct ? g.vrows : s.M()) - first);
+    const int64_t padded = aie_kernels::round_up(rows, kB16RowBlock);
+    // A per staged variant: in place (direct) or packed once for all channel sub-blocks.
+    const uint16_t* a_of[4] = {};
+    int64_t lda = in.C;
+    uint16_t* apack = g.direct ? nullptr : thread_buffer<uint16_t>(kPanelA, a_modes.size() * padded * kp);
+    for (size_t v = 0; v < a_modes.size(); ++v) {
+      const int ra = static_cast<int>(a_modes[v]);
+      const uint16_t* a = in.bf16[ra] + grp * cg;
+      if (g.direct) {
+        a_of[ra] = a + seg * g.seg_stride + first * in.C;
+        continue;
+      }
+      const uint16_t* rp[kMB];
+      for (int64_t j = 0; j < rows; ++j) rp[j] = a + pixel_offset(s, in, first + j);
+      uint16_t* dst = apack + v * padded * kp;
+      aie_kernels::pack_a_rows_bf16(rp, static_cast<int>(rows), static_cast<int>(padded), g.taps.data(),
+                                    static_cast<int>(g.taps.size()), cg, kp, dst);
+      a_of[ra] = dst;
+      lda = kp;
+    }
+    const int ntaps = g.direct ? static_cast<int>(g.taps.size()) : 1;
+    const int64_t* taps = g.direct ? g.taps.data() : &zero;
+    const int64_t kc = g.direct ? cg : kp;
+    // Channel sub-blocks small enough that C stays in L1 from the kernel to the epilogue.
+    const int64_t ldc = kSubPanels * kB16NR;
+    float* c = thread_buffer<float>(kTileC, padded * ldc);
+    for (int64_t q0 = 0; q0 < npan; q0 += kSubPanels) {
+      const int64_t nq = std::min(kSubPanels, npan - q0);
+      for (size_t p = 0; p < passes.size(); ++p) {
+        const int ra = static_cast<int>(passes[p].a), rb = static_cast<int>(passes[p].b);
+        const uint16_t* b = w.for_group(passes[p].b, grp) + (p0 + q0) * kp * kB16NR;
+        bf16_gemm_for(staged_min_exp(in, passes[p].a), w.min_exp[rb])
+            .gemm(a_of[ra], lda, taps, ntaps, kc, rows, b, kp * kB16NR, nq, c, ldc, p > 0);
+      }
+      const int64_t oc0 = grp * s.OCg() + (p0 + q0) * kB16NR;
+      const int64_t cols = std::min(nq * kB16NR, s.OCg() - (p0 + q0) * kB16NR);
+      write_block(c, ldc, rows, s, in, g, seg, first, oc0, cols, epi, out);
+    }
+  });
+}
+
+}  // namespace torch_aie::runtime

@@ -1,0 +1,194 @@
+// Staging for the native-bf16 family (bf16_family.h): NHWC bf16 pixel rows with
+// slack for the direct kernels; planar channel rows (the float family's staging, the
+// input itself, or the pixels a strided 1x1 conv reads); and the exponent scan that
+// picks the exact GEMM form for operands with tiny exponents.
+#include <ATen/Parallel.h>
+#include <c10/util/BFloat16.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "csrc/runtime/emulator/bf16_family.h"
+#include "csrc/runtime/emulator/staging_common.h"
+
+namespace torch_aie::runtime {
+
+using aie_kernels::ceil_div;
+using aie_kernels::kB16RowBlock;
+using aie_kernels::Rounding;
+
+namespace {
+
+inline uint16_t bits_of(c10::BFloat16 v) { return v.x; }
+
+// Gathers input row (n, h) of a bf16 tensor as [w][c] bits.
+void gather_bf16_row(const c10::BFloat16* src, int64_t W, int64_t C, int64_t sW, int64_t sC, uint16_t* dst) {
+  if (sC == 1) {
+    for (int64_t w = 0; w < W; ++w)
+      for (int64_t c = 0; c < C; ++c) dst[w * C + c] = bits_of(src[w * sW + c]);
+    return;
+  }
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t w = 0; w < W; ++w) dst[w * C + c] = bits_of(src[w * sW + c * sC]);
+}
+
+void gather_f32_row(const float* src, int64_t W, int64_t C, int64_t sW, int64_t sC, float* dst) {
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t w = 0; w < W; ++w) dst[w * C + c] = src[w * sW + c * sC];
+}
+
+void atomic_min(std::atomic<int>& a, int v) {
+  int cur = a.load(std::memory_order_relaxed);
+  while (v < cur && !a.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+  }
+}
+
+// Zeroed elements after the staged image: what direct blocks read past its end (at
+// most kB16RowBlock - 1 rows past the last virtual pixel, plus the last tap's reach).
+int64_t staging_slack(const ConvShape& s) { return (kB16RowBlock + (s.KW - 1) * s.dil_w + 1) * s.C; }
+
+// Smallest exponent field of the bf16 roundings of p[0..n) (planar fp32), in parallel.
+int scan_min_exp(const float* p, int64_t n) {
+  const auto& kt = host_kernels();
+  constexpr int64_t chunk = int64_t(1) << 16;
+  std::atomic<int> min_exp{255};
+  at::parallel_for(0, ceil_div(n, chunk), 1, [&](int64_t begin, int64_t end) {
+    int local = 255;
+    for (int64_t i = begin; i < end; ++i)
+      local = std::min(local, kt.min_exponent_rounded(p + i * chunk, std::min(chunk, n - i * chunk)));
+    atomic_min(min_exp, local);
+  });
+  return min_exp;
+}
+
+bool one_by_one_unpadded(const ConvShape& s) { return s.KH == 1 && s.KW == 1 && s.pad_h == 0 && s.pad_w == 0; }
+
+// Stages, per (image, channel), the pixels an unpadded 1x1 conv reads: an OH x OW plane.
+Bf16StagedInput stage_subsampled(const at::Tensor& x, const ConvShape& s, Numerics numerics) {
+  Bf16StagedInput st;
+  st.subsampled = true;
+  st.Hp = s.OH;
+  st.Wp = st.Wq = s.OW;
+  st.C = s.C;
+  const int64_t plane = s.OH * s.OW;
+  const StagingTargets dst = claim_staging(numerics, s.N * s.C * plane, st);
+  const auto& kt = host_kernels();
+  const StagingSource src(x);
+  at::parallel_for(0, s.N * s.C, 4, [&](int64_t begin, int64_t end) {
+    float* row = thread_buffer<float>(kRowTmp, s.OW);
+    for (int64_t nc = begin; nc < end; ++nc) {
+      const int64_t n = nc / s.C, c = nc % s.C;
+      for (int64_t oh = 0; oh < s.OH; ++oh) {
+        const char* line = src.at(n, c, oh * s.stride_h);
+        for (int64_t ow = 0; ow < s.OW; ++ow) {
+          const int64_t e = ow * s.stride_w * src.sW;
+          row[ow] = src.bf16 ? static_cast<float>(reinterpret_cast<const c10::BFloat16*>(line)[e])
+                             : reinterpret_cast<const float*>(line)[e];
+        }
+        for (Rounding m : dst.modes) kt.round_f32(row, dst[m] + nc * plane + oh * s.OW, s.OW, m);
+      }
+    }
+  });
+  return st;
+}
+
+// The planar form: for 1x1 stride-1 unpadded convs on dense NCHW fp32 inputs the
+// input itself (the B packer rounds); otherwise the planar fp32 staging.
+Bf16StagedInput stage_planar_bf16(const at::Tensor& x, const ConvShape& s, Numerics numerics) {
+  const bool dense = x.scalar_type() == at::kFloat && x.stride(3) == 1 && x.stride(2) == s.W &&
+                     x.stride(1) == s.H * s.W && x.stride(0) == s.C * s.H * s.W;
+  const bool one_by_one = one_by_one_unpadded(s) && s.stride_h == 1 && s.stride_w == 1;
+  Bf16StagedInput st;
+  if (dense && one_by_one) {
+    st.raw = true;
+    st.Hp = s.H;
+    st.Wp = st.Wq = s.W;
+    st.C = s.C;
+    const float* p = x.const_data_ptr<float>();
+    for (Rounding m : staged_roundings(numerics)) st.variants[static_cast<int>(m)] = p;
+    st.min_exp_hi = scan_min_exp(p, x.numel());
+  } else {
+    if (one_by_one_unpadded(s))
+      st = stage_subsampled(x, s, numerics);
+    else
+      static_cast<StagedInput&>(st) = stage_input_planar(x, s, numerics);
+    // The hi variant holds the bf16 roundings (a bf16 tensor's values: None).
+    const Rounding hi = numerics == Numerics::Bf16Tensor ? Rounding::None : Rounding::Bf16;
+    st.min_exp_hi = scan_min_exp(st.f32(hi), s.N * s.C * st.plane());
+  }
+  st.layout = HostLayout::ChannelRows;
+  return st;
+}
+
+}  // namespace
+
+Bf16StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numerics numerics, HostLayout layout) {
+  if (layout == HostLayout::ChannelRows) return stage_planar_bf16(x, s, numerics);
+  Bf16StagedInput st;
+  st.layout = HostLayout::PixelRows;
+  st.dtype = c10::ScalarType::BFloat16;
+  st.Hp = s.Hp();
+  st.Wp = s.Wp();
+  st.C = s.C;
+  const int64_t row = st.Wp * s.C, plane = st.Hp * row, total = s.N * plane;
+  const auto modes = staged_roundings(numerics);
+  std::array<uint16_t*, 4> dst{};
+  for (size_t i = 0; i < modes.size(); ++i) {
+    const int m = static_cast<int>(modes[i]);
+    dst[m] = thread_buffer<uint16_t>(kStaged0 + static_cast<int>(i), total + staging_slack(s));
+    std::memset(dst[m] + total, 0, staging_slack(s) * sizeof(uint16_t));
+    st.bf16[m] = dst[m];
+    st.variants[m] = dst[m];
+  }
+  if (total == 0) return st;
+
+  const auto& kt = host_kernels();
+  const StagingSource src(x);
+  const bool dense_row = src.sC == 1 && src.sW == s.C;  // a channels-last row: no gather
+  const bool planar_rows = !dense_row && src.sW == 1;   // NCHW rows: round per channel, transpose
+  std::atomic<int> min_exp{255};
+  at::parallel_for(0, s.N * st.Hp, 1, [&](int64_t begin, int64_t end) {
+    int local = 255;
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t n = r / st.Hp, hp = r % st.Hp, h = hp - s.pad_h;
+      const int64_t off = n * plane + hp * row;
+      if (h < 0 || h >= s.H) {
+        for (Rounding m : modes) std::memset(dst[static_cast<int>(m)] + off, 0, row * sizeof(uint16_t));
+        continue;
+      }
+      const char* line = src.at(n, 0, h);
+      const float* vals = nullptr;
+      if (!src.bf16) {
+        vals = reinterpret_cast<const float*>(line);
+        if (!dense_row && !planar_rows) {
+          float* tmp = thread_buffer<float>(kRowTmp, s.W * s.C);
+          gather_f32_row(vals, s.W, s.C, src.sW, src.sC, tmp);
+          vals = tmp;
+        }
+      }
+      for (Rounding m : modes) {
+        uint16_t* d = dst[static_cast<int>(m)] + off;
+        uint16_t* interior = d + s.pad_w * s.C;
+        std::memset(d, 0, s.pad_w * s.C * sizeof(uint16_t));
+        if (!src.bf16 && planar_rows) {
+          kt.round_transpose_bits(vals, src.sC, s.C, s.W, interior, m);  // NCHW rows
+        } else if (!src.bf16) {
+          kt.round_bits(vals, interior, s.W * s.C, m);
+        } else if (dense_row) {
+          std::memcpy(interior, line, s.W * s.C * sizeof(uint16_t));
+        } else {
+          gather_bf16_row(reinterpret_cast<const c10::BFloat16*>(line), s.W, s.C, src.sW, src.sC, interior);
+        }
+        std::memset(interior + s.W * s.C, 0, s.pad_w * s.C * sizeof(uint16_t));
+        // The first staged variant is the hi one (Bf16, or None for bf16 tensors).
+        if (m == modes.front()) local = std::min(local, kt.min_exponent(interior, s.W * s.C));
+      }
+    }
+    atomic_min(min_exp, local);
+  });
+  st.min_exp_hi = min_exp;
+  return st;
+}
+
+}  // namespace torch_aie::runtime
