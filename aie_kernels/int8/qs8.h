@@ -138,6 +138,9 @@ struct Qs8KernelTable {
   // Requantises acc[0..n) (channels oc0 .. oc0 + n) into `dst`.
   void (*requant_row)(const int32_t* acc, int64_t n, int64_t oc0, const QEpilogue& e,
                       const QStoreRow& dst);
+  // The same for `rows` rows of a tile (row i: acc + i * ldc -> dst[i]), set up once.
+  void (*requant_rows)(const int32_t* acc, int64_t ldc, int64_t rows, int64_t n, int64_t oc0,
+                       const QEpilogue& e, const QStoreRow* dst);
 };
 
 // The table of `isa` (which must be runnable on this host: see qs8_host_isa).

@@ -110,6 +110,8 @@ void gemm(const QGemmArgs& a) {
 
 }  // namespace
 
-Qs8KernelTable make_qs8_amx() { return {QIsa::Amx, &gemm, &depthwise_avx512, &requant_row_avx512}; }
+Qs8KernelTable make_qs8_amx() {
+  return {QIsa::Amx, &gemm, &depthwise_avx512, &requant_row_avx512, &requant_rows_avx512};
+}
 
 }  // namespace aie_kernels::qs8

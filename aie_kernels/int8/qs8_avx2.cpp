@@ -161,6 +161,8 @@ void depthwise_avx2(const QDepthwiseArgs& a) {
   }
 }
 
-Qs8KernelTable make_qs8_avx2() { return {QIsa::Avx2, &gemm, &depthwise_avx2, &requant_row_avx2}; }
+Qs8KernelTable make_qs8_avx2() {
+  return {QIsa::Avx2, &gemm, &depthwise_avx2, &requant_row_avx2, &requant_rows_loop<requant_row_avx2>};
+}
 
 }  // namespace aie_kernels::qs8

@@ -57,59 +57,108 @@ void gemm(const QGemmArgs& a) {
   }
 }
 
-// SRS of 8 int64 lanes by per-lane shifts (see srs() in qs8.h).
-inline __m512i srs8(__m512i v, __m512i s, __m512i half, __m512i halfm1, __m512i sbit, QRound r) {
-  switch (r) {
-    case QRound::Floor: return _mm512_srav_epi64(v, s);
-    case QRound::PositiveInf: return _mm512_srav_epi64(_mm512_add_epi64(v, half), s);
-    case QRound::SymmetricInf: {
-      const __m512i q = _mm512_srav_epi64(_mm512_add_epi64(_mm512_abs_epi64(v), half), s);
-      const __mmask8 neg = _mm512_cmplt_epi64_mask(v, _mm512_setzero_si512());
-      return _mm512_mask_sub_epi64(q, neg, _mm512_setzero_si512(), q);
-    }
-    case QRound::ConvEven: {
-      const __m512i odd = _mm512_and_si512(_mm512_srav_epi64(v, s), sbit);
-      return _mm512_srav_epi64(_mm512_add_epi64(_mm512_add_epi64(v, halfm1), odd), s);
-    }
+void requant_contiguous(const int32_t* acc, int64_t n, int64_t oc0, const QEpilogue& e, const QStoreRow& d);
+
+// SRS of 8 int64 lanes by per-lane shifts (see srs() in qs8.h); `c` is the per-lane
+// rounding addend the mode needs (half, or half - 1 for conv_even), `sbit` 1 where s > 0.
+template <QRound R>
+inline __m512i srs8(__m512i v, __m512i s, __m512i c, __m512i sbit) {
+  if constexpr (R == QRound::Floor) {
+    return _mm512_srav_epi64(v, s);
+  } else if constexpr (R == QRound::PositiveInf) {
+    return _mm512_srav_epi64(_mm512_add_epi64(v, c), s);
+  } else if constexpr (R == QRound::SymmetricInf) {
+    const __m512i q = _mm512_srav_epi64(_mm512_add_epi64(_mm512_abs_epi64(v), c), s);
+    const __mmask8 neg = _mm512_cmplt_epi64_mask(v, _mm512_setzero_si512());
+    return _mm512_mask_sub_epi64(q, neg, _mm512_setzero_si512(), q);
+  } else {
+    const __m512i odd = _mm512_and_si512(_mm512_srav_epi64(v, s), sbit);
+    return _mm512_srav_epi64(_mm512_add_epi64(_mm512_add_epi64(v, c), odd), s);
   }
-  return v;
 }
 
-// Contiguous row: 8 channels per step, int64 lanes throughout.
-void requant_contiguous(const int32_t* acc, int64_t n, int64_t oc0, const QEpilogue& e, const QStoreRow& d) {
-  auto* out = static_cast<uint8_t*>(d.out);
-  const auto* skip = static_cast<const uint8_t*>(d.skip);
+// Contiguous row: 8 channels per step in int64 lanes, the mode and the skip add
+// resolved at compile time; table pointers held in locals (byte stores alias anything).
+template <QRound R, bool SKIP>
+void requant_contiguous_t(const int32_t* acc_rows, int64_t ldc, int64_t rows, int64_t n, int64_t oc0,
+                          const QEpilogue& e, const QStoreRow* dst) {
+  const int32_t* bias = e.bias + oc0;
+  const int64_t *mult = e.mult + oc0, *shift = e.shift + oc0, *sbit = e.sbit + oc0;
+  const int64_t* addc = (R == QRound::ConvEven ? e.halfm1 : e.half) + oc0;
+  const bool skip_u8 = e.skip_u8;
   const __m512i zp = _mm512_set1_epi64(e.zp), lo = _mm512_set1_epi64(e.lo), hi = _mm512_set1_epi64(e.hi);
   const int64_t ss = e.skip_shift, sh = ss > 0 ? int64_t(1) << (ss - 1) : 0;
   const __m512i sk_mult = _mm512_set1_epi64(e.skip_mult), sk_s = _mm512_set1_epi64(ss),
-                sk_half = _mm512_set1_epi64(sh), sk_halfm1 = _mm512_set1_epi64(ss > 0 ? sh - 1 : 0),
+                sk_c = _mm512_set1_epi64(R == QRound::ConvEven ? (ss > 0 ? sh - 1 : 0) : sh),
                 sk_sbit = _mm512_set1_epi64(ss > 0 ? 1 : 0);
-  for (int64_t j = 0; j < n; j += 8) {
-    const __mmask8 m = n - j >= 8 ? __mmask8(0xFF) : __mmask8((1u << (n - j)) - 1);
-    const int64_t oc = oc0 + j;
-    const __m256i a32 = _mm256_add_epi32(_mm256_maskz_loadu_epi32(m, acc + j),
-                                         _mm256_maskz_loadu_epi32(m, e.bias + oc));
-    const __m512i v = _mm512_mul_epi32(_mm512_cvtepi32_epi64(a32), _mm512_maskz_loadu_epi64(m, e.mult + oc));
-    __m512i y = srs8(v, _mm512_maskz_loadu_epi64(m, e.shift + oc), _mm512_maskz_loadu_epi64(m, e.half + oc),
-                     _mm512_maskz_loadu_epi64(m, e.halfm1 + oc), _mm512_maskz_loadu_epi64(m, e.sbit + oc),
-                     e.rounding);
-    if (e.has_skip) {
+  const int32_t* acc;
+  uint8_t* out;
+  const uint8_t* skip;
+  // Eight channels from j; masked loads and stores only for the row's tail.
+  auto step = [&](int64_t j, __mmask8 m) __attribute__((always_inline)) {
+    const __m256i a32 = _mm256_add_epi32(_mm256_maskz_loadu_epi32(m, acc + j), _mm256_maskz_loadu_epi32(m, bias + j));
+    const __m512i v = _mm512_mul_epi32(_mm512_cvtepi32_epi64(a32), _mm512_maskz_loadu_epi64(m, mult + j));
+    const __m512i sv = _mm512_maskz_loadu_epi64(m, shift + j);
+    const __m512i cv = R == QRound::Floor ? sv : _mm512_maskz_loadu_epi64(m, addc + j);
+    const __m512i bv = R == QRound::ConvEven ? _mm512_maskz_loadu_epi64(m, sbit + j) : sv;
+    __m512i y = srs8<R>(v, sv, cv, bv);
+    if constexpr (SKIP) {
       const __m128i raw = _mm_maskz_loadu_epi8(m, skip + j);
-      const __m512i s = e.skip_u8 ? _mm512_cvtepu8_epi64(raw) : _mm512_cvtepi8_epi64(raw);
-      y = _mm512_add_epi64(y, srs8(_mm512_mul_epi32(s, sk_mult), sk_s, sk_half, sk_halfm1, sk_sbit, e.rounding));
+      const __m512i s = skip_u8 ? _mm512_cvtepu8_epi64(raw) : _mm512_cvtepi8_epi64(raw);
+      y = _mm512_add_epi64(y, srs8<R>(_mm512_mul_epi32(s, sk_mult), sk_s, sk_c, sk_sbit));
     }
     y = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(y, zp), lo), hi);
     _mm_mask_storeu_epi8(out + j, m, _mm512_cvtepi64_epi8(y));
+  };
+  for (int64_t i = 0; i < rows; ++i) {
+    if (dst[i].col_stride != 1) {  // planar outputs: through a contiguous chunk
+      requant_strided(requant_contiguous, acc_rows + i * ldc, n, oc0, e, dst[i]);
+      continue;
+    }
+    acc = acc_rows + i * ldc;
+    out = static_cast<uint8_t*>(dst[i].out);
+    skip = static_cast<const uint8_t*>(dst[i].skip);
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {  // two independent steps per iteration, all-ones masks
+      step(j, 0xFF);
+      step(j + 8, 0xFF);
+    }
+    for (; j < n; j += 8) step(j, n - j >= 8 ? __mmask8(0xFF) : __mmask8((1u << (n - j)) - 1));
   }
+}
+
+template <QRound R>
+void requant_mode(const int32_t* acc, int64_t ldc, int64_t rows, int64_t n, int64_t oc0, const QEpilogue& e,
+                  const QStoreRow* d) {
+  if (e.has_skip)
+    requant_contiguous_t<R, true>(acc, ldc, rows, n, oc0, e, d);
+  else
+    requant_contiguous_t<R, false>(acc, ldc, rows, n, oc0, e, d);
+}
+
+void requant_tile(const int32_t* acc, int64_t ldc, int64_t rows, int64_t n, int64_t oc0, const QEpilogue& e,
+                  const QStoreRow* d) {
+  switch (e.rounding) {
+    case QRound::Floor: return requant_mode<QRound::Floor>(acc, ldc, rows, n, oc0, e, d);
+    case QRound::PositiveInf: return requant_mode<QRound::PositiveInf>(acc, ldc, rows, n, oc0, e, d);
+    case QRound::SymmetricInf: return requant_mode<QRound::SymmetricInf>(acc, ldc, rows, n, oc0, e, d);
+    case QRound::ConvEven: return requant_mode<QRound::ConvEven>(acc, ldc, rows, n, oc0, e, d);
+  }
+}
+
+void requant_contiguous(const int32_t* acc, int64_t n, int64_t oc0, const QEpilogue& e, const QStoreRow& d) {
+  requant_tile(acc, 0, 1, n, oc0, e, &d);
 }
 
 }  // namespace
 
 void requant_row_avx512(const int32_t* acc, int64_t n, int64_t oc0, const QEpilogue& e, const QStoreRow& d) {
-  if (d.col_stride == 1)
-    requant_contiguous(acc, n, oc0, e, d);
-  else
-    requant_strided(requant_contiguous, acc, n, oc0, e, d);
+  requant_tile(acc, 0, 1, n, oc0, e, &d);
+}
+
+void requant_rows_avx512(const int32_t* acc, int64_t ldc, int64_t rows, int64_t n, int64_t oc0, const QEpilogue& e,
+                         const QStoreRow* dst) {
+  requant_tile(acc, ldc, rows, n, oc0, e, dst);
 }
 
 void depthwise_avx512(const QDepthwiseArgs& a) {
@@ -136,6 +185,8 @@ void depthwise_avx512(const QDepthwiseArgs& a) {
   }
 }
 
-Qs8KernelTable make_qs8_avx512_vnni() { return {QIsa::Avx512Vnni, &gemm, &depthwise_avx512, &requant_row_avx512}; }
+Qs8KernelTable make_qs8_avx512_vnni() {
+  return {QIsa::Avx512Vnni, &gemm, &depthwise_avx512, &requant_row_avx512, &requant_rows_avx512};
+}
 
 }  // namespace aie_kernels::qs8

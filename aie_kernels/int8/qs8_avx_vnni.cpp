@@ -54,6 +54,8 @@ void gemm(const QGemmArgs& a) {
 
 }  // namespace
 
-Qs8KernelTable make_qs8_avx_vnni() { return {QIsa::AvxVnni, &gemm, &depthwise_avx2, &requant_row_avx2}; }
+Qs8KernelTable make_qs8_avx_vnni() {
+  return {QIsa::AvxVnni, &gemm, &depthwise_avx2, &requant_row_avx2, &requant_rows_loop<requant_row_avx2>};
+}
 
 }  // namespace aie_kernels::qs8

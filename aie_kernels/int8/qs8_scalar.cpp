@@ -55,6 +55,8 @@ void requant_row_scalar(const int32_t* acc, int64_t n, int64_t oc0, const QEpilo
   }
 }
 
-Qs8KernelTable make_qs8_scalar() { return {QIsa::Scalar, &gemm, &depthwise, &requant_row_scalar}; }
+Qs8KernelTable make_qs8_scalar() {
+  return {QIsa::Scalar, &gemm, &depthwise, &requant_row_scalar, &requant_rows_loop<requant_row_scalar>};
+}
 
 }  // namespace aie_kernels::qs8

@@ -42,6 +42,15 @@ inline void requant_strided(Fn fn, const int32_t* acc, int64_t n, int64_t oc0, c
   }
 }
 
+// requant_rows as a loop over a variant's requant_row.
+template <void (*Row)(const int32_t*, int64_t, int64_t, const QEpilogue&, const QStoreRow&)>
+void requant_rows_loop(const int32_t* acc, int64_t ldc, int64_t rows, int64_t n, int64_t oc0, const QEpilogue& e,
+                       const QStoreRow* dst) {
+  for (int64_t i = 0; i < rows; ++i) Row(acc + i * ldc, n, oc0, e, dst[i]);
+}
+void requant_rows_avx512(const int32_t* acc, int64_t ldc, int64_t rows, int64_t n, int64_t oc0, const QEpilogue& e,
+                         const QStoreRow* dst);
+
 // AMX needs the kernel's permission to use tile data (Linux arch_prctl); empty if granted.
 const char* amx_permission_error();
 

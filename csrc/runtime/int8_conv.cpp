@@ -79,6 +79,8 @@ const uint8_t* stage(const at::Tensor& x, const ConvShape& s, const Staging& st)
     drow += s.pad_w * cst;
     if (sC == 1 && dense && sW == C) {  // channels_last: the row is one run
       std::memcpy(drow, srow, W * C);
+    } else if (sC == 1 && st.cgs == Cg) {  // channels_last, pixels padded (depthwise): a run per pixel
+      for (int64_t w = 0; w < W; ++w) std::memcpy(drow + w * cst, srow + w * sW, C);
     } else if (sC == 1) {
       for (int64_t w = 0; w < W; ++w)
         for (int64_t g = 0; g < s.groups; ++g)
@@ -185,10 +187,12 @@ void run_gemm(const ConvShape& s, const QPackedWeights& w, const ASource& src,
     kt.gemm(a);
     const int64_t oc0 = g * s.OCg() + blk0 * q::kQNR;
     const int64_t ncols = std::min<int64_t>(ldc, s.OCg() - blk0 * q::kQNR);
+    q::QStoreRow dst[q::kQMB];
     for (int64_t i = 0; i < rows; ++i) {
       const int64_t off = out_off[i] + oc0 * out.sC;
-      kt.requant_row(c + i * ldc, ncols, oc0, e, q::QStoreRow{out.data + off, rq.skip ? rq.skip + off : nullptr, out.sC});
+      dst[i] = q::QStoreRow{out.data + off, rq.skip ? rq.skip + off : nullptr, out.sC};
     }
+    kt.requant_rows(c, ldc, rows, ncols, oc0, e, dst);
   });
 }
 
@@ -208,10 +212,12 @@ void run_depthwise(const ConvShape& s, const QPackedWeights& w, const ASource& s
       pix[j] = src.base + n * src.sN + oh * s.stride_h * src.sH + (ow0 + j) * s.stride_w * src.sW;
     kt.depthwise(q::QDepthwiseArgs{pix, npix, taps.data(), static_cast<int>(taps.size()), s.C, w.cpad,
                                    w.dw.data(), a, w.cpad, src.flip});
+    q::QStoreRow dst[kDwPixels];
     for (int64_t j = 0; j < npix; ++j) {
       const int64_t off = n * out.sN + oh * out.sH + (ow0 + j) * out.sW;
-      kt.requant_row(a + j * w.cpad, s.C, 0, e, q::QStoreRow{out.data + off, rq.skip ? rq.skip + off : nullptr, out.sC});
+      dst[j] = q::QStoreRow{out.data + off, rq.skip ? rq.skip + off : nullptr, out.sC};
     }
+    kt.requant_rows(a, w.cpad, npix, s.C, 0, e, dst);
   });
 }
 

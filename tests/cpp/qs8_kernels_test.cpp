@@ -225,9 +225,16 @@ TEST(Qs8Requant, VariantsEqualScalar) {
             y = std::min(std::max(y + e.zp, e.lo), e.hi);
             ASSERT_EQ(ref[j * stride], uint8_t(y)) << "scalar requant j=" << j;
           }
-          for (QIsa isa : isas)
+          for (QIsa isa : isas) {
             ASSERT_EQ(run(isa), ref) << qisa_name(isa) << " n=" << n << " mode=" << int(r) << " variant=" << variant
                                      << " stride=" << stride;
+            // The tile form: two rows over the same accumulators (ldc 0) into two outputs.
+            std::vector<uint8_t> o1(n * stride + 1, 0xA5), o2(n * stride + 1, 0xA5);
+            const QStoreRow rows[2] = {{o1.data(), skip.data(), stride}, {o2.data(), skip.data(), stride}};
+            qs8_table(isa).requant_rows(acc.data(), 0, 2, n, 0, e, rows);
+            ASSERT_EQ(o1, ref) << qisa_name(isa) << " requant_rows";
+            ASSERT_EQ(o2, ref) << qisa_name(isa) << " requant_rows";
+          }
         }
       }
     }
