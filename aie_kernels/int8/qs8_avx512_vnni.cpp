@@ -47,7 +47,9 @@ using TileFn = void (*)(const uint8_t* const*, const int64_t*, int, int64_t, con
 constexpr int kMR = 8;
 constexpr TileFn kTiles[kMR + 1] = {nullptr, tile<1>, tile<2>, tile<3>, tile<4>, tile<5>, tile<6>, tile<7>, tile<8>};
 
-void gemm(const QGemmArgs& a) {
+}  // namespace
+
+void gemm_avx512_vnni(const QGemmArgs& a) {
   for (int64_t j = 0; j < a.nblocks; ++j) {
     const int8_t* b = a.b + j * a.b_stride;
     for (int64_t m = 0; m < a.rows; m += kMR) {
@@ -56,6 +58,8 @@ void gemm(const QGemmArgs& a) {
     }
   }
 }
+
+namespace {
 
 void requant_contiguous(const int32_t* acc, int64_t n, int64_t oc0, const QEpilogue& e, const QStoreRow& d);
 
@@ -186,7 +190,7 @@ void depthwise_avx512(const QDepthwiseArgs& a) {
 }
 
 Qs8KernelTable make_qs8_avx512_vnni() {
-  return {QIsa::Avx512Vnni, &gemm, &depthwise_avx512, &requant_row_avx512, &requant_rows_avx512};
+  return {QIsa::Avx512Vnni, &gemm_avx512_vnni, &depthwise_avx512, &requant_row_avx512, &requant_rows_avx512};
 }
 
 }  // namespace aie_kernels::qs8

@@ -19,6 +19,7 @@ void requant_row_scalar(const int32_t* acc, int64_t n, int64_t oc0, const QEpilo
 void requant_row_avx512(const int32_t* acc, int64_t n, int64_t oc0, const QEpilogue& e,
                         const QStoreRow& d);
 void depthwise_avx512(const QDepthwiseArgs& a);
+void gemm_avx512_vnni(const QGemmArgs& a);
 void requant_row_avx2(const int32_t* acc, int64_t n, int64_t oc0, const QEpilogue& e,
                       const QStoreRow& d);
 void depthwise_avx2(const QDepthwiseArgs& a);
