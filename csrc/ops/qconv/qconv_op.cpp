@@ -10,6 +10,7 @@
 #include "csrc/ops/conv/conv_config.h"
 #include "csrc/ops/conv/planner.h"
 #include "csrc/ops/conv/weight_cache.h"
+#include "csrc/ops/profile_range.h"
 #include "csrc/ops/qconv/qconv_params.h"
 #include "csrc/runtime/array_model.h"
 #include "csrc/runtime/host_alias.h"
@@ -103,6 +104,10 @@ at::Tensor qconv2d(const at::Tensor& x, const at::Tensor& weight, const std::opt
     conv::count_fallback(std::string("int8 ") + runtime::algorithm_name(d.algorithm) + " plan does not fit " +
                          conv::array_name() + ": " + d.plan.why_not + " (run on the host, exact)");
 
+  const std::string array = conv::array_name();
+  ops::NpuOpRange range({"qconv2d", runtime::algorithm_name(d.algorithm), "int8", array, d.plan, s.macs(), s.M(),
+                         s.OCg(), s.K(), s.groups},
+                        x, weight);
   const auto w = packed(weight, s, d.algorithm);
   const at::Tensor hout = host_alias(out);
   const at::Tensor hmult = host_alias(multiplier).contiguous(), hshift = host_alias(shift).contiguous();
