@@ -163,6 +163,11 @@ void pack_gemm_weights(const int8_t* w, int64_t groups, int64_t ocg, int64_t cg,
                        int64_t run, int8_t* out, int64_t kp);
 int64_t packed_dw_elems(int64_t taps, int64_t cpad);
 void pack_dw_weights(const int8_t* w, int64_t channels, int64_t taps, int64_t cpad, int16_t* out);
+// dst[c * dst_stride + r] = src[r * src_stride + c] for r < rows, c < cols (bytes): the
+// planar -> pixel-interleaved staging of activations, 16x16 blocks in SSE2 registers.
+void transpose_bytes(const uint8_t* src, int64_t src_stride, int64_t rows, int64_t cols, uint8_t* dst,
+                     int64_t dst_stride);
+
 // colsum[oc] = sum over the reduction of w[oc] (int32: |sum| <= 128 K).
 void weight_colsums(const int8_t* w, int64_t oc, int64_t k, int32_t* out);
 

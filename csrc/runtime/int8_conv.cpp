@@ -85,7 +85,9 @@ const uint8_t* stage(const at::Tensor& x, const ConvShape& s, const Staging& st)
       for (int64_t w = 0; w < W; ++w)
         for (int64_t g = 0; g < s.groups; ++g)
           std::memcpy(drow + w * cst + g * st.cgs, srow + w * sW + g * Cg, Cg);
-    } else {  // planar: a transpose, walking each channel's row contiguously
+    } else if (sW == 1 && st.cgs == Cg) {  // planar: a [C][W] -> [W][cst] byte transpose
+      q::transpose_bytes(srow, sC, C, W, drow, cst);
+    } else {  // planar, strided or group-padded: element by element, each channel's row in turn
       for (int64_t c = 0; c < C; ++c) {
         const uint8_t* sp = srow + c * sC;
         uint8_t* dp = drow + (c / Cg) * st.cgs + c % Cg;
@@ -130,6 +132,32 @@ void build_epilogue(const QRequantArgs& rq, const QPackedWeights& w, int64_t OC,
   t.e = q::QEpilogue{t.bias.data(), t.mult.data(), t.shift.data(), t.half.data(), t.halfm1.data(),
                      t.sbit.data(), rq.rounding, rq.zero_point, rq.out_min, rq.out_max, rq.out_u8,
                      rq.skip != nullptr, rq.skip_u8, rq.skip_multiplier, rq.skip_shift};
+}
+
+// Requantises a tile of `rows` output pixels x n channels (from oc0) into the output.
+// Channels-last rows go straight out; planar outputs whose pixels are consecutive in
+// memory (one image, unit pixel stride) go through a byte transpose of the whole tile
+// (the skip input is transposed in the same way), others element by element.
+void store_tile(const q::Qs8KernelTable& kt, const q::QEpilogue& e, const QRequantArgs& rq, const QOutputView& out,
+                const int32_t* acc, int64_t ldc, int64_t rows, int64_t n, int64_t oc0, const int64_t* pix_off) {
+  q::QStoreRow dst[q::kQMB];
+  const bool consecutive = out.sC != 1 && pix_off[rows - 1] - pix_off[0] == rows - 1;
+  if (!consecutive) {
+    for (int64_t i = 0; i < rows; ++i) {
+      const int64_t off = pix_off[i] + oc0 * out.sC;
+      dst[i] = q::QStoreRow{out.data + off, rq.skip ? rq.skip + off : nullptr, out.sC};
+    }
+    kt.requant_rows(acc, ldc, rows, n, oc0, e, dst);
+    return;
+  }
+  thread_local std::vector<uint8_t> tile, skip_tile;
+  const int64_t ld = round_up(n, 16), base = pix_off[0] + oc0 * out.sC;
+  uint8_t* t = thread_vec(tile, size_t(rows * ld));
+  uint8_t* st = rq.skip ? thread_vec(skip_tile, size_t(rows * ld)) : nullptr;
+  if (st) q::transpose_bytes(rq.skip + base, out.sC, n, rows, st, ld);  // [channel][pixel] -> [pixel][channel]
+  for (int64_t i = 0; i < rows; ++i) dst[i] = q::QStoreRow{t + i * ld, st ? st + i * ld : nullptr, 1};
+  kt.requant_rows(acc, ldc, rows, n, oc0, e, dst);
+  q::transpose_bytes(t, ld, rows, n, out.data + base, out.sC);
 }
 
 // Where the kernels read the activations: element strides (bytes) of pixel (n, h, w)
@@ -187,12 +215,7 @@ void run_gemm(const ConvShape& s, const QPackedWeights& w, const ASource& src,
     kt.gemm(a);
     const int64_t oc0 = g * s.OCg() + blk0 * q::kQNR;
     const int64_t ncols = std::min<int64_t>(ldc, s.OCg() - blk0 * q::kQNR);
-    q::QStoreRow dst[q::kQMB];
-    for (int64_t i = 0; i < rows; ++i) {
-      const int64_t off = out_off[i] + oc0 * out.sC;
-      dst[i] = q::QStoreRow{out.data + off, rq.skip ? rq.skip + off : nullptr, out.sC};
-    }
-    kt.requant_rows(c, ldc, rows, ncols, oc0, e, dst);
+    store_tile(kt, e, rq, out, c, ldc, rows, ncols, oc0, out_off);
   });
 }
 
@@ -212,12 +235,9 @@ void run_depthwise(const ConvShape& s, const QPackedWeights& w, const ASource& s
       pix[j] = src.base + n * src.sN + oh * s.stride_h * src.sH + (ow0 + j) * s.stride_w * src.sW;
     kt.depthwise(q::QDepthwiseArgs{pix, npix, taps.data(), static_cast<int>(taps.size()), s.C, w.cpad,
                                    w.dw.data(), a, w.cpad, src.flip});
-    q::QStoreRow dst[kDwPixels];
-    for (int64_t j = 0; j < npix; ++j) {
-      const int64_t off = n * out.sN + oh * out.sH + (ow0 + j) * out.sW;
-      dst[j] = q::QStoreRow{out.data + off, rq.skip ? rq.skip + off : nullptr, out.sC};
-    }
-    kt.requant_rows(a, w.cpad, npix, s.C, 0, e, dst);
+    int64_t pix_off[kDwPixels];
+    for (int64_t j = 0; j < npix; ++j) pix_off[j] = n * out.sN + oh * out.sH + (ow0 + j) * out.sW;
+    store_tile(kt, e, rq, out, a, w.cpad, npix, s.C, 0, pix_off);
   });
 }
 

@@ -240,3 +240,18 @@ TEST(Qs8Requant, VariantsEqualScalar) {
     }
   }
 }
+
+TEST(Qs8Transpose, MatchesElementwise) {
+  std::mt19937 g(13);
+  for (int64_t rows : {1, 15, 16, 17, 33, 64}) {
+    for (int64_t cols : {1, 16, 31, 56, 57}) {
+      const int64_t ss = cols + 5, ds = rows + 3;
+      std::vector<uint8_t> src(rows * ss), dst(cols * ds, 0xEE), ref(cols * ds, 0xEE);
+      for (auto& v : src) v = uint8_t(g());
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) ref[c * ds + r] = src[r * ss + c];
+      transpose_bytes(src.data(), ss, rows, cols, dst.data(), ds);
+      ASSERT_EQ(dst, ref) << rows << "x" << cols;
+    }
+  }
+}
