@@ -19,6 +19,8 @@
 // overlaps the rest).
 #include "csrc/runtime/array_model.h"
 
+#include "aie_kernels/tile_shapes.h"
+
 #include <c10/util/Exception.h>
 
 #include <algorithm>

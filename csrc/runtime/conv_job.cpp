@@ -1,14 +1,11 @@
-// Numerics passes and weight packing: the pre-transform the weight cache stores.
+// Names and the numerics table of the conv job description.
 #include "csrc/runtime/conv_job.h"
 
-#include <c10/util/Exception.h>
-
 #include <algorithm>
-#include <vector>
 
 namespace torch_aie::runtime {
 
-using aie_kernels::Rounding;
+using c10::ScalarType;
 
 const char* algorithm_name(ConvAlgorithm a) {
   switch (a) {
@@ -20,107 +17,71 @@ const char* algorithm_name(ConvAlgorithm a) {
   return "?";
 }
 
-const char* host_layout_name(HostLayout l) {
-  return l == HostLayout::ChannelRows ? "channel-row" : "pixel-row";
-}
-
-const char* numerics_name(Numerics n) {
-  switch (n) {
-    case Numerics::Bf16Tensor: return "bf16_tensor";
-    case Numerics::Bf16: return "bf16";
-    case Numerics::Bf16x3: return "bf16x3";
-  }
-  return "?";
-}
-
-std::vector<Pass> passes_for(Numerics n) {
-  switch (n) {
-    case Numerics::Bf16Tensor: return {{Rounding::None, Rounding::None}};
-    case Numerics::Bf16: return {{Rounding::Bf16, Rounding::Bf16}};
-    case Numerics::Bf16x3:
-      // Largest term first; inf/NaN enter only through hi*hi (see Rounding::Bf16Finite).
-      return {{Rounding::Bf16, Rounding::Bf16},
-              {Rounding::Bf16Finite, Rounding::Bf16Lo},
-              {Rounding::Bf16Lo, Rounding::Bf16Finite}};
-  }
-  return {};
-}
-
 namespace {
 
-// [OC][Cg][KH][KW] -> per output channel, the reduction in (tap, channel) order.
-std::vector<float> to_tap_major(const float* w, const ConvShape& s) {
-  const int64_t cg = s.Cg(), taps = s.taps();
-  std::vector<float> out(s.OC * taps * cg);
-  for (int64_t oc = 0; oc < s.OC; ++oc)
-    for (int64_t c = 0; c < cg; ++c)
-      for (int64_t t = 0; t < taps; ++t) out[(oc * taps + t) * cg + c] = w[(oc * cg + c) * taps + t];
-  return out;
-}
+// One row per Numerics, in enum order (also the order messages list dtypes in). A
+// new numerics (e.g. int8 x int8 -> int32) is one enum value and one row here.
+constexpr NumericsInfo kNumerics[kNumNumerics] = {
+    {Numerics::Bf16, "bf16", ScalarType::Float, "bf16", ScalarType::BFloat16, 2, ScalarType::Float, 1},
+    {Numerics::Bf16x3, "bf16x3", ScalarType::Float, "bf16x3", ScalarType::BFloat16, 2, ScalarType::Float, 3},
+    {Numerics::Bf16Tensor, "bf16_tensor", ScalarType::BFloat16, nullptr, ScalarType::BFloat16, 2,
+     ScalarType::Float, 1},
+    // Selected by aie.qconv2d only (no fp32 precision names it), never by aten::convolution.
+    {Numerics::Int8, "int8", ScalarType::Char, "int8", ScalarType::Char, 1, ScalarType::Int, 1},
+};
 
-// Depthwise (Cg = 1, OCg = 1): [C][1][KH][KW] -> [tap][C].
-std::vector<float> to_tap_channel(const float* w, const ConvShape& s) {
-  const int64_t taps = s.taps();
-  std::vector<float> out(taps * s.OC);
-  for (int64_t c = 0; c < s.OC; ++c)
-    for (int64_t t = 0; t < taps; ++t) out[t * s.OC + c] = w[c * taps + t];
-  return out;
+constexpr bool rows_in_enum_order() {
+  for (int i = 0; i < kNumNumerics; ++i)
+    if (static_cast<int>(kNumerics[i].id) != i) return false;
+  return true;
 }
-
-bool depthwise_layout_free(ConvAlgorithm a) { return a == ConvAlgorithm::Depthwise; }
-
-// ChannelRows: kMR-high A panels, panel ip holds channels [ip*kMR, ip*kMR + kMR)
-// as [k][kMR] (zero rows past `count`).
-void pack_channel_rows(const float* w, int64_t count, int64_t k, float* out) {
-  const int64_t zero_k = 0;
-  for (int64_t ip = 0; ip * aie_kernels::kMR < count; ++ip) {
-    const float* rows[aie_kernels::kMR];
-    const int n = static_cast<int>(std::min<int64_t>(aie_kernels::kMR, count - ip * aie_kernels::kMR));
-    for (int i = 0; i < n; ++i) rows[i] = w + (ip * aie_kernels::kMR + i) * k;
-    aie_kernels::pack_a_panel(rows, n, &zero_k, k, 0, k, out + ip * k * aie_kernels::kMR);
-  }
-}
+static_assert(rows_in_enum_order(), "kNumerics rows must follow the Numerics enum");
 
 }  // namespace
 
-PackedWeights pack_weights(const float* w, const ConvShape& s, ConvAlgorithm algorithm,
-                           Numerics numerics, HostLayout layout,
-                           const aie_kernels::KernelTable& kt) {
-  PackedWeights pw;
-  pw.algorithm = algorithm;
-  pw.numerics = numerics;
-  pw.layout = depthwise_layout_free(algorithm) ? HostLayout::PixelRows : layout;
-  pw.groups = s.groups;
-  pw.ocg = s.OCg();
-  pw.k = s.K();
-  const bool depthwise = algorithm == ConvAlgorithm::Depthwise;
-  TORCH_CHECK(!depthwise || (s.Cg() == 1 && s.OCg() == 1),
-              "depthwise packing needs one input and one output channel per group, got ", s.Cg(),
-              " and ", s.OCg());
-  std::vector<float> ordered = depthwise ? to_tap_channel(w, s) : to_tap_major(w, s);
-  const bool rows = pw.layout == HostLayout::ChannelRows;
-  const int64_t panel = rows ? aie_kernels::kMR : aie_kernels::kNR;
-  pw.group_stride = depthwise ? 0 : aie_kernels::round_up(pw.ocg, panel) * pw.k;
-  std::vector<float> rounded(ordered.size());
-  for (const Pass& p : passes_for(numerics)) {
-    auto& dst = pw.variants[static_cast<int>(p.b)];
-    if (!dst.empty() || ordered.empty()) continue;
-    kt.round_f32(ordered.data(), rounded.data(), static_cast<int64_t>(ordered.size()), p.b);
-    if (depthwise) {
-      dst = rounded;
-      continue;
-    }
-    dst.resize(pw.group_stride * s.groups);
-    for (int64_t g = 0; g < s.groups; ++g) {
-      const float* src = rounded.data() + g * pw.ocg * pw.k;
-      float* out = dst.data() + g * pw.group_stride;
-      if (rows)
-        pack_channel_rows(src, pw.ocg, pw.k, out);
-      else
-        aie_kernels::pack_b_panels(src, pw.ocg, pw.k, out);
-    }
+const NumericsInfo& numerics_info(Numerics n) { return kNumerics[static_cast<int>(n)]; }
+
+const char* numerics_name(Numerics n) { return numerics_info(n).name; }
+
+std::optional<Numerics> numerics_for(ScalarType dtype, const std::string& precision) {
+  for (const NumericsInfo& row : kNumerics)
+    if (row.tensor_dtype == dtype && (!row.precision || precision == row.precision)) return row.id;
+  return std::nullopt;
+}
+
+std::string dtype_name(ScalarType t) {
+  switch (t) {
+    case ScalarType::Float: return "float32";
+    case ScalarType::BFloat16: return "bfloat16";
+    case ScalarType::Half: return "float16";
+    case ScalarType::Double: return "float64";
+    case ScalarType::Char: return "int8";
+    case ScalarType::Byte: return "uint8";
+    case ScalarType::QInt8: return "qint8";
+    case ScalarType::QUInt8: return "quint8";
+    default: return c10::toString(t);
   }
-  return pw;
+}
+
+std::string served_dtypes() {
+  std::vector<ScalarType> seen;
+  for (const NumericsInfo& row : kNumerics)  // aten::convolution's dtypes (int8 convs are aie.qconv2d's)
+    if (row.id != Numerics::Int8 && std::find(seen.begin(), seen.end(), row.tensor_dtype) == seen.end())
+      seen.push_back(row.tensor_dtype);
+  std::string out;
+  for (size_t i = 0; i < seen.size(); ++i) {
+    if (i > 0) out += i + 1 == seen.size() ? " and " : ", ";
+    out += dtype_name(seen[i]);
+  }
+  return out;
+}
+
+const char* activation_name(Activation a) {
+  switch (a) {
+    case Activation::None: return "none";
+    case Activation::ReLU: return "relu";
+  }
+  return "?";
 }
 
 }  // namespace torch_aie::runtime

@@ -1,12 +1,15 @@
-// A convolution as the runtime sees it: geometry, numerics, packed operands.
-// The ops layer builds these from ATen tensors; backends execute them.
+// A convolution as the runtime sees it: geometry, algorithm, dtypes, numerics and
+// epilogue. The ops layer builds a ConvJob from ATen tensors; a ConvBackend
+// (csrc/runtime/conv_backend.h) packs its weights and runs it. Nothing here names
+// a backend's internals (host layouts, staging, ISAs): see docs/ARCHITECTURE.md,
+// "Conv contract".
 #pragma once
-#include <array>
-#include <cstddef>
-#include <cstdint>
-#include <vector>
+#include <c10/core/ScalarType.h>
 
-#include "aie_kernels/kernel_table.h"
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace torch_aie::runtime {
 
@@ -14,20 +17,35 @@ enum class ConvAlgorithm { Im2colGemm = 0, Gemm1x1 = 1, Direct = 2, Depthwise = 
 constexpr int kNumAlgorithms = 4;
 const char* algorithm_name(ConvAlgorithm a);
 
-// How operands become NPU inputs (DESIGN.md section 4).
+// How tensor values become NPU operands (docs/ARCHITECTURE.md, "Numerics contract").
 enum class Numerics {
-  Bf16Tensor,  // bf16 tensors: values used as they are
   Bf16,        // fp32 tensors, one bf16 pass
   Bf16x3,      // fp32 tensors, hi*hi + hi*lo + lo*hi
+  Bf16Tensor,  // bf16 tensors: values used as they are
+  Int8,        // int8 / uint8 activations x int8 weights, exact int32 sums, requantised (aie.qconv2d)
 };
-const char* numerics_name(Numerics n);
+constexpr int kNumNumerics = 4;
 
-// One pass multiplies an A (activation) variant by a B (weight) variant and
-// accumulates onto the previous passes.
-struct Pass {
-  aie_kernels::Rounding a, b;
+// One row of the numerics table: what the NPU multiplies and accumulates. The
+// planner reads operand sizes and pass counts from here, never from constants.
+struct NumericsInfo {
+  Numerics id;
+  const char* name;              // as explain_conv prints it
+  c10::ScalarType tensor_dtype;  // the input/weight tensors' dtype this numerics serves
+  const char* precision;         // fp32 precision setting selecting it; nullptr = any
+  c10::ScalarType operand;       // one NPU operand element
+  int operand_bytes;             // its size, for the array plan
+  c10::ScalarType accumulator;   // what the MAC tiles accumulate in
+  int passes;                    // MAC passes per output (bf16x3: 3)
 };
-std::vector<Pass> passes_for(Numerics n);
+const NumericsInfo& numerics_info(Numerics n);
+const char* numerics_name(Numerics n);
+// The numerics serving tensors of `dtype` under fp32 precision setting `precision`, if any.
+std::optional<Numerics> numerics_for(c10::ScalarType dtype, const std::string& precision);
+// "float32 and bfloat16": the tensor dtypes some numerics serves, for messages.
+std::string served_dtypes();
+// Python's name of a dtype ("float32"), for messages.
+std::string dtype_name(c10::ScalarType t);
 
 // 2-D geometry; a 1-D conv has H = KH = OH = 1. Padding is symmetric, as in aten::convolution.
 struct ConvShape {
@@ -43,64 +61,44 @@ struct ConvShape {
   double macs() const { return double(M()) * OC * K(); }
 };
 
-// How the host emulator orients a GEMM-family conv. Either way every output
-// element is the same in-order FMA chain, so the choice never changes a result;
-// it only decides which side is staged and which is packed.
-enum class HostLayout {
-  PixelRows,    // C[pixel][channel]: NHWC staging, weights in kNR-wide channel panels
-  ChannelRows,  // C[channel][pixel]: planar staging, weights in kMR-high channel panels
-};
-const char* host_layout_name(HostLayout l);
+// The activation fused after the bias. Room for ReLU6, Clamp, SiLU, Hardswish: a
+// backend refuses (why_not) what it does not implement.
+enum class Activation { None, ReLU };
+const char* activation_name(Activation a);
 
-// Weights in the exact form an algorithm consumes: per B variant, per group,
-// kNR-wide panels of the (tap, channel)-ordered reduction (GEMM algorithms) or a
-// [tap][channel] table (depthwise). Immutable once built; shared by the cache.
-struct PackedWeights {
-  ConvAlgorithm algorithm;
-  Numerics numerics;
-  HostLayout layout = HostLayout::PixelRows;
-  int64_t groups = 0, ocg = 0, k = 0;
-  int64_t group_stride = 0;  // floats per group within one variant
-  std::array<std::vector<float>, 4> variants;  // indexed by aie_kernels::Rounding
-  const float* for_group(aie_kernels::Rounding r, int64_t g) const {
-    return variants[static_cast<int>(r)].data() + g * group_stride;
-  }
-  size_t bytes() const {
-    size_t b = 0;
-    for (const auto& v : variants) b += v.size() * sizeof(float);
-    return b;
-  }
+// Rounding of the requantising shift, named as the AIE names its SRS modes.
+enum class RequantRounding { Floor, PositiveInf, SymmetricInf, ConvEven };
+
+// Integer requantisation of int32 accumulators (shift-round-saturate): per output
+// channel out = clamp(SRS(acc * multiplier[oc], shift[oc]) [+ SRS(skip * skip_multiplier,
+// skip_shift)] + out_zero_point, out_min, out_max), one entry per output channel (a
+// per-tensor scheme repeats its value). The skip term is added when ConvIO::skip is
+// given. Float kernels ignore it. Semantics: tests/qconv_reference.py.
+struct RequantDesc {
+  std::vector<int32_t> multiplier;
+  std::vector<int32_t> shift;
+  int32_t out_min = -128, out_max = 127;
+  RequantRounding rounding = RequantRounding::ConvEven;
+  int32_t out_zero_point = 0;
+  int32_t skip_multiplier = 1, skip_shift = 0;
 };
 
-// Packs `w` (fp32, contiguous [OC][Cg][KH][KW], bf16 values if numerics is
-// Bf16Tensor) for `algorithm` in `layout` (depthwise ignores the layout).
-PackedWeights pack_weights(const float* w, const ConvShape& s, ConvAlgorithm algorithm,
-                           Numerics numerics, HostLayout layout,
-                           const aie_kernels::KernelTable& kt);
-
-// Activations staged as the NPU's shim DMA would deliver them, zero-padded, one
-// buffer per A variant the passes use. PixelRows: NHWC [N][Hp][Wp][C].
-// ChannelRows: planar [N][C][Hp][phases][Wq], each padded row split into
-// `phases` = stride_w interleaved phases of Wq = ceil(Wp / stride_w) pixels, so the
-// pixels one tap reads for consecutive outputs are consecutive in memory.
-struct StagedInput {
-  std::array<const float*, 4> variants{};  // indexed by aie_kernels::Rounding
-  HostLayout layout = HostLayout::PixelRows;
-  int64_t Hp = 0, Wp = 0, C = 0;
-  int64_t phases = 1, Wq = 0;
-  int64_t plane() const { return Hp * phases * Wq; }  // floats per planar channel
+// What happens to each accumulator on its way out: + bias, activation, requantisation.
+struct EpilogueDesc {
+  bool bias = false;
+  Activation activation = Activation::None;
+  std::optional<RequantDesc> requant;
 };
 
-// Where results go: element offsets (in elements of the output dtype).
-struct OutputView {
-  void* data = nullptr;
-  bool bf16 = false;
-  int64_t sN = 0, sC = 0, sH = 0, sW = 0;
-};
-
-struct Epilogue {
-  const float* bias = nullptr;  // OC values, or null
-  bool relu = false;
+struct ConvJob {
+  ConvShape shape{};
+  ConvAlgorithm algorithm = ConvAlgorithm::Im2colGemm;
+  Numerics numerics = Numerics::Bf16;
+  c10::ScalarType input_dtype = c10::ScalarType::Float;
+  c10::ScalarType weight_dtype = c10::ScalarType::Float;
+  c10::ScalarType output_dtype = c10::ScalarType::Float;
+  bool channels_last = false;  // the output's memory format (ATen's rule); NCHW otherwise
+  EpilogueDesc epilogue;
 };
 
 }  // namespace torch_aie::runtime

@@ -67,6 +67,14 @@ void set_array(const std::string& name) {
   g_strix = name == "strix";
 }
 
+PlanSettings plan_settings(std::optional<ConvAlgorithm> per_call) {
+  PlanSettings s;
+  s.precision = precision();
+  s.forced = per_call ? per_call : global_algorithm();
+  s.array = &runtime::array_by_name(array_name());
+  return s;
+}
+
 void count_npu(ConvAlgorithm a) { g_npu_calls[static_cast<int>(a)].fetch_add(1); }
 
 void count_fallback(const std::string& reason) {

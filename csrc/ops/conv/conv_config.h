@@ -5,13 +5,14 @@
 #include <optional>
 #include <string>
 
+#include "csrc/runtime/array_model.h"
 #include "csrc/runtime/conv_job.h"
 
 namespace torch_aie::conv {
 
 using runtime::ConvAlgorithm;
 
-// Float32 tensors on the NPU path (DESIGN.md section 4). Default: bf16, the NPU's
+// Float32 tensors on the NPU path (docs/ARCHITECTURE.md, "Numerics contract"). Default: bf16, the NPU's
 // native speed, in the spirit of cuDNN's TF32-by-default convolutions.
 enum class Precision { Bf16, Bf16x3, Ieee };
 
@@ -27,6 +28,15 @@ void set_global_algorithm(const std::string& name);
 // The AIE array plans are made for ("phoenix" default, or "strix").
 std::string array_name();
 void set_array(const std::string& name);
+
+// Everything the planner reads, passed in (the planner reads no globals).
+struct PlanSettings {
+  Precision precision = Precision::Bf16;
+  std::optional<ConvAlgorithm> forced;  // the per-call override, else the global one
+  const runtime::ArrayDesc* array = nullptr;
+};
+// The settings in force now, with `per_call` overriding the global algorithm.
+PlanSettings plan_settings(std::optional<ConvAlgorithm> per_call);
 
 // Counters: NPU-path calls per algorithm, CPU fallbacks per reason.
 void count_npu(ConvAlgorithm a);

@@ -7,6 +7,7 @@
 #include "csrc/ops/conv/conv_config.h"
 #include "csrc/ops/conv/conv_forward.h"
 #include "csrc/ops/conv/weight_cache.h"
+#include "csrc/runtime/conv_backend.h"
 
 namespace torch_aie::conv {
 namespace {
@@ -104,6 +105,10 @@ TORCH_LIBRARY_FRAGMENT(_aie, m) {
   m.def("get_conv_autotune() -> bool", [] { return autotune_enabled(); });
   m.def("conv_autotuned_shapes() -> int", [] { return autotuned_shapes(); });
   m.def("clear_conv_autotune() -> ()", [] { clear_autotune(); });
+  m.def("set_conv_backend(str name) -> ()",
+        [](c10::string_view n) { runtime::set_conv_backend(std::string(n)); });
+  m.def("get_conv_backend() -> str", [] { return std::string(runtime::conv_backend().name()); });
+  m.def("conv_backends() -> str[]", [] { return runtime::conv_backend_names(); });
   m.def("set_array(str name) -> ()", [](c10::string_view n) { set_array(std::string(n)); });
   m.def("get_array() -> str", [] { return array_name(); });
   m.def("gemm_array_model(int M, int N, int K, str array, int elem_bytes) -> float[]",

@@ -23,7 +23,7 @@ constexpr int64_t kDirectMinChannels = 16;
 
 std::string dtype_reason(at::ScalarType t) {
   std::ostringstream os;
-  os << "dtype " << t << " has no AIE kernel (the NPU path takes float32 and bfloat16)";
+  os << "dtype " << t << " has no AIE kernel (the NPU path takes " << runtime::served_dtypes() << ")";
   return os.str();
 }
 
@@ -61,7 +61,7 @@ std::string why_not(ConvAlgorithm a, const ConvShape& s) {
   return "unknown algorithm";
 }
 
-ConvDecision plan_conv(const ConvParams& p, Precision precision, std::optional<ConvAlgorithm> forced) {
+ConvDecision plan_conv(const ConvParams& p, const PlanSettings& settings) {
   ConvDecision d;
   if (p.transposed) {
     d.reason = "transposed convolution has no AIE kernel";
@@ -71,23 +71,19 @@ ConvDecision plan_conv(const ConvParams& p, Precision precision, std::optional<C
     d.reason = std::to_string(p.spatial_dims) + "-D convolution (the AIE path serves 1-D and 2-D)";
     return d;
   }
-  if (p.dtype == at::kBFloat16) {
-    d.numerics = Numerics::Bf16Tensor;
-  } else if (p.dtype == at::kFloat) {
-    if (precision == Precision::Ieee) {
-      d.reason = "precision 'ieee' asks for exact fp32, which the NPU does not compute";
-      return d;
-    }
-    d.numerics = precision == Precision::Bf16x3 ? Numerics::Bf16x3 : Numerics::Bf16;
-  } else {
-    d.reason = dtype_reason(p.dtype);
+  const auto numerics = runtime::numerics_for(p.dtype, precision_name(settings.precision));
+  if (!numerics) {
+    d.reason = p.dtype == at::kFloat && settings.precision == Precision::Ieee
+                   ? "precision 'ieee' asks for exact fp32, which the NPU does not compute"
+                   : dtype_reason(p.dtype);
     return d;
   }
+  d.numerics = *numerics;
   if (!p.servable_geometry) {
     d.reason = "empty extents or arguments only ATen defines (e.g. dilation 0 on an empty batch)";
     return d;
   }
-  if (!forced) forced = global_algorithm();
+  const auto& forced = settings.forced;
   std::string why;
   if (forced && why_not(*forced, p.shape).empty()) {
     d.algorithm = *forced;
@@ -99,11 +95,11 @@ ConvDecision plan_conv(const ConvParams& p, Precision precision, std::optional<C
                       : why;
   }
   // The emulator serves only plans the NPU could run: the array's memories and DMAs decide.
-  const int passes = d.numerics == Numerics::Bf16x3 ? 3 : 1;
-  d.array_plan = runtime::plan_conv_on_array(p.shape, d.algorithm, runtime::array_by_name(array_name()),
-                                             2, passes);
+  const auto& info = runtime::numerics_info(d.numerics);
+  const runtime::ArrayDesc& array = *settings.array;
+  d.array_plan = runtime::plan_conv_on_array(p.shape, d.algorithm, array, info.operand_bytes, info.passes);
   if (!d.array_plan.fits) {
-    d.reason = std::string(runtime::algorithm_name(d.algorithm)) + " plan does not fit " + array_name() +
+    d.reason = std::string(runtime::algorithm_name(d.algorithm)) + " plan does not fit " + array.name +
                ": " + d.array_plan.why_not;
     return d;
   }

@@ -1,4 +1,6 @@
-// Decides, per call, which path serves a convolution and why.
+// Decides, per call, which path serves a convolution and why. A pure function of
+// its arguments, like ATen's convolution backend selector: the caller passes the
+// settings (conv_config.h's plan_settings()).
 #pragma once
 #include <optional>
 #include <string>
@@ -21,8 +23,6 @@ struct ConvDecision {
 // Which algorithms can serve `s` at all; empty string = applies, else why not.
 std::string why_not(ConvAlgorithm a, const runtime::ConvShape& s);
 
-// `forced` is the per-call override; the global override applies when it is absent.
-ConvDecision plan_conv(const ConvParams& p, Precision precision,
-                       std::optional<ConvAlgorithm> forced);
+ConvDecision plan_conv(const ConvParams& p, const PlanSettings& settings);
 
 }  // namespace torch_aie::conv

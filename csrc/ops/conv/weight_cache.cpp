@@ -25,18 +25,12 @@ struct Key {
   int64_t offset;
   std::vector<int64_t> sizes, strides;
   at::ScalarType dtype;
-  runtime::ConvAlgorithm algorithm;
-  runtime::Numerics numerics;
-  runtime::HostLayout layout;
-  int64_t groups;
-  int form = 0;          // 0: runtime::PackedWeights; others: opaque forms
-  int64_t variant = 0;   // form-specific packing parameter
+  std::string backend, pack_key;
 
   bool operator==(const Key& o) const {
-    return form == o.form && variant == o.variant && tensor == o.tensor && storage == o.storage && version == o.version &&
+    return tensor == o.tensor && storage == o.storage && version == o.version &&
            offset == o.offset && sizes == o.sizes && strides == o.strides && dtype == o.dtype &&
-           algorithm == o.algorithm && numerics == o.numerics && layout == o.layout &&
-           groups == o.groups;
+           backend == o.backend && pack_key == o.pack_key;
   }
 };
 
@@ -45,8 +39,7 @@ struct Entry {
   // Weak references: an expired one means the address may have been reused.
   c10::weak_intrusive_ptr<c10::TensorImpl> tensor_ref;
   c10::weak_intrusive_ptr<c10::StorageImpl> storage_ref;
-  OpaquePtr packed;
-  size_t bytes;
+  PackedPtr packed;
   size_t checksum;  // of the weight's values when packed: what verify mode compares
   bool alive() const { return !tensor_ref.expired() && !storage_ref.expired(); }
 };
@@ -96,7 +89,7 @@ struct WeightCache::Impl {
   bool verify = verify_from_env();
 
   void erase(std::list<Entry>::iterator it) {
-    stats.bytes -= it->bytes;
+    stats.bytes -= it->packed->bytes();
     stats.entries -= 1;
     lru.erase(it);
   }
@@ -126,28 +119,8 @@ WeightCache& WeightCache::global() {
   return *cache;
 }
 
-PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, runtime::ConvAlgorithm algorithm,
-                                   runtime::Numerics numerics, runtime::HostLayout layout, int64_t groups,
-                                   const std::function<runtime::PackedWeights()>& pack) {
-  auto p = lookup_or_pack(weight, 0, algorithm, numerics, layout, groups, 0, [&] {
-    auto packed = std::make_shared<const runtime::PackedWeights>(pack());
-    const size_t bytes = packed->bytes();
-    return OpaquePacked{std::move(packed), bytes};
-  });
-  return std::static_pointer_cast<const runtime::PackedWeights>(p);
-}
-
-OpaquePtr WeightCache::get_or_pack_opaque(const at::Tensor& weight, int form, runtime::ConvAlgorithm algorithm,
-                                          int64_t groups, int64_t variant,
-                                          const std::function<OpaquePacked()>& pack) {
-  TORCH_CHECK(form != 0, "weight cache form 0 is reserved for PackedWeights");
-  return lookup_or_pack(weight, form, algorithm, runtime::Numerics::Bf16, runtime::HostLayout::PixelRows,
-                        groups, variant, pack);
-}
-
-OpaquePtr WeightCache::lookup_or_pack(const at::Tensor& weight, int form, runtime::ConvAlgorithm algorithm,
-                                      runtime::Numerics numerics, runtime::HostLayout layout, int64_t groups,
-                                      int64_t variant, const std::function<OpaquePacked()>& pack) {
+PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, const std::string& backend,
+                                   const std::string& pack_key, const std::function<PackedPtr()>& pack) {
   auto* t = weight.unsafeGetTensorImpl();
   // Inference tensors carry no version counter, so an in-place update could not be seen.
   const bool cacheable = !weight.is_inference() && weight.has_storage();
@@ -155,7 +128,7 @@ OpaquePtr WeightCache::lookup_or_pack(const at::Tensor& weight, int form, runtim
   if (cacheable) {
     key = Key{t, weight.storage().unsafeGetStorageImpl(), t->version_counter().current_version(),
               weight.storage_offset(), weight.sizes().vec(), weight.strides().vec(),
-              weight.scalar_type(), algorithm, numerics, layout, groups, form, variant};
+              weight.scalar_type(), backend, pack_key};
   }
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
@@ -173,19 +146,19 @@ OpaquePtr WeightCache::lookup_or_pack(const at::Tensor& weight, int form, runtim
       impl_->stats.misses += 1;
     }
   }
-  OpaquePacked made = pack();  // outside the lock
-  OpaquePtr packed = made.ptr;
+  PackedPtr packed = pack();  // outside the lock
+  TORCH_CHECK(packed, "conv backend '", backend, "' packed no weights");
   if (!cacheable) return packed;
   const size_t checksum = weight_checksum(weight);
 
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  if (!impl_->enabled || static_cast<int64_t>(made.bytes) > impl_->stats.budget) return packed;
+  if (!impl_->enabled || static_cast<int64_t>(packed->bytes()) > impl_->stats.budget) return packed;
   impl_->drop_dead_and_stale(key);
   for (auto& e : impl_->lru)
     if (e.key == key) return e.packed;  // another thread packed it meanwhile
   impl_->lru.push_front(Entry{key, c10::weak_intrusive_ptr<c10::TensorImpl>(weight.getIntrusivePtr()),
-                              weight.storage().getWeakStorageImpl(), packed, made.bytes, checksum});
-  impl_->stats.bytes += made.bytes;
+                              weight.storage().getWeakStorageImpl(), packed, checksum});
+  impl_->stats.bytes += packed->bytes();
   impl_->stats.entries += 1;
   impl_->evict_to_budget();
   return packed;

@@ -1,17 +1,19 @@
-// Cache of pre-transformed conv weights (DESIGN.md section 5).
+// Cache of pre-transformed conv weights (docs/ARCHITECTURE.md, "Cache contract").
 //
 // Key: the weight TensorImpl and StorageImpl (held weakly, so a freed-then-reused
 // address can never hit), the version counter (bumped by every in-place write:
-// optimizer steps, copy_, load_state_dict), the view geometry, and every setting
-// the packed form depends on. Bounded in bytes with LRU eviction; thread-safe.
+// optimizer steps, copy_, load_state_dict), the view geometry and dtype, and the
+// backend's name and pack key (everything its opaque packed form depends on).
+// Bounded in bytes with LRU eviction; thread-safe.
 #pragma once
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
-#include "csrc/runtime/conv_job.h"
+#include "csrc/runtime/conv_backend.h"
 
 namespace torch_aie::conv {
 
@@ -20,27 +22,15 @@ struct WeightCacheStats {
           budget = 0;
 };
 
-using PackedPtr = std::shared_ptr<const runtime::PackedWeights>;
-// Any other packed form (e.g. the int8 family's), held opaquely with its size in bytes.
-using OpaquePtr = std::shared_ptr<const void>;
-struct OpaquePacked {
-  OpaquePtr ptr;
-  size_t bytes = 0;
-};
+using PackedPtr = std::shared_ptr<const runtime::PackedOperand>;
 
 class WeightCache {
  public:
   static WeightCache& global();
 
-  // The packed form of `weight` for (algorithm, numerics, host layout, groups); `pack` builds it on a miss.
-  PackedPtr get_or_pack(const at::Tensor& weight, runtime::ConvAlgorithm algorithm,
-                        runtime::Numerics numerics, runtime::HostLayout layout, int64_t groups,
-                        const std::function<runtime::PackedWeights()>& pack);
-
-  // The same for a packed form other than PackedWeights: `form` names it (distinct
-  // forms never share an entry; 0 is PackedWeights), `variant` any parameter it depends on.
-  OpaquePtr get_or_pack_opaque(const at::Tensor& weight, int form, runtime::ConvAlgorithm algorithm,
-                               int64_t groups, int64_t variant, const std::function<OpaquePacked()>& pack);
+  // The packed form of `weight` under (backend, pack_key); `pack` builds it on a miss.
+  PackedPtr get_or_pack(const at::Tensor& weight, const std::string& backend, const std::string& pack_key,
+                        const std::function<PackedPtr()>& pack);
 
   WeightCacheStats stats();
   void clear();
@@ -55,9 +45,6 @@ class WeightCache {
 
  private:
   struct Impl;
-  OpaquePtr lookup_or_pack(const at::Tensor& weight, int form, runtime::ConvAlgorithm algorithm,
-                           runtime::Numerics numerics, runtime::HostLayout layout, int64_t groups,
-                           int64_t variant, const std::function<OpaquePacked()>& pack);
   WeightCache();
   std::unique_ptr<Impl> impl_;
 };

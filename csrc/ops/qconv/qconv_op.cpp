@@ -1,30 +1,35 @@
 // The int8 convolution op aie::qconv2d (schema below; fake impl and Python wrapper in
-// torch_aie/qconv_op.py): plan (algorithm, int8 array plan), pack weights once (weight
-// cache), run the host emulator's int8 path. Also its _aie:: introspection functions.
+// torch_aie/qconv_op.py): plan (algorithm, int8 array plan), then the active conv
+// backend packs the weights once (through the weight cache) and runs the Numerics::Int8
+// job; what the backend or the array cannot take runs the exact integer path on the host.
+#include <ATen/ops/convolution.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_strided.h>
+#include <ATen/ops/full_like.h>
+#include <ATen/ops/ones_like.h>
+#include <ATen/ops/where.h>
+#include <ATen/ops/zeros_like.h>
 #include <torch/library.h>
 
 #include <sstream>
 
 #include "csrc/ops/conv/conv_config.h"
+#include "csrc/ops/conv/conv_paths.h"
 #include "csrc/ops/conv/planner.h"
 #include "csrc/ops/conv/weight_cache.h"
 #include "csrc/ops/profile_range.h"
 #include "csrc/ops/qconv/qconv_params.h"
 #include "csrc/runtime/array_model.h"
-#include "csrc/runtime/host_alias.h"
-#include "csrc/runtime/int8_conv.h"
+#include "csrc/runtime/conv_backend.h"
+#include "csrc/runtime/memory_view.h"
 
 namespace torch_aie::qconv {
 
 namespace q = aie_kernels::qs8;
 using runtime::ConvAlgorithm;
-using runtime::host_alias;
+using runtime::host_view;
 
 namespace {
-
-constexpr int kInt8Form = 1;  // weight-cache form id of runtime::QPackedWeights
 
 struct QDecision {
   ConvAlgorithm algorithm = ConvAlgorithm::Direct;
@@ -62,26 +67,87 @@ QDecision plan(const runtime::ConvShape& s) {
   return d;
 }
 
-std::shared_ptr<const runtime::QPackedWeights> packed(const at::Tensor& weight, const runtime::ConvShape& s,
-                                                      ConvAlgorithm alg) {
-  auto p = conv::WeightCache::global().get_or_pack_opaque(weight, kInt8Form, alg, s.groups,
-                                                          runtime::reduction_run(s, alg), [&] {
-    const auto w = host_alias(weight).contiguous();
-    auto made = std::make_shared<const runtime::QPackedWeights>(
-        runtime::pack_qweights(w.const_data_ptr<int8_t>(), s, alg));
-    const size_t bytes = made->bytes();
-    return conv::OpaquePacked{std::move(made), bytes};
-  });
-  return std::static_pointer_cast<const runtime::QPackedWeights>(p);
+runtime::RequantRounding to_job_rounding(q::QRound r) {
+  return static_cast<runtime::RequantRounding>(static_cast<int>(r));
 }
 
-// A CPU tensor holding `t`'s values with exactly `like`'s strides (or `t`'s host alias if it has them).
+std::vector<int32_t> values(const at::Tensor& t) {
+  const at::Tensor h = host_view(t).contiguous();
+  const int32_t* p = h.const_data_ptr<int32_t>();
+  return std::vector<int32_t>(p, p + h.numel());
+}
+
+runtime::ConvJob make_job(const QConvArgs& a, const QConvParams& p, ConvAlgorithm alg) {
+  runtime::ConvJob job;
+  job.shape = p.shape;
+  job.algorithm = alg;
+  job.numerics = runtime::Numerics::Int8;
+  job.input_dtype = a.x.scalar_type();
+  job.weight_dtype = a.weight.scalar_type();
+  job.output_dtype = a.out_dtype;
+  job.channels_last = p.channels_last;
+  job.epilogue.bias = a.bias && a.bias->defined();
+  runtime::RequantDesc rq;
+  rq.multiplier = values(a.multiplier);
+  rq.shift = values(a.shift);
+  rq.out_min = static_cast<int32_t>(a.out_min);
+  rq.out_max = static_cast<int32_t>(a.out_max);
+  rq.out_zero_point = static_cast<int32_t>(a.out_zero_point);
+  rq.rounding = to_job_rounding(p.rounding);
+  rq.skip_multiplier = static_cast<int32_t>(a.skip_multiplier);
+  rq.skip_shift = static_cast<int32_t>(a.skip_shift);
+  job.epilogue.requant = std::move(rq);
+  return job;
+}
+
+// A CPU tensor holding `t`'s values with exactly `like`'s strides (or `t`'s host view if it has them).
 at::Tensor with_strides_of(const at::Tensor& t, const at::Tensor& like) {
-  const at::Tensor h = host_alias(t);
+  const at::Tensor h = host_view(t);
   if (h.strides() == like.strides()) return h;
   auto c = at::empty_strided(like.sizes(), like.strides(), h.options());
   c.copy_(h);
   return c;
+}
+
+// SRS of int64 `v` by per-element shifts `s` (tests/qconv_reference.py's definition).
+at::Tensor srs_host(const at::Tensor& v, const at::Tensor& s, q::QRound r) {
+  const at::Tensor one = at::ones_like(s);
+  const at::Tensor pos = s.gt(0);
+  const at::Tensor half = at::where(pos, one.bitwise_left_shift(s.sub(1).clamp_min(0)), at::zeros_like(s));
+  switch (r) {
+    case q::QRound::Floor: return v.bitwise_right_shift(s);
+    case q::QRound::PositiveInf: return v.add(half).bitwise_right_shift(s);
+    case q::QRound::SymmetricInf: {
+      const at::Tensor qa = v.abs().add(half).bitwise_right_shift(s);
+      return at::where(v.lt(0), qa.neg(), qa);
+    }
+    case q::QRound::ConvEven: {
+      const at::Tensor odd = v.bitwise_right_shift(s).bitwise_and(1).mul(pos);
+      return v.add(half).sub(pos.to(at::kLong)).add(odd).bitwise_right_shift(s);
+    }
+  }
+  return v;
+}
+
+// The exact integer contract in ATen on the host, for jobs the backend or the array
+// cannot take: the sums as a float64 convolution of integer values (exact: every
+// partial sum is an integer below 2^53), everything after in int64.
+void run_on_host(const QConvArgs& a, const QConvParams& p, const at::Tensor& out) {
+  const auto& s = p.shape;
+  at::Tensor acc = at::convolution(host_view(a.x).to(at::kDouble), host_view(a.weight).to(at::kDouble), {},
+                                   {s.stride_h, s.stride_w}, {s.pad_h, s.pad_w}, {s.dil_h, s.dil_w}, false, {0, 0},
+                                   s.groups)
+                       .round()
+                       .to(at::kLong);
+  if (a.bias && a.bias->defined()) acc = acc.add(host_view(*a.bias).to(at::kLong).view({1, -1, 1, 1}));
+  const at::Tensor m = host_view(a.multiplier).to(at::kLong).view({1, -1, 1, 1});
+  const at::Tensor sh = host_view(a.shift).to(at::kLong).view({1, -1, 1, 1}).expand(acc.sizes());
+  at::Tensor y = srs_host(acc.mul(m), sh, p.rounding);
+  if (a.skip && a.skip->defined()) {
+    const at::Tensor k = host_view(*a.skip).to(at::kLong).mul(a.skip_multiplier);
+    y = y.add(srs_host(k, at::full_like(k, a.skip_shift), p.rounding));
+  }
+  host_view(out).copy_(y.add(a.out_zero_point).clamp(a.out_min, a.out_max));
 }
 
 at::Tensor qconv2d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
@@ -98,42 +164,32 @@ at::Tensor qconv2d(const at::Tensor& x, const at::Tensor& weight, const std::opt
                                                            : at::MemoryFormat::Contiguous));
   if (out.numel() == 0) return out;
   const QDecision d = plan(s);
-  if (d.plan.fits)
-    conv::count_stat(std::string("npu:int8:") + runtime::algorithm_name(d.algorithm));
-  else  // the same exact integer kernels, but on the host: the NPU could not run this plan
-    conv::count_fallback(std::string("int8 ") + runtime::algorithm_name(d.algorithm) + " plan does not fit " +
-                         conv::array_name() + ": " + d.plan.why_not + " (run on the host, exact)");
-
+  const runtime::ConvJob job = make_job(args, p, d.algorithm);
+  const auto& backend = runtime::conv_backend();
+  std::string why = d.plan.fits ? backend.why_not(job) : "int8 " + std::string(runtime::algorithm_name(d.algorithm)) +
+                                                            " plan does not fit " + conv::array_name() + ": " +
+                                                            d.plan.why_not;
+  if (d.plan.fits && !why.empty()) why = std::string(backend.name()) + ": " + why;
+  if (!why.empty()) {  // the same exact integers, computed by ATen on the host
+    conv::note_host_op("aie::qconv2d", why);
+    conv::count_fallback(why + " (aie.qconv2d runs on the host, exact)");
+    ops::CpuFallbackRange range("aie::qconv2d", why);
+    run_on_host(args, p, out);
+    return out;
+  }
+  conv::count_stat(std::string("npu:int8:") + runtime::algorithm_name(d.algorithm));
   const std::string array = conv::array_name();
   ops::NpuOpRange range({"qconv2d", runtime::algorithm_name(d.algorithm), "int8", array, d.plan, s.macs(), s.M(),
                          s.OCg(), s.K(), s.groups},
                         x, weight);
-  const auto w = packed(weight, s, d.algorithm);
-  const at::Tensor hout = host_alias(out);
-  const at::Tensor hmult = host_alias(multiplier).contiguous(), hshift = host_alias(shift).contiguous();
-  at::Tensor hbias, hskip;
-  runtime::QRequantArgs rq;
-  if (bias && bias->defined()) {
-    hbias = host_alias(*bias).contiguous();
-    rq.bias = hbias.const_data_ptr<int32_t>();
-  }
-  rq.multiplier = hmult.const_data_ptr<int32_t>();
-  rq.shift = hshift.const_data_ptr<int32_t>();
-  rq.rounding = p.rounding;
-  rq.zero_point = out_zero_point;
-  rq.out_min = out_min;
-  rq.out_max = out_max;
-  rq.out_u8 = out_dtype == at::kByte;
-  if (skip && skip->defined()) {
-    hskip = with_strides_of(*skip, hout);
-    rq.skip = static_cast<const uint8_t*>(hskip.const_data_ptr());
-    rq.skip_u8 = skip->scalar_type() == at::kByte;
-    rq.skip_multiplier = skip_multiplier;
-    rq.skip_shift = skip_shift;
-  }
-  runtime::QOutputView ov{static_cast<uint8_t*>(hout.data_ptr()), hout.stride(0), hout.stride(1), hout.stride(2),
-                          hout.stride(3)};
-  runtime::emulate_qconv(s, *w, host_alias(x), rq, ov, runtime::qs8_kernels());
+  const auto w = conv::WeightCache::global().get_or_pack(weight, backend.name(), backend.pack_key(job),
+                                                          [&] { return backend.pack(job, host_view(weight)); });
+  runtime::ConvIO io;
+  io.input = host_view(x);
+  if (job.epilogue.bias) io.bias = host_view(*bias);
+  io.output = host_view(out);
+  if (skip && skip->defined()) io.skip = with_strides_of(*skip, io.output);
+  backend.run(job, *w, io);
   return out;
 }
 
@@ -142,6 +198,14 @@ std::string explain_qconv(const at::Tensor& x, const at::Tensor& weight, c10::In
   const auto s = qconv_shape(x, weight, stride, padding, dilation, groups);
   const QDecision d = plan(s);
   const auto& arr = runtime::array_by_name(conv::array_name());
+  runtime::ConvJob job;  // a job of this geometry with default requantisation: what describe() reads
+  job.shape = s;
+  job.algorithm = d.algorithm;
+  job.numerics = runtime::Numerics::Int8;
+  job.input_dtype = x.scalar_type();
+  job.weight_dtype = weight.scalar_type();
+  job.output_dtype = at::kChar;
+  job.epilogue.requant = runtime::RequantDesc{std::vector<int32_t>(s.OC, 1), std::vector<int32_t>(s.OC, 0)};
   std::ostringstream os;
   if (!d.plan.fits) os << "host (plan does not fit " << arr.name << ": " << d.plan.why_not << "), ";
   os << "int8 " << runtime::algorithm_name(d.algorithm) << ": " << d.reason << "; GEMM M=" << s.M()
@@ -150,7 +214,12 @@ std::string explain_qconv(const at::Tensor& x, const at::Tensor& weight, c10::In
      << " MACs/cycle/core, MAC tile " << arr.int8_mmul[0] << "x" << arr.int8_mmul[1] << "x" << arr.int8_mmul[2]
      << "): " << d.plan.cores_used << " cores, tile " << d.plan.tile_m << "x" << d.plan.tile_n << "x"
      << d.plan.tile_k << ", core " << d.plan.core_bytes << " B, memtile " << d.plan.memtile_bytes
-     << " B, modelled " << d.plan.modelled_us << " us; host kernels " << q::qisa_name(runtime::qs8_kernels().isa);
+     << " B, modelled " << d.plan.modelled_us << " us; ";
+  const std::string why = d.plan.fits ? runtime::conv_backend().why_not(job) : "";
+  if (!d.plan.fits || !why.empty())
+    os << "runs on the host: the exact integer path in ATen";
+  else
+    os << runtime::conv_backend().name() << ": " << runtime::conv_backend().describe(job);
   return os.str();
 }
 
@@ -171,26 +240,6 @@ std::tuple<std::string, std::vector<std::string>, std::vector<double>> qconv_arr
   std::string summary = ap.fits ? std::string("int8 ") + runtime::algorithm_name(d.algorithm)
                                 : "host: int8 plan does not fit: " + ap.why_not;
   return {summary, keys, values};
-}
-
-// (name, runnable, why not) of every int8 kernel variant, and the one in use.
-std::tuple<std::vector<std::string>, std::vector<int64_t>, std::vector<std::string>> qconv_isas() {
-  std::vector<std::string> names, why;
-  std::vector<int64_t> ok;
-  for (int i = 0; i < q::kNumQIsa; ++i) {
-    const char* w = nullptr;
-    ok.push_back(q::qs8_can_run(static_cast<q::QIsa>(i), &w));
-    names.emplace_back(q::qisa_name(static_cast<q::QIsa>(i)));
-    why.emplace_back(w ? w : "");
-  }
-  return {names, ok, why};
-}
-
-void set_qconv_isa(c10::string_view name) {
-  for (int i = 0; i < q::kNumQIsa; ++i)
-    if (name == q::qisa_name(static_cast<q::QIsa>(i))) return runtime::set_qs8_isa(static_cast<q::QIsa>(i));
-  TORCH_CHECK_VALUE(false, "unknown int8 kernel variant '", std::string(name),
-                    "' (scalar, avx2, avx_vnni, avx512_vnni, amx_int8)");
 }
 
 }  // namespace
@@ -217,9 +266,6 @@ TORCH_LIBRARY_FRAGMENT(_aie, m) {
   m.def("qconv_array_plan(Tensor x, Tensor weight, int[] stride, int[] padding, int[] dilation, int groups) "
         "-> (str, str[], float[])",
         &qconv_array_plan);
-  m.def("qconv_isas() -> (str[], int[], str[])", &qconv_isas);
-  m.def("qconv_isa() -> str", [] { return std::string(q::qisa_name(runtime::qs8_kernels().isa)); });
-  m.def("set_qconv_isa(str name) -> ()", &set_qconv_isa);
 }
 
 }  // namespace torch_aie::qconv

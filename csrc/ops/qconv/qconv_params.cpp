@@ -6,12 +6,12 @@
 #include <cstdlib>
 #include <limits>
 
-#include "csrc/runtime/host_alias.h"
+#include "csrc/runtime/memory_view.h"
 
 namespace torch_aie::qconv {
 
 namespace q = aie_kernels::qs8;
-using runtime::host_alias;
+using runtime::host_view;
 
 namespace {
 
@@ -150,12 +150,12 @@ QConvParams validate(const QConvArgs& a) {
     TORCH_CHECK(!at::isFloatingType(b.scalar_type()), "aie.qconv2d: mixed float/int operands: bias is ",
                       b.scalar_type(), "; it must be int32 at scale s_x * s_w (", kFlow, ")");
     check_int32_vector(b, "bias", s.OC);
-    const auto hb = host_alias(b).contiguous();
+    const auto hb = host_view(b).contiguous();
     const int32_t* bv = hb.const_data_ptr<int32_t>();
     for (int64_t i = 0; i < hb.numel(); ++i) max_bias = std::max<int64_t>(max_bias, std::abs(int64_t(bv[i])));
   }
   {
-    const auto sh = host_alias(a.shift).contiguous();
+    const auto sh = host_view(a.shift).contiguous();
     const int32_t* sv = sh.const_data_ptr<int32_t>();
     for (int64_t i = 0; i < sh.numel(); ++i)
       TORCH_CHECK(sv[i] >= 0 && sv[i] <= 62, "aie.qconv2d: shift must be in [0, 62]; output channel ", i,

@@ -2,11 +2,12 @@
 // the epilogue. Host blocking (MC/NC/KC) is chosen for host caches; it never
 // changes a result, because each output element's reduction runs in order, in
 // one place, whatever the blocking and the thread count.
-#include "csrc/runtime/emulator.h"
+#include "csrc/runtime/emulator/emulator.h"
 
-#include "csrc/runtime/host_buffers.h"
-#include "csrc/runtime/host_tasks.h"
-#include "csrc/runtime/planar_emulator.h"
+#include "csrc/runtime/emulator/host_buffers.h"
+#include "csrc/runtime/emulator/host_tasks.h"
+#include "csrc/runtime/emulator/passes.h"
+#include "csrc/runtime/emulator/planar_emulator.h"
 
 #include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
@@ -21,11 +22,29 @@ using aie_kernels::kMR;
 using aie_kernels::kNR;
 using aie_kernels::Rounding;
 
-float* thread_buffer(int slot, size_t n) {
-  thread_local std::vector<float> buffers[kNumSlots];
+void* thread_bytes(int slot, size_t bytes) {
+  thread_local TypedBuffer buffers[kNumSlots];
   auto& b = buffers[slot];
-  if (b.size() < n) b.resize(n);
-  return b.data();
+  if (b.bytes() < bytes) b.reset(c10::ScalarType::Byte, static_cast<int64_t>(bytes));
+  return b.data<uint8_t>();
+}
+
+std::vector<Pass> passes_for(Numerics n) {
+  switch (n) {
+    case Numerics::Bf16Tensor: return {{Rounding::None, Rounding::None}};
+    case Numerics::Bf16: return {{Rounding::Bf16, Rounding::Bf16}};
+    case Numerics::Bf16x3:
+      // Largest term first; inf/NaN enter only through hi*hi (see Rounding::Bf16Finite).
+      return {{Rounding::Bf16, Rounding::Bf16},
+              {Rounding::Bf16Finite, Rounding::Bf16Lo},
+              {Rounding::Bf16Lo, Rounding::Bf16Finite}};
+    case Numerics::Int8: break;  // the int8 family (int8_conv.cpp) runs no float passes
+  }
+  return {};
+}
+
+const char* host_layout_name(HostLayout l) {
+  return l == HostLayout::ChannelRows ? "channel-row" : "pixel-row";
 }
 
 std::vector<Rounding> staged_roundings(Numerics numerics) {
@@ -35,11 +54,12 @@ std::vector<Rounding> staged_roundings(Numerics numerics) {
   return modes;
 }
 
-std::array<float*, 4> claim_staging(const std::vector<Rounding>& roundings, int64_t total, StagedInput& st) {
-  std::array<float*, 4> dst{};
+std::array<void*, 4> claim_staging(const std::vector<Rounding>& roundings, int64_t total, StagedInput& st) {
+  std::array<void*, 4> dst{};
+  const size_t esize = c10::elementSize(st.dtype);
   for (size_t i = 0; i < roundings.size(); ++i) {
     const int m = static_cast<int>(roundings[i]);
-    dst[m] = thread_buffer(kStaged0 + static_cast<int>(i), std::max<int64_t>(total, 1));
+    dst[m] = thread_bytes(kStaged0 + static_cast<int>(i), std::max<int64_t>(total, 1) * esize);
     st.variants[m] = dst[m];
   }
   return dst;
@@ -73,14 +93,19 @@ void gather_row(const T* src, int64_t W, int64_t C, int64_t sW, int64_t sC, floa
 }  // namespace
 
 StagedInput stage_input(const at::Tensor& x, const ConvShape& s, Numerics numerics, HostLayout layout) {
-  if (layout == HostLayout::ChannelRows) return stage_input_planar(x, s, numerics);
+  return layout == HostLayout::ChannelRows ? stage_input_planar(x, s, numerics) : stage_input_nhwc(x, s, numerics);
+}
+
+StagedInput stage_input_nhwc(const at::Tensor& x, const ConvShape& s, Numerics numerics) {
   StagedInput st;
   st.Hp = s.Hp();
   st.Wp = s.Wp();
   st.C = s.C;
   const int64_t plane = st.Hp * st.Wp * s.C, total = s.N * plane;
   const auto modes = staged_roundings(numerics);
-  const auto dst = claim_staging(modes, total, st);
+  const auto claimed = claim_staging(modes, total, st);
+  std::array<float*, 4> dst;
+  for (int i = 0; i < 4; ++i) dst[i] = static_cast<float*>(claimed[i]);
   if (total == 0) return st;
 
   const auto& kt = host_kernels();
@@ -103,7 +128,7 @@ StagedInput stage_input(const at::Tensor& x, const ConvShape& s, Numerics numeri
       if (direct_rows) {
         vals = reinterpret_cast<const float*>(src);
       } else {
-        float* tmp = thread_buffer(kRowTmp, s.W * s.C);
+        float* tmp = thread_buffer<float>(kRowTmp, s.W * s.C);
         if (bf16)
           gather_row(reinterpret_cast<const c10::BFloat16*>(src), s.W, s.C, sW, sC, tmp);
         else
@@ -129,13 +154,13 @@ namespace {
 void epilogue(const float* c, int64_t ldc, const ConvShape& s, int64_t m0, int64_t rows,
               int64_t oc0, int64_t cols, const Epilogue& epi, const OutputView& out) {
   const auto& kt = host_kernels();
-  const int64_t ohw = s.OH * s.OW, esize = out.bf16 ? 2 : 4;
+  const int64_t ohw = s.OH * s.OW, esize = out.esize();
   for (int64_t i = 0; i < rows;) {
     const int64_t m = m0 + i, n = m / ohw, r = m % ohw, oh = r / s.OW, ow = r % s.OW;
     const int64_t run = std::min(rows - i, s.OW - ow);
     char* dst = static_cast<char*>(out.data) + (n * out.sN + oh * out.sH + ow * out.sW + oc0 * out.sC) * esize;
     kt.epilogue(c + i * ldc, ldc, run, cols, epi.bias ? epi.bias + oc0 : nullptr, epi.relu, dst,
-                out.bf16, out.sW, out.sC);
+                out.bf16(), out.sW, out.sC);
     i += run;
   }
 }
@@ -165,15 +190,15 @@ void run_gemm_task(const GemmTask& t, const ConvShape& s, const PackedWeights& w
   const auto& kt = host_kernels();
   const int64_t cg = s.Cg(), K = w.k, ntile = aie_kernels::ceil_div(t.rows, kMR);
   const int64_t npanel = aie_kernels::ceil_div(t.cols, kNR);
-  float* c = thread_buffer(kTileC, kMC * kNC);
+  float* c = thread_buffer<float>(kTileC, kMC * kNC);
   if (K == 0) std::fill(c, c + kMC * kNC, 0.f);
   int64_t roff[kMC];
   for (int64_t i = 0; i < ntile * kMR; ++i) roff[i] = row_offset(s, in, t.m0 + std::min(i, t.rows - 1));
 
   const bool packed = w.algorithm == ConvAlgorithm::Im2colGemm;
-  float* apanel = packed ? thread_buffer(kPanelA, kMC * kKC) : nullptr;
+  float* apanel = packed ? thread_buffer<float>(kPanelA, kMC * kKC) : nullptr;
   for (size_t p = 0; p < passes.size(); ++p) {
-    const float* abase = in.variants[static_cast<int>(passes[p].a)] + t.g * cg;
+    const float* abase = in.variant<float>(passes[p].a) + t.g * cg;
     const float* b = w.for_group(passes[p].b, t.g) + (t.n0 / kNR) * K * kNR;
     const float* rows[kMC];
     for (int64_t i = 0; i < ntile * kMR; ++i) rows[i] = abase + roff[i];
@@ -224,14 +249,14 @@ void emulate_depthwise(const ConvShape& s, const PackedWeights& w, const StagedI
   const auto taps = tap_offsets(s, in);
   const int64_t chunks = aie_kernels::ceil_div(s.OW, kDepthwisePixels);
   at::parallel_for(0, s.N * s.OH * chunks, 1, [&](int64_t begin, int64_t end) {
-    float* c = thread_buffer(kTileC, kDepthwisePixels * s.C);
+    float* c = thread_buffer<float>(kTileC, kDepthwisePixels * s.C);
     for (int64_t i = begin; i < end; ++i) {
       const int64_t m0 = (i / chunks) * s.OW + (i % chunks) * kDepthwisePixels;
       const int npix = static_cast<int>(std::min<int64_t>(kDepthwisePixels, (i / chunks + 1) * s.OW - m0));
       for (size_t p = 0; p < passes.size(); ++p) {
         const float* pix[kDepthwisePixels];
         for (int j = 0; j < npix; ++j)
-          pix[j] = in.variants[static_cast<int>(passes[p].a)] + row_offset(s, in, m0 + j);
+          pix[j] = in.variant<float>(passes[p].a) + row_offset(s, in, m0 + j);
         kt.depthwise(pix, npix, taps.data(), static_cast<int>(taps.size()), s.C,
                      w.for_group(passes[p].b, 0), c, s.C, p > 0);
       }

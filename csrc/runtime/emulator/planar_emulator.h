@@ -3,11 +3,11 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
-#include "csrc/runtime/conv_job.h"
+#include "csrc/runtime/emulator/emulator.h"
 
 namespace torch_aie::runtime {
 
-StagedInput stage_input_planar(const at::Tensor& x, const ConvShape& s, Numerics numerics);
+
 
 // Runs a GEMM-family conv (im2col, 1x1, direct) with weights packed for
 // HostLayout::ChannelRows; `out` must be planar with contiguous pixels (NCHW).

@@ -4,16 +4,18 @@
 // accumulators, then the SRS epilogue straight into the output's strides.
 // Integer sums are exact, so neither the tiling nor the thread count nor the ISA
 // variant can change a result.
-#include "csrc/runtime/int8_conv.h"
+#include "csrc/runtime/emulator/int8_conv.h"
 
 #include <c10/util/Exception.h>
+#include <torch/library.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <sstream>
 
 #include "aie_kernels/tile_shapes.h"
-#include "csrc/runtime/host_tasks.h"
+#include "csrc/runtime/emulator/host_tasks.h"
 
 namespace torch_aie::runtime {
 
@@ -300,6 +302,65 @@ void emulate_qconv(const ConvShape& s, const QPackedWeights& w, const at::Tensor
     run_gemm(s, w, src, tables.e, rq, out, kt);
 }
 
+std::string int8_why_not(const ConvJob& job) {
+  const bool x_ok = job.input_dtype == c10::ScalarType::Char || job.input_dtype == c10::ScalarType::Byte;
+  const bool out_ok = job.output_dtype == c10::ScalarType::Char || job.output_dtype == c10::ScalarType::Byte;
+  if (!x_ok || job.weight_dtype != c10::ScalarType::Char || !out_ok)
+    return "int8 jobs take int8/uint8 activations, int8 weights and an int8/uint8 output";
+  if (!job.epilogue.requant) return "int8 jobs need a requantisation (multiplier, shift)";
+  if (job.epilogue.activation != Activation::None)
+    return std::string("int8 jobs clamp in the requantisation; no fused ") + activation_name(job.epilogue.activation);
+  const auto& rq = *job.epilogue.requant;
+  if (int64_t(rq.multiplier.size()) != job.shape.OC || int64_t(rq.shift.size()) != job.shape.OC)
+    return "int8 jobs need one multiplier and shift per output channel";
+  return "";
+}
+
+std::string int8_pack_key(const ConvJob& job) {
+  std::ostringstream os;
+  os << "int8/" << algorithm_name(job.algorithm) << "/g" << job.shape.groups << "/run"
+     << reduction_run(job.shape, job.algorithm);
+  return os.str();
+}
+
+std::shared_ptr<const PackedOperand> int8_pack(const ConvJob& job, const at::Tensor& host_weight) {
+  const at::Tensor w = host_weight.contiguous();
+  return std::make_shared<const QPackedWeights>(pack_qweights(w.const_data_ptr<int8_t>(), job.shape, job.algorithm));
+}
+
+void int8_run(const ConvJob& job, const PackedOperand& weights, const ConvIO& io) {
+  const auto* w = dynamic_cast<const QPackedWeights*>(&weights);
+  TORCH_CHECK(w, "host_emulator: int8 job given packed weights of another form");
+  const RequantDesc& d = *job.epilogue.requant;
+  QRequantArgs rq;
+  at::Tensor bias;
+  if (job.epilogue.bias) {
+    bias = io.bias.contiguous();
+    rq.bias = bias.const_data_ptr<int32_t>();
+  }
+  rq.multiplier = d.multiplier.data();
+  rq.shift = d.shift.data();
+  rq.rounding = static_cast<q::QRound>(static_cast<int>(d.rounding));
+  rq.zero_point = d.out_zero_point;
+  rq.out_min = d.out_min;
+  rq.out_max = d.out_max;
+  rq.out_u8 = job.output_dtype == c10::ScalarType::Byte;
+  if (io.skip.defined()) {
+    TORCH_CHECK(io.skip.strides() == io.output.strides(), "host_emulator: the skip input must have the output's strides");
+    rq.skip = static_cast<const uint8_t*>(io.skip.const_data_ptr());
+    rq.skip_u8 = io.skip.scalar_type() == c10::ScalarType::Byte;
+    rq.skip_multiplier = d.skip_multiplier;
+    rq.skip_shift = d.skip_shift;
+  }
+  const at::Tensor& o = io.output;
+  const QOutputView ov{static_cast<uint8_t*>(o.data_ptr()), o.stride(0), o.stride(1), o.stride(2), o.stride(3)};
+  emulate_qconv(job.shape, *w, io.input, rq, ov, qs8_kernels());
+}
+
+std::string int8_describe(const ConvJob& job) {
+  return std::string("emulated with the int8 kernels (") + q::qisa_name(qs8_kernels().isa) + ")";
+}
+
 const q::Qs8KernelTable& qs8_kernels() {
   int isa = g_isa.load();
   if (isa < 0) isa = static_cast<int>(q::qs8_host_isa());
@@ -311,6 +372,37 @@ void set_qs8_isa(q::QIsa isa) {
   TORCH_CHECK_VALUE(q::qs8_can_run(isa, &why), "int8 kernel variant '", q::qisa_name(isa),
                     "' cannot run on this host: ", why);
   g_isa = static_cast<int>(isa);
+}
+
+namespace {
+
+// (name, runnable, why not) of every int8 kernel variant.
+std::tuple<std::vector<std::string>, std::vector<int64_t>, std::vector<std::string>> qconv_isas() {
+  std::vector<std::string> names, why;
+  std::vector<int64_t> ok;
+  for (int i = 0; i < q::kNumQIsa; ++i) {
+    const char* w = nullptr;
+    ok.push_back(q::qs8_can_run(static_cast<q::QIsa>(i), &w));
+    names.emplace_back(q::qisa_name(static_cast<q::QIsa>(i)));
+    why.emplace_back(w ? w : "");
+  }
+  return {names, ok, why};
+}
+
+void set_qconv_isa(c10::string_view name) {
+  for (int i = 0; i < q::kNumQIsa; ++i)
+    if (name == q::qisa_name(static_cast<q::QIsa>(i))) return set_qs8_isa(static_cast<q::QIsa>(i));
+  TORCH_CHECK_VALUE(false, "unknown int8 kernel variant '", std::string(name),
+                    "' (scalar, avx2, avx_vnni, avx512_vnni, amx_int8)");
+}
+
+}  // namespace
+
+// The host emulator's int8 kernel variants, as torch.ops._aie controls (like host_isa).
+TORCH_LIBRARY_FRAGMENT(_aie, m) {
+  m.def("qconv_isas() -> (str[], int[], str[])", &qconv_isas);
+  m.def("qconv_isa() -> str", [] { return std::string(q::qisa_name(qs8_kernels().isa)); });
+  m.def("set_qconv_isa(str name) -> ()", &set_qconv_isa);
 }
 
 }  // namespace torch_aie::runtime

@@ -4,7 +4,7 @@
 // prepacked kMR-channel weight panels, so C tiles are [channel][pixel] and their
 // rows go straight to the planar output. The reduction of every output element is
 // the same in-order FMA chain as in the channels-last orientation.
-#include "csrc/runtime/planar_emulator.h"
+#include "csrc/runtime/emulator/planar_emulator.h"
 
 #include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
@@ -14,9 +14,10 @@
 #include <cstring>
 #include <vector>
 
-#include "csrc/runtime/emulator.h"
-#include "csrc/runtime/host_buffers.h"
-#include "csrc/runtime/host_tasks.h"
+#include "csrc/runtime/emulator/emulator.h"
+#include "csrc/runtime/emulator/host_buffers.h"
+#include "csrc/runtime/emulator/host_tasks.h"
+#include "csrc/runtime/emulator/passes.h"
 
 namespace torch_aie::runtime {
 
@@ -51,7 +52,7 @@ void stage_row(const char* src, int64_t h, int64_t off, const ConvShape& s, cons
   src += h * sH * esize;
   const float* vals = reinterpret_cast<const float*>(src);
   if (bf16 || sW != 1) {
-    float* tmp = thread_buffer(kRowTmp, s.W);
+    float* tmp = thread_buffer<float>(kRowTmp, s.W);
     if (bf16)
       gather(reinterpret_cast<const c10::BFloat16*>(src), s.W, sW, tmp);
     else
@@ -61,7 +62,7 @@ void stage_row(const char* src, int64_t h, int64_t off, const ConvShape& s, cons
   for (Rounding m : modes) {
     float* d = dst[static_cast<int>(m)] + off;
     // Padded row first; with stride phases it is then dealt out phase by phase.
-    float* padded = st.phases == 1 ? d : thread_buffer(kRowTmp2, row);
+    float* padded = st.phases == 1 ? d : thread_buffer<float>(kRowTmp2, row);
     std::memset(padded, 0, s.pad_w * sizeof(float));
     kt.round_f32(vals, padded + s.pad_w, s.W, m);
     std::memset(padded + s.pad_w + s.W, 0, (row - s.pad_w - s.W) * sizeof(float));
@@ -83,7 +84,9 @@ StagedInput stage_input_planar(const at::Tensor& x, const ConvShape& s, Numerics
   st.Wq = ceil_div(st.Wp, st.phases);
   const int64_t row = st.phases * st.Wq, rows = s.N * s.C * st.Hp, total = rows * row;
   const auto modes = staged_roundings(numerics);
-  const auto dst = claim_staging(modes, total, st);
+  const auto claimed = claim_staging(modes, total, st);
+  std::array<float*, 4> dst;
+  for (int i = 0; i < 4; ++i) dst[i] = static_cast<float*>(claimed[i]);
   if (total == 0) return st;
 
   const auto& kt = host_kernels();
@@ -166,8 +169,8 @@ void run_planar_task(const PlanarTask& t, const ConvShape& s, const PackedWeight
   const auto& kt = host_kernels();
   const int64_t K = w.k, cg = s.Cg(), npanel = ceil_div(t.npix, kNR), nip = ceil_div(t.noc, kMR);
   const int64_t ldc = npanel * kNR;
-  float* c = thread_buffer(kTileC, geo.oc_block * geo.pix_block);
-  float* bblock = thread_buffer(kPanelA, kKC * geo.pix_block);
+  float* c = thread_buffer<float>(kTileC, geo.oc_block * geo.pix_block);
+  float* bblock = thread_buffer<float>(kPanelA, kKC * geo.pix_block);
   if (K == 0) std::fill(c, c + nip * kMR * ldc, 0.f);
 
   PixelRun runs[kPixBlock / kNR][kNR];
@@ -175,7 +178,7 @@ void run_planar_task(const PlanarTask& t, const ConvShape& s, const PackedWeight
   for (int64_t jp = 0; jp < npanel; ++jp) nruns[jp] = pixel_runs(s, in, t, jp, geo.ohw, runs[jp]);
 
   for (size_t p = 0; p < passes.size(); ++p) {
-    const float* src = in.variants[static_cast<int>(passes[p].a)] + t.g * cg * in.plane();
+    const float* src = in.variant<float>(passes[p].a) + t.g * cg * in.plane();
     const float* a_base = w.for_group(passes[p].b, t.g) + (t.oc0 / kMR) * K * kMR;
     for (int64_t k0 = 0; k0 < K; k0 += kKC) {
       const int64_t kc = std::min(kKC, K - k0);
@@ -192,13 +195,13 @@ void run_planar_task(const PlanarTask& t, const ConvShape& s, const PackedWeight
   }
 
   // Rows go out per image: within one image the output pixels are contiguous.
-  const int64_t esize = out.bf16 ? 2 : 4, oc = t.g * s.OCg() + t.oc0;
+  const int64_t esize = out.esize(), oc = t.g * s.OCg() + t.oc0;
   for (int64_t j = 0; j < t.npix;) {
     const int64_t m = t.m0 + j, n = m / geo.ohw, r = m % geo.ohw;
     const int64_t run = std::min(t.npix - j, geo.ohw - r);
     char* dst = static_cast<char*>(out.data) + (n * out.sN + oc * out.sC + r) * esize;
     kt.epilogue_rows(c + j, ldc, t.noc, run, epi.bias ? epi.bias + oc : nullptr, epi.relu, dst,
-                     out.bf16, out.sC);
+                     out.bf16(), out.sC);
     j += run;
   }
 }
@@ -250,19 +253,19 @@ void emulate_depthwise_planar(const ConvShape& s, const PackedWeights& w, const 
   const auto& kt = host_kernels();
   const auto passes = passes_for(w.numerics);
   const auto taps = planar_tap_offsets(s, in);
-  const int64_t esize = out.bf16 ? 2 : 4, row = in.phases * in.Wq;
+  const int64_t esize = out.esize(), row = in.phases * in.Wq;
   // One task per (image, channel) plane; weights are [tap][channel].
   run_tasks(s.N * s.C, [&](int64_t i) {
     const int64_t n = i / s.C, c = i % s.C;
-    float* acc = thread_buffer(kTileC, s.OW);
+    float* acc = thread_buffer<float>(kTileC, s.OW);
     for (int64_t oh = 0; oh < s.OH; ++oh) {
       for (size_t p = 0; p < passes.size(); ++p) {
-        const float* src = in.variants[static_cast<int>(passes[p].a)] + i * in.plane() + oh * s.stride_h * row;
+        const float* src = in.variant<float>(passes[p].a) + i * in.plane() + oh * s.stride_h * row;
         kt.depthwise_row(src, taps.data(), static_cast<int>(taps.size()), w.for_group(passes[p].b, 0) + c,
                          s.C, acc, s.OW, p > 0);
       }
       char* dst = static_cast<char*>(out.data) + (n * out.sN + c * out.sC + oh * out.sH) * esize;
-      kt.epilogue_rows(acc, s.OW, 1, s.OW, epi.bias ? epi.bias + c : nullptr, epi.relu, dst, out.bf16, 0);
+      kt.epilogue_rows(acc, s.OW, 1, s.OW, epi.bias ? epi.bias + c : nullptr, epi.relu, dst, out.bf16(), 0);
     }
   });
 }

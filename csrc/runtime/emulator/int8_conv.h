@@ -1,13 +1,17 @@
-// The int8 convolution as the runtime sees it (DESIGN.md section 4, int8): the packed
-// weight form the int8 kernels consume, and the host emulator's execution of a job.
+// The host emulator's int8 family (DESIGN.md section 4, int8): the packed weight form
+// the qs8 kernels consume and the execution of Numerics::Int8 jobs. The emulator
+// backend (emulator_backend.cpp) hands int8 jobs here; nothing above the backend
+// seam sees these types.
 #pragma once
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "aie_kernels/int8/qs8.h"
-#include "csrc/runtime/conv_job.h"
+#include "csrc/runtime/conv_backend.h"
 
 namespace torch_aie::runtime {
 
@@ -15,7 +19,7 @@ namespace torch_aie::runtime {
 // GEMM algorithms: per group, O32 I4 blocks (aie_kernels/int8/qs8.h) of `kp` reduction
 // bytes; depthwise: the [tap pair][cpad][2] int16 table. Plus the per-channel column
 // sums that undo the +128 of int8 activations.
-struct QPackedWeights {
+struct QPackedWeights final : PackedOperand {
   ConvAlgorithm algorithm = ConvAlgorithm::Direct;
   int64_t groups = 0, ocg = 0, cg = 0, taps = 0;
   int64_t run = 1;   // taps per reduction row (see pack_gemm_weights)
@@ -26,7 +30,7 @@ struct QPackedWeights {
   std::vector<int8_t> gemm;
   std::vector<int16_t> dw;
   std::vector<int32_t> colsum;  // [OC]
-  size_t bytes() const {
+  size_t bytes() const override {
     return gemm.size() + dw.size() * sizeof(int16_t) + colsum.size() * sizeof(int32_t);
   }
 };
@@ -63,6 +67,13 @@ struct QOutputView {
 void emulate_qconv(const ConvShape& s, const QPackedWeights& w, const at::Tensor& x,
                    const QRequantArgs& rq, const QOutputView& out,
                    const aie_kernels::qs8::Qs8KernelTable& kt);
+
+// The ConvBackend operations for Numerics::Int8 jobs (see conv_backend.h).
+std::string int8_why_not(const ConvJob& job);
+std::string int8_pack_key(const ConvJob& job);
+std::shared_ptr<const PackedOperand> int8_pack(const ConvJob& job, const at::Tensor& host_weight);
+void int8_run(const ConvJob& job, const PackedOperand& weights, const ConvIO& io);
+std::string int8_describe(const ConvJob& job);
 
 // The int8 kernel table in use (host best, capped by the env or by set_qs8_isa).
 const aie_kernels::qs8::Qs8KernelTable& qs8_kernels();

@@ -1,0 +1,19 @@
+// How the host emulator orients a GEMM-family conv. Either way every output
+// element is the same in-order FMA chain, so the choice never changes a result;
+// it only decides which side is staged and which is packed. A host-emulator
+// concept: nothing outside csrc/runtime/emulator sees it.
+#pragma once
+#include "csrc/runtime/conv_job.h"
+
+namespace torch_aie::runtime {
+
+enum class HostLayout {
+  PixelRows,    // C[pixel][channel]: NHWC staging, weights in kNR-wide channel panels
+  ChannelRows,  // C[channel][pixel]: planar staging, weights in kMR-high channel panels
+};
+const char* host_layout_name(HostLayout l);
+
+// Which way the emulator runs a conv whose output is channels-last or planar (NCHW).
+HostLayout choose_host_layout(const ConvShape& s, ConvAlgorithm a, bool channels_last);
+
+}  // namespace torch_aie::runtime
