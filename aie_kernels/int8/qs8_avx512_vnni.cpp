@@ -83,7 +83,11 @@ inline __m512i srs8(__m512i v, __m512i s, __m512i c, __m512i sbit) {
 
 // Contiguous row: 8 channels per step in int64 lanes, the mode and the skip add
 // resolved at compile time; table pointers held in locals (byte stores alias anything).
-template <QRound R, bool SKIP>
+// How a step clamps and narrows: the saturating narrowing vpmovsqb is the clamp when
+// the range is all of int8 (uint8's all of [0, 255] needs a max first for vpmovusqb).
+enum class Clamp { Int8Full, Uint8Full, Range };
+
+template <QRound R, bool SKIP, Clamp CL>
 void requant_contiguous_t(const int32_t* acc_rows, int64_t ldc, int64_t rows, int64_t n, int64_t oc0,
                           const QEpilogue& e, const QStoreRow* dst) {
   const int32_t* bias = e.bias + oc0;
@@ -111,8 +115,14 @@ void requant_contiguous_t(const int32_t* acc_rows, int64_t ldc, int64_t rows, in
       const __m512i s = skip_u8 ? _mm512_cvtepu8_epi64(raw) : _mm512_cvtepi8_epi64(raw);
       y = _mm512_add_epi64(y, srs8<R>(_mm512_mul_epi32(s, sk_mult), sk_s, sk_c, sk_sbit));
     }
-    y = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(y, zp), lo), hi);
-    _mm_mask_storeu_epi8(out + j, m, _mm512_cvtepi64_epi8(y));
+    y = _mm512_add_epi64(y, zp);
+    if constexpr (CL == Clamp::Int8Full) {
+      _mm_mask_storeu_epi8(out + j, m, _mm512_cvtsepi64_epi8(y));
+    } else if constexpr (CL == Clamp::Uint8Full) {
+      _mm_mask_storeu_epi8(out + j, m, _mm512_cvtusepi64_epi8(_mm512_max_epi64(y, lo)));
+    } else {
+      _mm_mask_storeu_epi8(out + j, m, _mm512_cvtepi64_epi8(_mm512_min_epi64(_mm512_max_epi64(y, lo), hi)));
+    }
   };
   for (int64_t i = 0; i < rows; ++i) {
     if (dst[i].col_stride != 1) {  // planar outputs: through a contiguous chunk
@@ -131,13 +141,24 @@ void requant_contiguous_t(const int32_t* acc_rows, int64_t ldc, int64_t rows, in
   }
 }
 
+template <QRound R, Clamp CL>
+void requant_clamp(const int32_t* acc, int64_t ldc, int64_t rows, int64_t n, int64_t oc0, const QEpilogue& e,
+                   const QStoreRow* d) {
+  if (e.has_skip)
+    requant_contiguous_t<R, true, CL>(acc, ldc, rows, n, oc0, e, d);
+  else
+    requant_contiguous_t<R, false, CL>(acc, ldc, rows, n, oc0, e, d);
+}
+
 template <QRound R>
 void requant_mode(const int32_t* acc, int64_t ldc, int64_t rows, int64_t n, int64_t oc0, const QEpilogue& e,
                   const QStoreRow* d) {
-  if (e.has_skip)
-    requant_contiguous_t<R, true>(acc, ldc, rows, n, oc0, e, d);
+  if (!e.out_u8 && e.lo == -128 && e.hi == 127)
+    requant_clamp<R, Clamp::Int8Full>(acc, ldc, rows, n, oc0, e, d);
+  else if (e.out_u8 && e.lo == 0 && e.hi == 255)
+    requant_clamp<R, Clamp::Uint8Full>(acc, ldc, rows, n, oc0, e, d);
   else
-    requant_contiguous_t<R, false>(acc, ldc, rows, n, oc0, e, d);
+    requant_clamp<R, Clamp::Range>(acc, ldc, rows, n, oc0, e, d);
 }
 
 void requant_tile(const int32_t* acc, int64_t ldc, int64_t rows, int64_t n, int64_t oc0, const QEpilogue& e,

@@ -189,8 +189,9 @@ TEST(Qs8Requant, VariantsEqualScalar) {
   std::mt19937_64 g(11);
   for (int64_t n : {1, 3, 7, 8, 9, 16, 31, 37, 256}) {
     for (QRound r : {QRound::Floor, QRound::PositiveInf, QRound::SymmetricInf, QRound::ConvEven}) {
-      for (int variant = 0; variant < 6; ++variant) {
-        const bool has_skip = variant & 1, skip_u8 = variant & 2, out_u8 = variant >= 4;
+      for (int variant = 0; variant < 16; ++variant) {
+        // bits: 0 skip, 1 uint8 skip, 2 uint8 output, 3 the dtype's full range as the clamp
+        const bool has_skip = variant & 1, skip_u8 = variant & 2, out_u8 = variant & 4, full_range = variant & 8;
         std::vector<int32_t> acc(n), bias(n);
         std::vector<int64_t> mult(n), shift(n), half(n), halfm1(n), sbit(n);
         for (int64_t i = 0; i < n; ++i) {
@@ -204,7 +205,7 @@ TEST(Qs8Requant, VariantsEqualScalar) {
         }
         const int64_t lo = out_u8 ? 0 : -128, hi = out_u8 ? 255 : 127;
         const QEpilogue e{bias.data(), mult.data(), shift.data(), half.data(), halfm1.data(), sbit.data(), r,
-                          out_u8 ? 128 : -3, lo + 1, hi - 2, out_u8, has_skip, skip_u8,
+                          out_u8 ? 128 : -3, full_range ? lo : lo + 1, full_range ? hi : hi - 2, out_u8, has_skip, skip_u8,
                           int64_t(int32_t(g())), int64_t(g() % 40)};
         for (int64_t stride : {1, 3}) {
           std::vector<uint8_t> skip(n * stride + 1);
