@@ -17,5 +17,17 @@ from .conv_op import *  # noqa: E402,F401,F403
 from .optimize import AieConv2d, optimize  # noqa: E402,F401
 from .weight_cache import *  # noqa: E402,F401,F403
 from . import compile as _compile  # noqa: E402
+from . import _quantized_guard  # noqa: E402
 
 _compile.install_lazy_registration()
+_quantized_guard.install()
+
+
+def __getattr__(name):
+    # torch_aie.quantization imports torchao (slow); load it on first use only.
+    if name in ("quantization", "quantize"):
+        import importlib
+
+        mod = importlib.import_module(".quantization", __name__)
+        return mod if name == "quantization" else mod.quantize
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,6 +8,10 @@
 or the one call quantize(model, calibration_batches, scheme).
 """
 from ._torchao import convert_pt2e, prepare_pt2e
+from .flow import calibrate, quantize
+from .lowering import lower, lowering_report
 from .quantizer import SCHEMES, AieQuantizer
+from .requant import multiplier_shift
 
-__all__ = ["AieQuantizer", "SCHEMES", "prepare_pt2e", "convert_pt2e"]
+__all__ = ["AieQuantizer", "SCHEMES", "prepare_pt2e", "convert_pt2e", "lower", "lowering_report",
+           "calibrate", "quantize", "multiplier_shift"]

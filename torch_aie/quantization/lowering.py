@@ -36,6 +36,7 @@ DQ_PT = (qd.dequantize_per_tensor.default,)
 DQ_PC = (qd.dequantize_per_channel.default,)
 ROUNDINGS = ("floor", "positive_inf", "symmetric_inf", "conv_even")
 REPORT_META_KEY = "torch_aie_lowering"
+SHAPE_META_KEY = "torch_aie_shape"  # output shape of an emitted qconv2d (the replaced q had none)
 INT32_MAX = 2**31 - 1
 
 
@@ -85,6 +86,8 @@ def _dq_act(node, what):
 def _shape(node):
     """The tensor shape at `node`, looking through q/dq nodes (convert_pt2e gives them no meta)."""
     while isinstance(node, fx.Node):
+        if SHAPE_META_KEY in node.meta:
+            return node.meta[SHAPE_META_KEY]
         val = node.meta.get("val")
         if isinstance(val, torch.Tensor):
             return tuple(val.shape)
@@ -309,7 +312,8 @@ def _emit(gm, graph, plan, bufs, rounding):
                  skip_multiplier=plan.skip_multiplier, skip_shift=plan.skip_shift))
         if plan.conv1d:
             y = graph.call_function(aten.squeeze.dim, (y, 2))
-    y.meta.update({k: v for k, v in plan.q.meta.items() if k == "val"})
+    y.meta[SHAPE_META_KEY] = _shape(plan.chain[-1])
+    y.meta["torch_aie_replaces"] = plan.q.name
     plan.q.replace_all_uses_with(y)
     for n in [plan.q] + plan.chain[::-1]:
         graph.erase_node(n)
