@@ -330,6 +330,7 @@ def _lower_maxpools(graph):
         if not P.is_call(q, Q_PT) or tuple(q.args[1:6]) != tuple(dq.args[1:6]):
             continue
         node.replace_input_with(dq, dq.args[0])
+        node.meta["torch_aie_replaces"] = q.name
         q.replace_all_uses_with(node)
         graph.erase_node(q)
         n += 1
