@@ -282,7 +282,7 @@ def test_lowered_matches_convert_graph(converted, lowered):
 
 
 # Floors measured on this net (seed-fixed, integer arithmetic: host independent), with margin.
-SQNR_FLOOR_DB = {"xint8": 18.0, "a8w8": 22.0}
+SQNR_FLOOR_DB = {"xint8": 21.0, "a8w8": 28.0}  # measured 24.5 and 32.6 dB
 
 
 @pytest.mark.parametrize("scheme", ["xint8", "a8w8"])
