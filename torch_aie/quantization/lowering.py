@@ -337,6 +337,16 @@ def _lower_maxpools(graph):
     return n
 
 
+def _drop_squeeze_unsqueeze(graph):
+    """conv1d chains: unsqueeze(squeeze(y, 2), 2) between two lowered 1-D convs is y."""
+    aten = torch.ops.aten
+    for node in list(graph.nodes):
+        if node.target == aten.unsqueeze.default and node.args[1] == 2 and \
+                getattr(node.args[0], "target", None) == aten.squeeze.dim and node.args[0].args[1] == 2:
+            node.replace_all_uses_with(node.args[0].args[0])
+            graph.erase_node(node)
+
+
 def _fold_constant_dequants(gm, graph, bufs):
     """Dequantise constant weights once (e.g. an unquantised-by-us Linear head's weight)."""
     for node in list(graph.nodes):
@@ -393,6 +403,7 @@ def lower(gm: fx.GraphModule, scheme: str = None, rounding: str = "conv_even") -
         report.append((conv.name, "qconv2d", f"{plan.x.dtype} -> {plan.out_dtype}"
                        + (", fused residual add" if plan.skip is not None else "")))
     pools = _lower_maxpools(graph)
+    _drop_squeeze_unsqueeze(graph)
     graph.eliminate_dead_code()
     _fold_constant_dequants(gm, graph, bufs)
     graph.eliminate_dead_code()
