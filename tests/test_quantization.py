@@ -61,8 +61,9 @@ class Conv1dNet(nn.Module):
         return self.c2(F.relu(self.c1(x)))
 
 
-def _bn_calibrated(model, shape, seed=0):
-    torch.manual_seed(seed)
+def _bn_calibrated(ctor, shape, seed=0):
+    torch.manual_seed(seed)  # before construction: the weights are part of the fixed test case
+    model = ctor()
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.momentum = None
@@ -84,7 +85,7 @@ SHAPE = (2, 3, 16, 16)
 
 @pytest.fixture(scope="module")
 def small_net():
-    return _bn_calibrated(SmallNet(), SHAPE)
+    return _bn_calibrated(SmallNet, SHAPE)
 
 
 @pytest.fixture(scope="module")
@@ -282,7 +283,7 @@ def test_lowered_matches_convert_graph(converted, lowered):
 
 
 # Floors measured on this net (seed-fixed, integer arithmetic: host independent), with margin.
-SQNR_FLOOR_DB = {"xint8": 21.0, "a8w8": 28.0}  # measured 24.5 and 32.6 dB
+SQNR_FLOOR_DB = {"xint8": 22.0, "a8w8": 26.0}  # measured 25.6 and 29.6 dB
 
 
 @pytest.mark.parametrize("scheme", ["xint8", "a8w8"])
@@ -294,6 +295,7 @@ def test_sqnr_floor(small_net, lowered, scheme):
 
 
 def test_conv1d_lowers_and_is_exact():
+    torch.manual_seed(0)
     net = Conv1dNet().eval()
     batches = _batches((2, 4, 32), 3)
     low = torch_aie.quantize(net, batches, scheme="a8w8")

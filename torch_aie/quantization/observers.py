@@ -37,21 +37,27 @@ class AieActivationObserver(HistogramObserver):
         self._calls += 1
         return super().forward(x_orig)
 
+    def _centers(self):
+        edges = torch.linspace(float(self.min_val), float(self.max_val), self.bins + 1, dtype=torch.float64)
+        return (edges[:-1] + edges[1:]) / 2
+
     def _symmetric_scale(self) -> float:
-        new_min, new_max = self._non_linear_param_search()
-        unsigned = self.quant_min >= 0
-        if unsigned:
-            # Only annotated after ReLU-like ops; the histogram then has no negative mass.
-            amax = max(float(new_max), 0.0)
-            return max(amax / self.quant_max, float(self.eps))
-        amax = max(-float(new_min), float(new_max), 0.0)
-        return max(amax / ((self.quant_max - self.quant_min) / 2), float(self.eps))
+        """The symmetric scale (zero point 0) of least quantisation error over the histogram,
+        searched directly: PyTorch's range search optimises an asymmetric range, which a
+        symmetric quantiser then wastes on skewed data."""
+        centers, hist = self._centers(), self.histogram.double()
+        amax = max(-float(self.min_val), float(self.max_val), 0.0)
+        if amax == 0.0:
+            return float(self.eps)
+        top = self.quant_max if self.quant_min >= 0 else (self.quant_max - self.quant_min) / 2
+        candidates = [amax * f / top for f in torch.linspace(0.05, 1.0, 96).tolist()]
+        return max(min(candidates, key=lambda s: _quant_mse(centers, hist, s, self.quant_min, self.quant_max)),
+                   float(self.eps))
 
     def _best_pow2(self, scale: float) -> float:
-        edges = torch.linspace(float(self.min_val), float(self.max_val), self.bins + 1)
-        centers = (edges[:-1] + edges[1:]) / 2
+        centers, hist = self._centers(), self.histogram.double()
         return min(_pow2_candidates(scale),
-                   key=lambda s: _quant_mse(centers, self.histogram, s, self.quant_min, self.quant_max))
+                   key=lambda s: _quant_mse(centers, hist, s, self.quant_min, self.quant_max))
 
     @torch.jit.export
     def calculate_qparams(self):
