@@ -13,6 +13,7 @@ from torch import fx, nn
 import torch_aie
 from torch_aie.quantization import AieQuantizer, calibrate, convert_pt2e, lower, lowering_report, prepare_pt2e
 from torch_aie.quantization._torchao import DerivedQuantizationSpec, x86_inductor_quantizer as xiq
+from torch_aie.quantization.int8_ops import int8_max_pool2d
 from torch_aie.quantization.requant import multiplier_shift
 
 from qconv_reference import qconv2d_reference
@@ -161,7 +162,7 @@ def test_lowering_replaces_every_conv(lowered, scheme):
     # Whole int8 chain: one quantize (the input), one dequantize (before the float head).
     assert len(_calls(gm, qd.quantize_per_tensor.default)) == 1
     assert len(_calls(gm, qd.dequantize_per_tensor.default)) == 1
-    assert len(_calls(gm, torch.ops.aten.max_pool2d.default)) == 1
+    assert len(_calls(gm, int8_max_pool2d)) == 1
     fused = [n for n in _calls(gm, QCONV) if n.kwargs["skip"] is not None]
     assert len(fused) == 2  # the ResNet block's add(+relu) and the linear pointwise conv's add
     for n in _calls(gm, QCONV):
@@ -329,6 +330,18 @@ def test_quantize_on_aie_equals_cpu(small_net, lowered):
     assert (y_aie - y_cpu).abs().max() <= 0.05 * y_cpu.abs().max()
     stats = torch_aie.conv_stats()
     assert not any(k.startswith("int8_not_lowered") and v for k, v in stats.items())
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.uint8])
+@pytest.mark.parametrize("k,s,p,d", [(3, 2, 1, 1), (2, 2, 0, 1), (3, 1, 1, 2), ((3, 2), (1, 2), (1, 0), 1)])
+def test_int8_max_pool2d_equals_aten(dtype, k, s, p, d):
+    g = torch.Generator().manual_seed(4)
+    info = torch.iinfo(dtype)
+    x = torch.randint(info.min, info.max + 1, (2, 3, 11, 9), generator=g, dtype=torch.int32).to(dtype)
+    pair = lambda v: [v, v] if isinstance(v, int) else list(v)  # noqa: E731
+    want = torch.ops.aten.max_pool2d.default(x, pair(k), pair(s), pair(p), pair(d))
+    assert torch.equal(int8_max_pool2d(x, pair(k), pair(s), pair(p), pair(d)), want)
+    assert torch.equal(int8_max_pool2d(x.to("aie"), pair(k), pair(s), pair(p), pair(d)).cpu(), want)
 
 
 # -- X86InductorQuantizer graphs ----------------------------------------------------------------

@@ -21,12 +21,14 @@ The input graph module is not modified: lower works on a copy.
 """
 import copy
 import dataclasses
+import warnings
 
 import torch
 from torch import fx
 
 from .. import _conv_counters
 from . import patterns as P
+from .int8_ops import int8_max_pool2d
 from .quantizer import SCHEME_META_KEY, SCHEMES
 from .requant import check_power_of_two, multiplier_shift, multipliers_shifts, quantize_value
 
@@ -330,6 +332,8 @@ def _lower_maxpools(graph):
         if not P.is_call(q, Q_PT) or tuple(q.args[1:6]) != tuple(dq.args[1:6]):
             continue
         node.replace_input_with(dq, dq.args[0])
+        if node.target == torch.ops.aten.max_pool2d.default:
+            node.target = int8_max_pool2d
         node.meta["torch_aie_replaces"] = q.name
         q.replace_all_uses_with(node)
         graph.erase_node(q)
@@ -389,7 +393,9 @@ def lower(gm: fx.GraphModule, scheme: str = None, rounding: str = "conv_even") -
     if any(isinstance(m, torch.ao.quantization.ObserverBase) or type(m).__name__.endswith("Observer")
            for m in gm.modules()):
         raise ValueError("torch_aie.quantization.lower: the graph still has observers; run convert_pt2e(prepared) first")
-    gm = copy.deepcopy(gm)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # torch's own deepcopy of the pytree spec
+        gm = copy.deepcopy(gm)
     graph, bufs, report = gm.graph, _Buffers(gm), []
     for conv in [n for n in graph.nodes if P.is_call(n, P.CONVS)]:
         try:
