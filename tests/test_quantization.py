@@ -464,6 +464,21 @@ def test_float_residual_operand_is_not_lowered():
         torch.testing.assert_close(low(*batches[0]), gm(*batches[0]))
 
 
+def test_int32_overflow_bound_is_refused_with_the_value():
+    """A reduction whose worst case |bias| + max|x| * sum|w| exceeds int32 is not lowered."""
+    conv = nn.Conv2d(4096, 2, 7, bias=False).eval()
+    with torch.no_grad():
+        conv.weight.copy_(torch.sign(torch.randn(conv.weight.shape, generator=torch.Generator().manual_seed(0))))
+    x = torch.randn(1, 4096, 7, 7, generator=torch.Generator().manual_seed(1))
+    gm = calibrate(nn.Sequential(conv, nn.ReLU()).eval(), [x], AieQuantizer("a8w8"))
+    low = lower(gm)
+    (name, status, detail), = lowering_report(low)
+    assert status == "not lowered: int32 overflow bound"
+    assert f"reaches {128 * 127 * 4096 * 49}" in detail  # every |w| quantises to 127
+    with torch.no_grad():
+        torch.testing.assert_close(low(x), gm(x))
+
+
 def test_quantized_tensor_on_aie_names_the_flow():
     q = torch.quantize_per_tensor(torch.randn(4), 0.1, 0, torch.qint8)
     with pytest.raises(RuntimeError, match=r"torch_aie.*quantized tensor.*torch_aie\.quantize"):
