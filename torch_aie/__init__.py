@@ -14,6 +14,7 @@ from . import _device  # noqa: E402  (registers the "aie" device; needs the libr
 from ._device import *  # noqa: E402,F401,F403
 from ._library import host_isa  # noqa: E402,F401
 from .conv_op import *  # noqa: E402,F401,F403
+from .qconv_op import *  # noqa: E402,F401,F403
 from .optimize import AieConv2d, optimize  # noqa: E402,F401
 from .weight_cache import *  # noqa: E402,F401,F403
 from . import compile as _compile  # noqa: E402

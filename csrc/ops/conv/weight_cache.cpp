@@ -25,9 +25,11 @@ struct Key {
   runtime::Numerics numerics;
   runtime::HostLayout layout;
   int64_t groups;
+  int form = 0;          // 0: runtime::PackedWeights; others: opaque forms
+  int64_t variant = 0;   // form-specific packing parameter
 
   bool operator==(const Key& o) const {
-    return tensor == o.tensor && storage == o.storage && version == o.version &&
+    return form == o.form && variant == o.variant && tensor == o.tensor && storage == o.storage && version == o.version &&
            offset == o.offset && sizes == o.sizes && strides == o.strides && dtype == o.dtype &&
            algorithm == o.algorithm && numerics == o.numerics && layout == o.layout &&
            groups == o.groups;
@@ -39,7 +41,8 @@ struct Entry {
   // Weak references: an expired one means the address may have been reused.
   c10::weak_intrusive_ptr<c10::TensorImpl> tensor_ref;
   c10::weak_intrusive_ptr<c10::StorageImpl> storage_ref;
-  PackedPtr packed;
+  OpaquePtr packed;
+  size_t bytes;
   bool alive() const { return !tensor_ref.expired() && !storage_ref.expired(); }
 };
 
@@ -57,7 +60,7 @@ struct WeightCache::Impl {
   bool enabled = true;
 
   void erase(std::list<Entry>::iterator it) {
-    stats.bytes -= it->packed->bytes();
+    stats.bytes -= it->bytes;
     stats.entries -= 1;
     lru.erase(it);
   }
@@ -90,6 +93,25 @@ WeightCache& WeightCache::global() {
 PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, runtime::ConvAlgorithm algorithm,
                                    runtime::Numerics numerics, runtime::HostLayout layout, int64_t groups,
                                    const std::function<runtime::PackedWeights()>& pack) {
+  auto p = lookup_or_pack(weight, 0, algorithm, numerics, layout, groups, 0, [&] {
+    auto packed = std::make_shared<const runtime::PackedWeights>(pack());
+    const size_t bytes = packed->bytes();
+    return OpaquePacked{std::move(packed), bytes};
+  });
+  return std::static_pointer_cast<const runtime::PackedWeights>(p);
+}
+
+OpaquePtr WeightCache::get_or_pack_opaque(const at::Tensor& weight, int form, runtime::ConvAlgorithm algorithm,
+                                          int64_t groups, int64_t variant,
+                                          const std::function<OpaquePacked()>& pack) {
+  TORCH_CHECK(form != 0, "weight cache form 0 is reserved for PackedWeights");
+  return lookup_or_pack(weight, form, algorithm, runtime::Numerics::Bf16, runtime::HostLayout::PixelRows,
+                        groups, variant, pack);
+}
+
+OpaquePtr WeightCache::lookup_or_pack(const at::Tensor& weight, int form, runtime::ConvAlgorithm algorithm,
+                                      runtime::Numerics numerics, runtime::HostLayout layout, int64_t groups,
+                                      int64_t variant, const std::function<OpaquePacked()>& pack) {
   auto* t = weight.unsafeGetTensorImpl();
   // Inference tensors carry no version counter, so an in-place update could not be seen.
   const bool cacheable = !weight.is_inference() && weight.has_storage();
@@ -97,7 +119,7 @@ PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, runtime::ConvAlgori
   if (cacheable) {
     key = Key{t, weight.storage().unsafeGetStorageImpl(), t->version_counter().current_version(),
               weight.storage_offset(), weight.sizes().vec(), weight.strides().vec(),
-              weight.scalar_type(), algorithm, numerics, layout, groups};
+              weight.scalar_type(), algorithm, numerics, layout, groups, form, variant};
   }
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
@@ -114,17 +136,18 @@ PackedPtr WeightCache::get_or_pack(const at::Tensor& weight, runtime::ConvAlgori
       impl_->stats.misses += 1;
     }
   }
-  auto packed = std::make_shared<const runtime::PackedWeights>(pack());  // outside the lock
+  OpaquePacked made = pack();  // outside the lock
+  OpaquePtr packed = made.ptr;
   if (!cacheable) return packed;
 
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  if (!impl_->enabled || static_cast<int64_t>(packed->bytes()) > impl_->stats.budget) return packed;
+  if (!impl_->enabled || static_cast<int64_t>(made.bytes) > impl_->stats.budget) return packed;
   impl_->drop_dead_and_stale(key);
   for (auto& e : impl_->lru)
     if (e.key == key) return e.packed;  // another thread packed it meanwhile
   impl_->lru.push_front(Entry{key, c10::weak_intrusive_ptr<c10::TensorImpl>(weight.getIntrusivePtr()),
-                              weight.storage().getWeakStorageImpl(), packed});
-  impl_->stats.bytes += packed->bytes();
+                              weight.storage().getWeakStorageImpl(), packed, made.bytes});
+  impl_->stats.bytes += made.bytes;
   impl_->stats.entries += 1;
   impl_->evict_to_budget();
   return packed;

@@ -21,6 +21,12 @@ struct WeightCacheStats {
 };
 
 using PackedPtr = std::shared_ptr<const runtime::PackedWeights>;
+// Any other packed form (e.g. the int8 family's), held opaquely with its size in bytes.
+using OpaquePtr = std::shared_ptr<const void>;
+struct OpaquePacked {
+  OpaquePtr ptr;
+  size_t bytes = 0;
+};
 
 class WeightCache {
  public:
@@ -31,6 +37,11 @@ class WeightCache {
                         runtime::Numerics numerics, runtime::HostLayout layout, int64_t groups,
                         const std::function<runtime::PackedWeights()>& pack);
 
+  // The same for a packed form other than PackedWeights: `form` names it (distinct
+  // forms never share an entry; 0 is PackedWeights), `variant` any parameter it depends on.
+  OpaquePtr get_or_pack_opaque(const at::Tensor& weight, int form, runtime::ConvAlgorithm algorithm,
+                               int64_t groups, int64_t variant, const std::function<OpaquePacked()>& pack);
+
   WeightCacheStats stats();
   void clear();
   void reset_counters();
@@ -40,6 +51,9 @@ class WeightCache {
 
  private:
   struct Impl;
+  OpaquePtr lookup_or_pack(const at::Tensor& weight, int form, runtime::ConvAlgorithm algorithm,
+                           runtime::Numerics numerics, runtime::HostLayout layout, int64_t groups,
+                           int64_t variant, const std::function<OpaquePacked()>& pack);
   WeightCache();
   std::unique_ptr<Impl> impl_;
 };

@@ -1,0 +1,247 @@
+// The host emulator's int8 convolution: stage the activations as the shim DMA would
+// deliver them (padded NHWC bytes in the kernels' u8 form), then run output tiles on
+// ATen's threads: int8 GEMM (gemm_1x1, direct, im2col_gemm) or depthwise into int32
+// accumulators, then the SRS epilogue straight into the output's strides.
+// Integer sums are exact, so neither the tiling nor the thread count nor the ISA
+// variant can change a result.
+#include "csrc/runtime/int8_conv.h"
+
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "aie_kernels/tile_shapes.h"
+#include "csrc/runtime/host_tasks.h"
+
+namespace torch_aie::runtime {
+
+namespace q = aie_kernels::qs8;
+using aie_kernels::ceil_div;
+using aie_kernels::round_up;
+
+namespace {
+
+constexpr int64_t kOcChunkBlocks = 8;  // 256 output channels per GEMM task
+constexpr int64_t kDwPixels = 16;      // output pixels per depthwise task step
+constexpr int64_t kSlack = 64;         // readable bytes past every staged pixel run
+
+std::atomic<int> g_isa{-1};
+
+template <class T>
+T* thread_vec(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+// Channel layout of the staged buffer: group g's channel c sits at g * cgs + c of a
+// pixel's cst bytes. Tap-major GEMMs pad each group to 4 bytes (cgs = kc), im2col
+// packs from unpadded runs, depthwise keeps channels dense and pads the pixel to cpad.
+struct Staging {
+  int64_t cgs = 0, cst = 0;
+};
+
+Staging staging_for(const ConvShape& s, const QPackedWeights& w) {
+  switch (w.algorithm) {
+    case ConvAlgorithm::Depthwise: return {1, w.cpad};
+    case ConvAlgorithm::Im2colGemm: return {s.Cg(), s.groups * s.Cg()};
+    default: return {w.kc, s.groups * w.kc};
+  }
+}
+
+// x [N][C][H][W] (any strides) -> [N][Hp][Wp][cst] bytes, padding = the zero point.
+const uint8_t* stage(const at::Tensor& x, const ConvShape& s, const Staging& st, bool flip) {
+  thread_local std::vector<uint8_t> buf;
+  const int64_t Hp = s.Hp(), Wp = s.Wp();
+  const size_t total = size_t(s.N * Hp * Wp * st.cst) + kSlack;
+  uint8_t* dst = thread_vec(buf, total);
+  const uint8_t pad = flip ? 0x80 : 0x00;  // int8 0 in u8 form is 128
+  const uint8_t fx = pad;
+  const auto* src = static_cast<const uint8_t*>(x.const_data_ptr());
+  const int64_t sN = x.stride(0), sC = x.stride(1), sH = x.stride(2), sW = x.stride(3);
+  const int64_t Cg = s.Cg(), C = s.C, W = s.W;
+  const bool dense_groups = st.cgs == Cg;
+  // Border rows/columns and channel padding hold the zero point; interiors are copied.
+  std::memset(dst, pad, total);
+  run_tasks(s.N * s.H, [&](int64_t r) {
+    const int64_t n = r / s.H, h = r % s.H;
+    const uint8_t* srow = src + n * sN + h * sH;
+    uint8_t* drow = dst + ((n * Hp + h + s.pad_h) * Wp + s.pad_w) * st.cst;
+    if (sC == 1 && dense_groups) {  // channels_last: each pixel is one contiguous run
+      for (int64_t w = 0; w < W; ++w) {
+        const uint8_t* sp = srow + w * sW;
+        uint8_t* dp = drow + w * st.cst;
+        for (int64_t c = 0; c < C; ++c) dp[c] = sp[c] ^ fx;
+      }
+    } else if (sC == 1) {
+      for (int64_t w = 0; w < W; ++w)
+        for (int64_t c = 0; c < C; ++c) drow[w * st.cst + (c / Cg) * st.cgs + c % Cg] = srow[w * sW + c] ^ fx;
+    } else {  // planar: a transpose, walking each channel's row contiguously
+      for (int64_t c = 0; c < C; ++c) {
+        const uint8_t* sp = srow + c * sC;
+        uint8_t* dp = drow + (c / Cg) * st.cgs + c % Cg;
+        for (int64_t w = 0; w < W; ++w) dp[w * st.cst] = sp[w * sW] ^ fx;
+      }
+    }
+  });
+  return dst;
+}
+
+// Per-channel epilogue tables of one call (O(OC), rebuilt per call: the requant
+// parameters are separate tensors the weight cache does not key on).
+struct EpilogueTables {
+  std::vector<int32_t> bias;
+  std::vector<int64_t> mult, shift, half, halfm1, sbit;
+  q::QEpilogue e{};
+};
+
+void build_epilogue(const QRequantArgs& rq, const QPackedWeights& w, int64_t OC, bool flip, EpilogueTables& t) {
+  const size_t n = size_t(OC) + 16;
+  t.bias.assign(n, 0);
+  for (auto* v : {&t.mult, &t.shift, &t.half, &t.halfm1, &t.sbit}) v->assign(n, 0);
+  for (int64_t oc = 0; oc < OC; ++oc) {
+    // bias - 128 * colsum, wrapping: the true accumulator fits int32, so the sum is exact.
+    uint32_t b = rq.bias ? static_cast<uint32_t>(rq.bias[oc]) : 0u;
+    if (flip) b -= 128u * static_cast<uint32_t>(w.colsum[oc]);
+    t.bias[oc] = static_cast<int32_t>(b);
+    const int64_t s = rq.shift[oc];
+    t.mult[oc] = rq.multiplier[oc];
+    t.shift[oc] = s;
+    t.half[oc] = s > 0 ? int64_t(1) << (s - 1) : 0;
+    t.halfm1[oc] = s > 0 ? t.half[oc] - 1 : 0;
+    t.sbit[oc] = s > 0 ? 1 : 0;
+  }
+  t.e = q::QEpilogue{t.bias.data(), t.mult.data(), t.shift.data(), t.half.data(), t.halfm1.data(),
+                     t.sbit.data(), rq.rounding, rq.zero_point, rq.out_min, rq.out_max, rq.out_u8,
+                     rq.skip != nullptr, rq.skip_u8, rq.skip_multiplier, rq.skip_shift};
+}
+
+void run_gemm(const ConvShape& s, const QPackedWeights& w, const uint8_t* staged, const Staging& st,
+              const q::QEpilogue& e, const QRequantArgs& rq, const QOutputView& out, const q::Qs8KernelTable& kt) {
+  const int64_t M = s.M(), OHW = s.OH * s.OW, Wp = s.Wp(), Hp = s.Hp();
+  const bool im2col = w.algorithm == ConvAlgorithm::Im2colGemm;
+  std::vector<int64_t> taps(s.taps());
+  for (int64_t kh = 0; kh < s.KH; ++kh)
+    for (int64_t kw = 0; kw < s.KW; ++kw) taps[kh * s.KW + kw] = (kh * s.dil_h * Wp + kw * s.dil_w) * st.cst;
+  const int64_t mblocks = ceil_div(M, q::kQMB), ochunks = ceil_div(w.nblk, kOcChunkBlocks);
+  const int64_t gstride = w.nblk * w.kp * q::kQNR;  // packed bytes per group
+  run_tasks(s.groups * mblocks * ochunks, [&](int64_t task) {
+    const int64_t g = task / (mblocks * ochunks), mb = (task / ochunks) % mblocks, oc_chunk = task % ochunks;
+    const int64_t m0 = mb * q::kQMB, rows = std::min<int64_t>(q::kQMB, M - m0);
+    const int64_t blk0 = oc_chunk * kOcChunkBlocks, nb = std::min(kOcChunkBlocks, w.nblk - blk0);
+    thread_local std::vector<int32_t> cbuf;
+    thread_local std::vector<uint8_t> scratch, im2col_buf;
+    const int64_t ldc = nb * q::kQNR;
+    int32_t* c = thread_vec(cbuf, size_t(q::kQMB * ldc));
+    const uint8_t* rowp[q::kQMB];
+    int64_t out_off[q::kQMB];
+    for (int64_t i = 0; i < rows; ++i) {
+      const int64_t m = m0 + i, n = m / OHW, oh = (m % OHW) / s.OW, ow = m % s.OW;
+      rowp[i] = staged + ((n * Hp + oh * s.stride_h) * Wp + ow * s.stride_w) * st.cst + g * st.cgs;
+      out_off[i] = n * out.sN + oh * out.sH + ow * out.sW;
+    }
+    q::QGemmArgs a{rowp, rows, taps.data(), static_cast<int>(taps.size()), w.kc, w.kp,
+                   w.gemm.data() + g * gstride + blk0 * w.kp * q::kQNR, nb, w.kp * q::kQNR, c, ldc,
+                   thread_vec(scratch, size_t(q::kQMB * w.kp))};
+    const int64_t zero_off = 0;
+    if (im2col) {  // gather each row's taps into one padded reduction run
+      uint8_t* ib = thread_vec(im2col_buf, size_t(q::kQMB * w.kc));
+      const int64_t cg = s.Cg(), kreal = s.taps() * cg;
+      for (int64_t i = 0; i < rows; ++i) {
+        uint8_t* d = ib + i * w.kc;
+        for (int64_t t = 0; t < s.taps(); ++t) std::memcpy(d + t * cg, rowp[i] + taps[t], cg);
+        std::memset(d + kreal, 0, w.kc - kreal);
+        rowp[i] = d;
+      }
+      a.tap_off = &zero_off;
+      a.ntaps = 1;
+    }
+    kt.gemm(a);
+    const int64_t oc0 = g * s.OCg() + blk0 * q::kQNR;
+    const int64_t ncols = std::min<int64_t>(ldc, s.OCg() - blk0 * q::kQNR);
+    for (int64_t i = 0; i < rows; ++i) {
+      const int64_t off = out_off[i] + oc0 * out.sC;
+      kt.requant_row(c + i * ldc, ncols, oc0, e, q::QStoreRow{out.data + off, rq.skip ? rq.skip + off : nullptr, out.sC});
+    }
+  });
+}
+
+void run_depthwise(const ConvShape& s, const QPackedWeights& w, const uint8_t* staged, const Staging& st,
+                   const q::QEpilogue& e, const QRequantArgs& rq, const QOutputView& out, const q::Qs8KernelTable& kt) {
+  const int64_t Wp = s.Wp(), Hp = s.Hp();
+  std::vector<int64_t> taps(s.taps());
+  for (int64_t kh = 0; kh < s.KH; ++kh)
+    for (int64_t kw = 0; kw < s.KW; ++kw) taps[kh * s.KW + kw] = (kh * s.dil_h * Wp + kw * s.dil_w) * st.cst;
+  const int64_t wchunks = ceil_div(s.OW, kDwPixels);
+  run_tasks(s.N * s.OH * wchunks, [&](int64_t task) {
+    const int64_t n = task / (s.OH * wchunks), oh = (task / wchunks) % s.OH, ow0 = (task % wchunks) * kDwPixels;
+    const int64_t npix = std::min(kDwPixels, s.OW - ow0);
+    thread_local std::vector<int32_t> acc;
+    int32_t* a = thread_vec(acc, size_t(kDwPixels * w.cpad));
+    const uint8_t* pix[kDwPixels];
+    for (int64_t j = 0; j < npix; ++j)
+      pix[j] = staged + ((n * Hp + oh * s.stride_h) * Wp + (ow0 + j) * s.stride_w) * st.cst;
+    kt.depthwise(q::QDepthwiseArgs{pix, npix, taps.data(), static_cast<int>(taps.size()), s.C, w.cpad,
+                                   w.dw.data(), a, w.cpad});
+    for (int64_t j = 0; j < npix; ++j) {
+      const int64_t off = n * out.sN + oh * out.sH + (ow0 + j) * out.sW;
+      kt.requant_row(a + j * w.cpad, s.C, 0, e, q::QStoreRow{out.data + off, rq.skip ? rq.skip + off : nullptr, out.sC});
+    }
+  });
+}
+
+}  // namespace
+
+QPackedWeights pack_qweights(const int8_t* wt, const ConvShape& s, ConvAlgorithm algorithm) {
+  QPackedWeights p;
+  p.algorithm = algorithm;
+  p.groups = s.groups;
+  p.ocg = s.OCg();
+  p.cg = s.Cg();
+  p.taps = s.taps();
+  p.colsum.resize(s.OC);
+  q::weight_colsums(wt, s.OC, s.K(), p.colsum.data());
+  if (algorithm == ConvAlgorithm::Depthwise) {
+    p.cpad = round_up(s.C, 32);
+    p.dw.resize(q::packed_dw_elems(p.taps, p.cpad));
+    q::pack_dw_weights(wt, s.C, p.taps, p.cpad, p.dw.data());
+    return p;
+  }
+  const bool im2col = algorithm == ConvAlgorithm::Im2colGemm;
+  p.kc = im2col ? round_up(p.taps * p.cg, q::kQK) : round_up(p.cg, q::kQK);
+  p.kp = round_up(im2col ? p.kc : p.taps * p.kc, q::kQKP);
+  p.nblk = ceil_div(p.ocg, q::kQNR);
+  p.gemm.resize(q::packed_gemm_bytes(p.groups, p.ocg, p.kp));
+  q::pack_gemm_weights(wt, p.groups, p.ocg, p.cg, p.taps, im2col, p.gemm.data(), p.kp);
+  return p;
+}
+
+void emulate_qconv(const ConvShape& s, const QPackedWeights& w, const at::Tensor& x, const QRequantArgs& rq,
+                   const QOutputView& out, const q::Qs8KernelTable& kt) {
+  if (s.N == 0 || s.OC == 0 || s.OH == 0 || s.OW == 0) return;
+  const bool flip = x.scalar_type() == at::kChar;  // int8 activations go to the kernels as x + 128
+  const Staging st = staging_for(s, w);
+  const uint8_t* staged = stage(x, s, st, flip);
+  EpilogueTables tables;
+  build_epilogue(rq, w, s.OC, flip, tables);
+  if (w.algorithm == ConvAlgorithm::Depthwise)
+    run_depthwise(s, w, staged, st, tables.e, rq, out, kt);
+  else
+    run_gemm(s, w, staged, st, tables.e, rq, out, kt);
+}
+
+const q::Qs8KernelTable& qs8_kernels() {
+  int isa = g_isa.load();
+  if (isa < 0) isa = static_cast<int>(q::qs8_host_isa());
+  return q::qs8_table(static_cast<q::QIsa>(isa));
+}
+
+void set_qs8_isa(q::QIsa isa) {
+  const char* why = nullptr;
+  TORCH_CHECK_VALUE(q::qs8_can_run(isa, &why), "int8 kernel variant '", q::qisa_name(isa),
+                    "' cannot run on this host: ", why);
+  g_isa = static_cast<int>(isa);
+}
+
+}  // namespace torch_aie::runtime
