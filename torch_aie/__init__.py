@@ -18,10 +18,8 @@ from .qconv_op import *  # noqa: E402,F401,F403
 from .optimize import AieConv2d, optimize  # noqa: E402,F401
 from .weight_cache import *  # noqa: E402,F401,F403
 from . import compile as _compile  # noqa: E402
-from . import _quantized_guard  # noqa: E402
 
 _compile.install_lazy_registration()
-_quantized_guard.install()
 
 
 def __getattr__(name):
