@@ -172,6 +172,19 @@ def test_lowering_replaces_every_conv(lowered, scheme):
     assert all(r[1] in ("qconv2d", "1 on int8") for r in lowering_report(gm))
 
 
+def test_preserve_format_keeps_layouts(converted, lowered):
+    low = lower(converted["a8w8"], memory_format=torch.preserve_format)
+    assert not _calls(low, torch.ops.aten.clone.default)
+    assert len(_calls(lowered["a8w8"], torch.ops.aten.clone.default)) == 1  # the quantised input only
+    x = _batches(SHAPE, 1, seed=13)[0]
+    rec_p, rec_c = _Recorder(low), _Recorder(lowered["a8w8"])
+    with torch.no_grad():
+        y_p, y_c = rec_p.run(x), rec_c.run(x)
+    for (_, _, a), (_, _, b) in zip(rec_p.calls, rec_c.calls):
+        assert torch.equal(a, b)  # same integers, other layout
+    torch.testing.assert_close(y_p, y_c)  # the float head's sums run in another order
+
+
 def test_lowering_does_not_modify_its_input(converted):
     gm = converted["a8w8"]
     before = gm.code
@@ -327,6 +340,7 @@ def test_quantize_on_aie_equals_cpu(small_net, lowered):
         rec_a.run(x.to("aie"))
     for (_, _, oc), (_, _, oa) in zip(rec_c.calls, rec_a.calls):
         assert oa.device.type == "aie" and torch.equal(oc, oa.cpu())
+        assert oa.is_contiguous(memory_format=torch.channels_last)  # lower()'s default: NHWC int8 chains
     assert (y_aie - y_cpu).abs().max() <= 0.05 * y_cpu.abs().max()
     stats = torch_aie.conv_stats()
     assert not any(k.startswith("int8_not_lowered") and v for k, v in stats.items())
@@ -375,7 +389,8 @@ def test_x86_graph_lowers_within_one_step(x86_converted):
     qconvs = _calls(low, QCONV)
     report = lowering_report(low)
     assert len(qconvs) >= 5, report
-    assert any(n.args[0].target == torch.ops.aten.constant_pad_nd.default for n in qconvs)  # zp != 0 + pad
+    unclone = lambda n: n.args[0] if n.target == torch.ops.aten.clone.default else n  # noqa: E731 (channels_last)
+    assert any(unclone(n.args[0]).target == torch.ops.aten.constant_pad_nd.default for n in qconvs)  # zp != 0 + pad
     x = _batches(SHAPE, 1, seed=11)[0]
     values = _q_value_of(x86_converted, None, x)
     low_names = {n.name: n for n in low.graph.nodes}
@@ -388,6 +403,8 @@ def test_x86_graph_lowers_within_one_step(x86_converted):
                 return values[node.meta["torch_aie_replaces"]]
             if node.target == torch.ops.aten.constant_pad_nd.default:
                 return F.pad(value(node.args[0]), node.args[1], value=node.args[2])
+            if node.target == torch.ops.aten.clone.default:
+                return value(node.args[0]).contiguous(memory_format=torch.channels_last)
             return values[node.name]
         return node
 

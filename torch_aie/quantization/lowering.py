@@ -33,6 +33,7 @@ from .quantizer import SCHEME_META_KEY, SCHEMES
 from .requant import check_power_of_two, multiplier_shift, multipliers_shifts, quantize_value
 
 qd = torch.ops.quantized_decomposed
+QCONV = torch.ops.aie.qconv2d.default if hasattr(torch.ops.aie, "qconv2d") else None
 Q_PT = (qd.quantize_per_tensor.default,)
 DQ_PT = (qd.dequantize_per_tensor.default,)
 DQ_PC = (qd.dequantize_per_channel.default,)
@@ -351,6 +352,35 @@ def _drop_squeeze_unsqueeze(graph):
             graph.erase_node(node)
 
 
+def _channels_last_chains(graph):
+    """Every int8 tensor entering a chain of qconv2d calls from outside (the quantised model
+    input, an explicitly padded input) is made channels_last once; qconv2d keeps the format,
+    so the whole chain runs NHWC, the layout the int8 kernels stage and the strided int8 max
+    pool vectorises over (channels innermost)."""
+    aten = torch.ops.aten
+
+    def chain_made(n):
+        while P.is_call(n, (aten.squeeze.dim, aten.unsqueeze.default)):
+            n = n.args[0]
+        return P.is_call(n, (QCONV, int8_max_pool2d)) or P.is_call(n, (aten.clone.default,))
+
+    converted = {}
+    for node in list(graph.nodes):
+        if not P.is_call(node, (QCONV,)):
+            continue
+        for src, is_skip in [(node.args[0], False), (node.kwargs.get("skip"), True)]:
+            if src is None or chain_made(src):
+                continue
+            if src not in converted:
+                with graph.inserting_after(src):
+                    converted[src] = graph.call_function(aten.clone.default, (src,),
+                                                         {"memory_format": torch.channels_last})
+            if is_skip:
+                node.update_kwarg("skip", converted[src])
+            else:
+                node.update_arg(0, converted[src])
+
+
 def _fold_constant_dequants(gm, graph, bufs):
     """Dequantise constant weights once (e.g. an unquantised-by-us Linear head's weight)."""
     for node in list(graph.nodes):
@@ -373,14 +403,20 @@ def _drop_unused_attrs(gm):
                 delattr(gm, name)
 
 
-def lower(gm: fx.GraphModule, scheme: str = None, rounding: str = "conv_even") -> fx.GraphModule:
+def lower(gm: fx.GraphModule, scheme: str = None, rounding: str = "conv_even",
+          memory_format: torch.memory_format = torch.channels_last) -> fx.GraphModule:
     """A copy of the convert_pt2e output `gm` with its int8 conv patterns as aie.qconv2d.
 
     scheme: "xint8" (every scale must be a power of two: a ValueError names the first that
     is not), "a8w8", or None: the scheme AieQuantizer recorded, or no scale constraint for
     graphs from other quantizers. rounding: the SRS rounding of every requantisation
     ("conv_even" = half to even, as PyTorch's quantize; "floor", "positive_inf",
-    "symmetric_inf")."""
+    "symmetric_inf"). memory_format: torch.channels_last (default) converts the int8 tensors
+    entering each qconv2d chain once so the chain runs NHWC; torch.preserve_format keeps the
+    layouts as they come."""
+    if memory_format not in (torch.channels_last, torch.preserve_format):
+        raise ValueError(f"torch_aie.quantization.lower: memory_format must be torch.channels_last or "
+                         f"torch.preserve_format, got {memory_format}")
     if not isinstance(gm, fx.GraphModule):
         raise TypeError(f"torch_aie.quantization.lower expects the torch.fx.GraphModule from convert_pt2e, got {type(gm).__name__}")
     if rounding not in ROUNDINGS:
@@ -410,6 +446,8 @@ def lower(gm: fx.GraphModule, scheme: str = None, rounding: str = "conv_even") -
                        + (", fused residual add" if plan.skip is not None else "")))
     pools = _lower_maxpools(graph)
     _drop_squeeze_unsqueeze(graph)
+    if memory_format == torch.channels_last:
+        _channels_last_chains(graph)
     graph.eliminate_dead_code()
     _fold_constant_dequants(gm, graph, bufs)
     graph.eliminate_dead_code()
