@@ -786,8 +786,11 @@ def test_capacity_from_environment():
 
 
 def test_autocast_region_runs():
-    # No aie autocast policy yet: ops keep their input dtypes instead of failing.
+    # CUDA's policy (issue #15; tests/test_autocast.py has the lists): matmul runs in
+    # bf16, ops in no list keep their input dtypes.
     a = torch.randn(2, 3, device="aie")
     with torch.autocast("aie", dtype=torch.bfloat16):
         out = a @ a.t()
-    assert out.device.type == "aie" and out.dtype == torch.float32
+        kept = a + 1
+    assert out.device.type == "aie" and out.dtype == torch.bfloat16
+    assert kept.dtype == torch.float32

@@ -192,3 +192,40 @@ def test_optimized_resnet50_matches_unoptimised():
     assert sum(m.relu for m in opt.modules() if isinstance(m, torch_aie.AieConv2d)) == 33
     assert (plain - ref).abs().max().item() <= 3 * e_bf16
     assert (fused - ref).abs().max().item() <= 3 * e_bf16
+
+
+def test_weight_cache_enabled_restores_the_previous_state():
+    assert torch_aie.get_weight_cache_enabled()
+    with torch_aie.weight_cache_enabled(False):
+        assert not torch_aie.get_weight_cache_enabled()
+        with torch_aie.weight_cache_enabled(False):
+            pass
+        assert not torch_aie.get_weight_cache_enabled()  # the inner exit keeps it off
+        with torch_aie.weight_cache_enabled(True):
+            assert torch_aie.get_weight_cache_enabled()
+        assert not torch_aie.get_weight_cache_enabled()
+    assert torch_aie.get_weight_cache_enabled()
+
+
+def test_verify_mode_names_a_stale_weight():
+    conv = nn.Conv2d(3, 4, 3).to("aie")
+    x = torch.randn(1, 3, 6, 6).to("aie")
+    conv(x)  # packs
+    with torch.no_grad():
+        conv.weight.data.mul_(2)  # .data: the version counter of conv.weight does not move
+    assert not torch_aie.get_weight_cache_verify()
+    stale = conv(x).cpu()  # documented: without verify mode the stale pack is served
+    expected = F.conv2d(x.cpu(), conv.weight.cpu(), conv.bias.cpu())
+    assert not torch.allclose(stale, expected, atol=1e-2)
+    torch_aie.set_weight_cache_verify(True)
+    try:
+        with pytest.raises(RuntimeError, match=r"\[4, 3, 3, 3\].*Float.*data_ptr.*is stale") as e:
+            conv(x)
+        assert str(conv.weight.data_ptr()) in str(e.value)
+        torch_aie.weight_cache_clear()
+        torch.testing.assert_close(conv(x).cpu(), expected, rtol=2e-2, atol=2e-2)  # repacked
+        hits = torch_aie.weight_cache_stats()["hits"]
+        conv(x)  # an honest hit passes the check
+        assert torch_aie.weight_cache_stats()["hits"] == hits + 1
+    finally:
+        torch_aie.set_weight_cache_verify(False)

@@ -16,10 +16,24 @@ from ._library import host_isa  # noqa: E402,F401
 from .conv_op import *  # noqa: E402,F401,F403
 from .qconv_op import *  # noqa: E402,F401,F403
 from .optimize import AieConv2d, optimize  # noqa: E402,F401
+from .npu_profile import NpuProfile, profile  # noqa: E402,F401
 from .weight_cache import *  # noqa: E402,F401,F403
+from . import backends  # noqa: E402,F401
 from . import compile as _compile  # noqa: E402
 
 _compile.install_lazy_registration()
+from . import _shutdown  # noqa: E402
+
+_shutdown.register()
+from . import autocast as _autocast  # noqa: E402
+
+_autocast.set_default_dtype()
+
+
+def _autoload() -> None:
+    """PyTorch's device-backend autoload entry point (group "torch.backends" in setup.py):
+    `import torch` imports torch_aie, whose import registers everything. Disabled with
+    TORCH_DEVICE_BACKEND_AUTOLOAD=0."""
 
 
 def __getattr__(name):

@@ -81,9 +81,31 @@ def register() -> None:
 
     GraphLowering.decide_layout_opt = staticmethod(decide_layout_opt)
     register_interface_for_device("aie", AieInterface)
+    for index in range(torch.aie.device_count()):
+        register_interface_for_device(f"aie:{index}", AieInterface)
     register_device_op_overrides("aie", AieDeviceOpOverrides())
-    register_backend_for_device("aie", CppScheduling, AieWrapperCodegen, CppWrapperCpu)
+    from torch._inductor.codegen.wrapper_fxir import WrapperFxCodegen
+
+    register_backend_for_device("aie", CppScheduling, AieWrapperCodegen, CppWrapperCpu,
+                                WrapperFxCodegen)
+    from . import _inductor_device
+
+    _inductor_device.install()
     _registered = True
+
+
+def inductor_codegen(name: str):
+    """The Inductor classes torch.aie.<name> names (PyTorch's PrivateUse1 hook: Inductor's
+    init_backend_registration asks the device module for Scheduling, PythonWrapperCodegen,
+    CppWrapperCodegen), so compiling through torch._dynamo / torch._inductor directly
+    registers aie as well."""
+    register()
+    from torch._inductor.codegen.common import get_wrapper_codegen_for_device, get_scheduling_for_device
+
+    if name == "Scheduling":
+        return get_scheduling_for_device("aie")
+    return get_wrapper_codegen_for_device("aie", cpp_wrapper=name == "CppWrapperCodegen",
+                                          fx_wrapper=name == "WrapperFxCodegen")
 
 
 def install_lazy_registration() -> None:

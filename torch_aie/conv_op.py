@@ -144,14 +144,17 @@ def get_array() -> str:
     return torch.ops._aie.get_array()
 
 
-def conv_array_plan(input, weight, stride=1, padding=0, dilation=1, groups=1, algorithm="auto") -> dict:
+def conv_array_plan(input, weight, stride=1, padding=0, dilation=1, groups=1, algorithm="auto",
+                    dtype="bf16") -> dict:
     """The planner's algorithm and its AIE array plan: cores used, per-core tile, core
     and memtile bytes vs capacity, modelled cycles / microseconds / utilisation (a cycle
-    *model* of the NPU, not a measurement). Tensors may be on "meta"."""
+    *model* of the NPU, not a measurement). Tensors may be on "meta". `dtype` is the
+    operand type the NPU multiplies: "bf16" (what aie convs run today) or "int8"
+    (quantised convs: int8 MAC tile and MAC rate, one-byte operands)."""
     dims = input.dim() - 2
     seq = lambda v: [v] * dims if isinstance(v, int) else list(v)  # noqa: E731
     summary, keys, values = torch.ops._aie.conv_array_plan(input, weight, seq(stride), seq(padding),
-                                                           seq(dilation), groups, algorithm)
+                                                           seq(dilation), groups, algorithm, dtype)
     return {"algorithm": summary, **dict(zip(keys, values))}
 
 

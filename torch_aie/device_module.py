@@ -262,3 +262,18 @@ def set_rng_state_all(new_states: list[torch.Tensor]) -> None:
 def get_amp_supported_dtype() -> list[torch.dtype]:
     """Dtypes torch.autocast may use on aie: the NPU's float type is bf16."""
     return [torch.bfloat16]
+
+
+# ---- torch.compile -------------------------------------------------------------
+
+_INDUCTOR_HOOKS = ("Scheduling", "PythonWrapperCodegen", "CppWrapperCodegen", "WrapperFxCodegen")
+
+
+def __getattr__(name: str) -> Any:
+    # Inductor asks the PrivateUse1 device module for its code generators; resolved
+    # lazily because importing Inductor takes seconds.
+    if name in _INDUCTOR_HOOKS:
+        from . import compile as _compile
+
+        return _compile.inductor_codegen(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

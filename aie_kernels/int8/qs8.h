@@ -31,9 +31,10 @@ constexpr int kQK = 4;     // reduction bytes per dword (vpdpbusd / AMX VNNI pai
 constexpr int kQKP = 64;   // reduction padding: one AMX A-tile row of bytes
 constexpr int kQMB = 32;   // most rows (output pixels) one gemm call is given
 
-// Activations reach the kernels as "u8 form" bytes: uint8 inputs as they are, int8
-// inputs with the sign bit flipped (x + 128), so that vpdpbusd (u8 x s8) takes both.
-// The +128 is undone by adding -128 * sum_k w[k][oc] (the column sum) to the bias.
+// Activations reach the kernels as raw bytes; every kernel multiplies their "u8 form":
+// uint8 inputs as they are, int8 inputs with the sign bit flipped (x ^ 0x80 = x + 128,
+// `a_xor` = 0x80 per byte), so that vpdpbusd / tdpbusd (u8 x s8) take both. The +128
+// is undone by adding -128 * sum_k w[k][oc] (the column sum) to the bias.
 
 // The rounding modes of the AIE's SRS, by the AIE's names.
 enum class QRound { Floor = 0, PositiveInf = 1, SymmetricInf = 2, ConvEven = 3 };
@@ -102,6 +103,7 @@ struct QGemmArgs {
   int32_t* c;
   int64_t ldc;
   uint8_t* scratch;          // >= kQMB * kp bytes (AMX packs A here)
+  uint32_t a_xor;            // 0x80808080 for int8 activations, 0 for uint8
 };
 
 // Depthwise over a run of output pixels: out[j][ch] = sum_t a_pix[j][tap_off[t] + ch] *
@@ -117,7 +119,8 @@ struct QDepthwiseArgs {
                              // readable up to cpad bytes past every tap offset
   const int16_t* w;
   int32_t* out;
-  int64_t ldo;
+  int64_t ldo;               // >= round_up(channels, 16)
+  uint8_t a_xor;             // 0x80 for int8 activations, 0 for uint8
 };
 
 // Where one tile row's outputs go: element j (channel oc0 + j) is out[j * col_stride]
@@ -147,11 +150,14 @@ QIsa qs8_host_isa();
 bool qs8_can_run(QIsa isa, const char** why_not = nullptr);
 
 // Packing (ISA-independent). w: [OC][Cg][KH*KW] int8 (OIHW contiguous).
-//   kc_for: bytes per tap of the packed reduction: round_up(Cg, 4) for tap-major forms
-//   (direct, gemm_1x1), or taps * Cg rounded up to 4 with a single "tap" (im2col).
+// `run` consecutive taps share one reduction row of kc = round_up(run * Cg, 4) bytes:
+// tap t, channel c is reduction index k = (t / run) * kc + (t % run) * Cg + c.
+//   run = 1:      tap-major (direct, gemm_1x1): each tap's channels padded to 4;
+//   run = KW:     im2col by kernel rows (a row of KW taps is one contiguous NHWC run);
+//   run = taps:   flat im2col (one padded run per output pixel).
 int64_t packed_gemm_bytes(int64_t groups, int64_t ocg, int64_t kp);
 void pack_gemm_weights(const int8_t* w, int64_t groups, int64_t ocg, int64_t cg, int64_t taps,
-                       bool im2col, int8_t* out, int64_t kp);
+                       int64_t run, int8_t* out, int64_t kp);
 int64_t packed_dw_elems(int64_t taps, int64_t cpad);
 void pack_dw_weights(const int8_t* w, int64_t channels, int64_t taps, int64_t cpad, int16_t* out);
 // colsum[oc] = sum over the reduction of w[oc] (int32: |sum| <= 128 K).

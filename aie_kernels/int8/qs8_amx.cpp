@@ -31,14 +31,31 @@ void load_config() {
   _tile_loadconfig(&cfg);
 }
 
-// A rows packed as [kQMB][kp] bytes: the im2col of this call's rows (rows past
-// `rows` and reduction bytes past taps * kc are zero; their weights are zero too).
+// n bytes src -> dst in u8 form (x ^ fx per byte).
+inline void copy_xor(uint8_t* dst, const uint8_t* src, int64_t n, uint8_t fx) {
+  if (fx == 0) {
+    std::memcpy(dst, src, n);
+    return;
+  }
+  const __m512i f = _mm512_set1_epi8(static_cast<char>(fx));
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64)
+    _mm512_storeu_si512(dst + i, _mm512_xor_si512(f, _mm512_loadu_si512(src + i)));
+  if (i < n) {
+    const __mmask64 m = (~0ull) >> (64 - (n - i));
+    _mm512_mask_storeu_epi8(dst + i, m, _mm512_xor_si512(f, _mm512_maskz_loadu_epi8(m, src + i)));
+  }
+}
+
+// A rows packed as [kQMB][kp] bytes in u8 form: the im2col of this call's rows (rows
+// past `rows` and reduction bytes past taps * kc are zero; their weights are zero too).
 void pack_a(const QGemmArgs& a, uint8_t* dst, int64_t mrows) {
   const int64_t kreal = a.ntaps * a.kc;
+  const uint8_t fx = static_cast<uint8_t>(a.a_xor);
   for (int64_t m = 0; m < mrows; ++m) {
     uint8_t* d = dst + m * a.kp;
     if (m < a.rows) {
-      for (int t = 0; t < a.ntaps; ++t) std::memcpy(d + t * a.kc, a.a_rows[m] + a.tap_off[t], a.kc);
+      for (int t = 0; t < a.ntaps; ++t) copy_xor(d + t * a.kc, a.a_rows[m] + a.tap_off[t], a.kc, fx);
       std::memset(d + kreal, 0, a.kp - kreal);
     } else {
       std::memset(d, 0, a.kp);

@@ -24,7 +24,7 @@ inline int32_t load_u32(const uint8_t* p) {
 // (broadcast as int16) gives [ch][k01], [ch][k23] lane pairs, summed at the end.
 template <int MR>
 void tile(const uint8_t* const* rows, const int64_t* tap_off, int ntaps, int64_t kc, const int8_t* b, int h,
-          int32_t* c, int64_t ldc) {
+          int32_t* c, int64_t ldc, int32_t ax) {
   __m256i acc[MR][4];
   for (int i = 0; i < MR; ++i)
     for (int q = 0; q < 4; ++q) acc[i][q] = _mm256_setzero_si256();
@@ -37,7 +37,7 @@ void tile(const uint8_t* const* rows, const int64_t* tap_off, int ntaps, int64_t
       for (int q = 0; q < 4; ++q)
         w[q] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bp + q * 16)));
       for (int i = 0; i < MR; ++i) {
-        const __m256i a = _mm256_broadcastq_epi64(_mm_cvtepu8_epi16(_mm_cvtsi32_si128(load_u32(x[i] + p))));
+        const __m256i a = _mm256_broadcastq_epi64(_mm_cvtepu8_epi16(_mm_cvtsi32_si128(load_u32(x[i] + p) ^ ax)));
         for (int q = 0; q < 4; ++q) acc[i][q] = _mm256_add_epi32(acc[i][q], _mm256_madd_epi16(a, w[q]));
       }
     }
@@ -57,8 +57,8 @@ void gemm(const QGemmArgs& a) {
     int32_t* c = a.c + j * kQNR;
     for (int h = 0; h < 2; ++h) {
       int64_t m = 0;
-      for (; m + 2 <= a.rows; m += 2) tile<2>(a.a_rows + m, a.tap_off, a.ntaps, a.kc, b, h, c + m * a.ldc, a.ldc);
-      if (m < a.rows) tile<1>(a.a_rows + m, a.tap_off, a.ntaps, a.kc, b, h, c + m * a.ldc, a.ldc);
+      for (; m + 2 <= a.rows; m += 2) tile<2>(a.a_rows + m, a.tap_off, a.ntaps, a.kc, b, h, c + m * a.ldc, a.ldc, int32_t(a.a_xor));
+      if (m < a.rows) tile<1>(a.a_rows + m, a.tap_off, a.ntaps, a.kc, b, h, c + m * a.ldc, a.ldc, int32_t(a.a_xor));
     }
   }
 }
@@ -144,12 +144,13 @@ void depthwise_avx2(const QDepthwiseArgs& a) {
   for (int64_t j = 0; j < a.npix; ++j) {
     const uint8_t* px = a.a_pix[j];
     int32_t* o = a.out + j * a.ldo;
+    const __m128i fx = _mm_set1_epi8(static_cast<char>(a.a_xor));
     for (int64_t ch = 0; ch < a.channels; ch += 8) {
       __m256i acc = _mm256_setzero_si256();
       for (int t = 0; t < a.ntaps; t += 2) {
-        const __m128i x0 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(px + a.tap_off[t] + ch));
+        const __m128i x0 = _mm_xor_si128(fx, _mm_loadl_epi64(reinterpret_cast<const __m128i*>(px + a.tap_off[t] + ch)));
         const __m128i x1 = t + 1 < a.ntaps
-                               ? _mm_loadl_epi64(reinterpret_cast<const __m128i*>(px + a.tap_off[t + 1] + ch))
+                               ? _mm_xor_si128(fx, _mm_loadl_epi64(reinterpret_cast<const __m128i*>(px + a.tap_off[t + 1] + ch)))
                                : _mm_setzero_si128();
         const __m256i x = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(x0, x1));
         const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.w + ((t / 2) * a.cpad + ch) * 2));

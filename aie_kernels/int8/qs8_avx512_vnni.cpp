@@ -21,7 +21,7 @@ inline int32_t load_u32(const uint8_t* p) {
 // MR pixel rows x kQNR channels, the whole reduction in registers.
 template <int MR>
 void tile(const uint8_t* const* rows, const int64_t* tap_off, int ntaps, int64_t kc, const int8_t* b,
-          int32_t* c, int64_t ldc) {
+          int32_t* c, int64_t ldc, int32_t ax) {
   __m512i acc[MR][2];
   for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_si512();
   const int8_t* bp = b;
@@ -31,7 +31,7 @@ void tile(const uint8_t* const* rows, const int64_t* tap_off, int ntaps, int64_t
     for (int64_t p = 0; p < kc; p += kQK, bp += kQNR * kQK) {
       const __m512i b0 = _mm512_loadu_si512(bp), b1 = _mm512_loadu_si512(bp + 64);
       for (int i = 0; i < MR; ++i) {
-        const __m512i a = _mm512_set1_epi32(load_u32(x[i] + p));
+        const __m512i a = _mm512_set1_epi32(load_u32(x[i] + p) ^ ax);
         acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], a, b0);
         acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], a, b1);
       }
@@ -43,7 +43,7 @@ void tile(const uint8_t* const* rows, const int64_t* tap_off, int ntaps, int64_t
   }
 }
 
-using TileFn = void (*)(const uint8_t* const*, const int64_t*, int, int64_t, const int8_t*, int32_t*, int64_t);
+using TileFn = void (*)(const uint8_t* const*, const int64_t*, int, int64_t, const int8_t*, int32_t*, int64_t, int32_t);
 constexpr int kMR = 8;
 constexpr TileFn kTiles[kMR + 1] = {nullptr, tile<1>, tile<2>, tile<3>, tile<4>, tile<5>, tile<6>, tile<7>, tile<8>};
 
@@ -52,7 +52,7 @@ void gemm(const QGemmArgs& a) {
     const int8_t* b = a.b + j * a.b_stride;
     for (int64_t m = 0; m < a.rows; m += kMR) {
       const int64_t mr = a.rows - m < kMR ? a.rows - m : kMR;
-      kTiles[mr](a.a_rows + m, a.tap_off, a.ntaps, a.kc, b, a.c + m * a.ldc + j * kQNR, a.ldc);
+      kTiles[mr](a.a_rows + m, a.tap_off, a.ntaps, a.kc, b, a.c + m * a.ldc + j * kQNR, a.ldc, int32_t(a.a_xor));
     }
   }
 }
@@ -116,12 +116,13 @@ void depthwise_avx512(const QDepthwiseArgs& a) {
   for (int64_t j = 0; j < a.npix; ++j) {
     const uint8_t* px = a.a_pix[j];
     int32_t* o = a.out + j * a.ldo;
+    const __m128i fx = _mm_set1_epi8(static_cast<char>(a.a_xor));
     for (int64_t ch = 0; ch < a.channels; ch += 16) {
       __m512i acc = _mm512_setzero_si512();
       for (int t = 0; t < a.ntaps; t += 2) {
-        const __m128i x0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(px + a.tap_off[t] + ch));
+        const __m128i x0 = _mm_xor_si128(fx, _mm_loadu_si128(reinterpret_cast<const __m128i*>(px + a.tap_off[t] + ch)));
         const __m128i x1 = t + 1 < a.ntaps
-                               ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(px + a.tap_off[t + 1] + ch))
+                               ? _mm_xor_si128(fx, _mm_loadu_si128(reinterpret_cast<const __m128i*>(px + a.tap_off[t + 1] + ch)))
                                : _mm_setzero_si128();
         // (ch, tap t), (ch, tap t+1) pairs in channel order, widened to int16 (exact:
         // |x * w| <= 255 * 128, and vpmaddwd sums two such products into int32).

@@ -20,7 +20,7 @@ inline int32_t load_u32(const uint8_t* p) {
 
 template <int MR>
 void tile(const uint8_t* const* rows, const int64_t* tap_off, int ntaps, int64_t kc, const int8_t* b,
-          int32_t* c, int64_t ldc) {
+          int32_t* c, int64_t ldc, int32_t ax) {
   __m256i acc[MR][4];
   for (int i = 0; i < MR; ++i)
     for (int q = 0; q < 4; ++q) acc[i][q] = _mm256_setzero_si256();
@@ -30,7 +30,7 @@ void tile(const uint8_t* const* rows, const int64_t* tap_off, int ntaps, int64_t
     for (int i = 0; i < MR; ++i) x[i] = rows[i] + tap_off[t];
     for (int64_t p = 0; p < kc; p += kQK, bp += kQNR * kQK) {
       for (int i = 0; i < MR; ++i) {
-        const __m256i a = _mm256_set1_epi32(load_u32(x[i] + p));
+        const __m256i a = _mm256_set1_epi32(load_u32(x[i] + p) ^ ax);
         for (int q = 0; q < 4; ++q)
           acc[i][q] = _mm256_dpbusd_avx_epi32(acc[i][q], a,
                                               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + q * 32)));
@@ -46,9 +46,9 @@ void gemm(const QGemmArgs& a) {
     const int8_t* b = a.b + j * a.b_stride;
     int32_t* c = a.c + j * kQNR;
     int64_t m = 0;
-    for (; m + 3 <= a.rows; m += 3) tile<3>(a.a_rows + m, a.tap_off, a.ntaps, a.kc, b, c + m * a.ldc, a.ldc);
-    if (a.rows - m == 2) tile<2>(a.a_rows + m, a.tap_off, a.ntaps, a.kc, b, c + m * a.ldc, a.ldc);
-    if (a.rows - m == 1) tile<1>(a.a_rows + m, a.tap_off, a.ntaps, a.kc, b, c + m * a.ldc, a.ldc);
+    for (; m + 3 <= a.rows; m += 3) tile<3>(a.a_rows + m, a.tap_off, a.ntaps, a.kc, b, c + m * a.ldc, a.ldc, int32_t(a.a_xor));
+    if (a.rows - m == 2) tile<2>(a.a_rows + m, a.tap_off, a.ntaps, a.kc, b, c + m * a.ldc, a.ldc, int32_t(a.a_xor));
+    if (a.rows - m == 1) tile<1>(a.a_rows + m, a.tap_off, a.ntaps, a.kc, b, c + m * a.ldc, a.ldc, int32_t(a.a_xor));
   }
 }
 

@@ -13,9 +13,9 @@ int64_t packed_gemm_bytes(int64_t groups, int64_t ocg, int64_t kp) {
 }
 
 void pack_gemm_weights(const int8_t* w, int64_t groups, int64_t ocg, int64_t cg, int64_t taps,
-                       bool im2col, int8_t* out, int64_t kp) {
+                       int64_t run, int8_t* out, int64_t kp) {
   const int64_t nblk = ceil_div(ocg, kQNR);
-  const int64_t kc = im2col ? round_up(taps * cg, kQK) : round_up(cg, kQK);
+  const int64_t kc = round_up(run * cg, kQK);
   std::memset(out, 0, packed_gemm_bytes(groups, ocg, kp));
   for (int64_t g = 0; g < groups; ++g) {
     for (int64_t n = 0; n < ocg; ++n) {
@@ -24,8 +24,8 @@ void pack_gemm_weights(const int8_t* w, int64_t groups, int64_t ocg, int64_t cg,
       const int64_t col = n % kQNR;
       for (int64_t t = 0; t < taps; ++t)
         for (int64_t c = 0; c < cg; ++c) {
-          // Reduction index: tap-major, channel-minor (im2col: one flat run, no per-tap pad).
-          const int64_t k = im2col ? t * cg + c : t * kc + c;
+          // Reduction index: tap-major, channel-minor, `run` taps per padded row.
+          const int64_t k = (t / run) * kc + (t % run) * cg + c;
           blk[(k / kQK) * kQNR * kQK + col * kQK + k % kQK] = src[c * taps + t];
         }
     }

@@ -19,7 +19,7 @@ void gemm(const QGemmArgs& a) {
         for (int64_t p = 0; p < a.kc; ++p) {
           const int64_t k = t * a.kc + p;
           const int8_t* bk = b + (k / kQK) * kQNR * kQK + k % kQK;
-          for (int n = 0; n < kQNR; ++n) acc[n] += uint32_t(int32_t(x[p]) * bk[n * kQK]);
+          for (int n = 0; n < kQNR; ++n) acc[n] += uint32_t(int32_t(x[p] ^ uint8_t(a.a_xor)) * bk[n * kQK]);
         }
       }
       int32_t* c = a.c + m * a.ldc + j * kQNR;
@@ -34,7 +34,7 @@ void depthwise(const QDepthwiseArgs& a) {
     for (int64_t ch = 0; ch < a.channels; ++ch) {
       int32_t acc = 0;  // |sum| <= 255 * 128 * taps: no wrap for any real kernel size
       for (int t = 0; t < a.ntaps; ++t)
-        acc += int32_t(a.a_pix[j][a.tap_off[t] + ch]) * a.w[((t / 2) * a.cpad + ch) * 2 + t % 2];
+        acc += int32_t(a.a_pix[j][a.tap_off[t] + ch] ^ a.a_xor) * a.w[((t / 2) * a.cpad + ch) * 2 + t % 2];
       o[ch] = acc;
     }
   }

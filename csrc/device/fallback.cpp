@@ -6,9 +6,13 @@
 // such call is counted per op; the fallback mode decides whether it is silent, warns
 // once per op, or raises, so users can find and forbid hidden host work.
 
+#include <ATen/EmptyTensor.h>
 #include <ATen/core/Tensor.h>
+#include <ATen/native/TensorFactories.h>
+#include <ATen/record_function.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_strided.h>
+#include <ATen/ops/zeros.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/StorageImpl.h>
 #include <c10/core/TensorImpl.h>
@@ -30,12 +34,14 @@
 #include <vector>
 
 #include "csrc/device/cpu_alias.h"
+#include "csrc/device/device.h"
 
 namespace torch_aie {
 
 // Records one CPU fallback under the current mode: counts it, warns once per op in
 // "warn" mode, or raises naming the op in "raise" mode. Thread-safe; never takes the GIL.
-void count_fallback(const std::string& op_name);
+// `reason` (empty: the op has no aie kernel) says why an op with aie kernels ran on the host.
+void count_fallback(const std::string& op_name, const std::string& reason = "");
 
 namespace {
 
@@ -211,6 +217,52 @@ bool is_write(const c10::AliasInfo* info) {
   return info != nullptr && info->isWrite();
 }
 
+// ---- ZeroTensors -------------------------------------------------------------------
+// Forward AD gives every input without a tangent a ZeroTensor tangent: a tensor with the
+// ZeroTensor dispatch key and no memory (null data pointer). ATen's ZeroTensor fallback
+// materialises them before most kernels, but factories and redispatches can still hand
+// one to the CPU fallback, which must never alias its null memory.
+
+// An aie ZeroTensor, as ATen's _efficientzerotensor makes CPU and CUDA ones: no memory,
+// dispatch keys PrivateUse1 + ZeroTensor.
+at::Tensor aie_zero_tensor(c10::IntArrayRef size, c10::ScalarType dtype, c10::DeviceIndex index) {
+  // The storage keeps a pointer to its allocator: one per device, never destroyed.
+  static std::array<at::native::ZeroTensorAllocator*, kDeviceCount> allocators = [] {
+    std::array<at::native::ZeroTensorAllocator*, kDeviceCount> all{};
+    for (c10::DeviceIndex i = 0; i < kDeviceCount; ++i) {
+      all[i] = new at::native::ZeroTensorAllocator(aie_device(i));
+    }
+    return all;
+  }();
+  const auto keys = c10::DispatchKeySet(c10::DispatchKey::PrivateUse1) |
+      c10::DispatchKeySet(c10::DispatchKey::ZeroTensor);
+  return at::detail::empty_generic(size, allocators[index], keys, dtype, std::nullopt);
+}
+
+at::Tensor efficientzerotensor(
+    c10::IntArrayRef size,
+    std::optional<c10::ScalarType> dtype,
+    std::optional<c10::Layout> layout,
+    std::optional<c10::Device> device,
+    std::optional<bool> pin_memory) {
+  TORCH_CHECK(layout.value_or(c10::kStrided) == c10::kStrided, "aie ZeroTensors are strided, got layout ", *layout);
+  TORCH_CHECK(!pin_memory.value_or(false), "aie tensors cannot be pinned");
+  const c10::DeviceIndex index = check_device_index(device && device->has_index() ? device->index() : -1);
+  return aie_zero_tensor(size, dtype.value_or(c10::get_default_dtype_as_scalartype()), index);
+}
+
+// What the CPU kernel sees for a ZeroTensor argument: real zeros (one element, expanded),
+// as ATen's ZeroTensor fallback gives kernels. ZeroTensors are immutable.
+at::Tensor materialised_zeros(const std::string& op_name, const at::Tensor& t, bool write) {
+  TORCH_CHECK(
+      !write,
+      "ZeroTensors are immutable. Please use the materialized zero tensor obtained using .clone() "
+      "if you want a mutable tensor (in ",
+      op_name,
+      ")");
+  return at::zeros({}, t.options().device(c10::kCPU)).expand(t.sizes());
+}
+
 // An aie argument the CPU kernel may write (in-place self, out=), and its alias.
 struct Written {
   at::Tensor original;
@@ -286,6 +338,11 @@ void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torc
   const size_t num_args = arg_schemas.size();
   check_same_device(name, *stack, num_args);
   count_fallback(name);
+  // A torch.profiler range per fallback call, named like the aie ops' ranges
+  // (csrc/ops/profile_range.h), so traces and torch_aie.profile() show what stays
+  // on the CPU. Free when no profiler runs (RecordFunction's own check).
+  at::RecordFunction range(at::RecordScope::FUNCTION);
+  if (range.isActive()) range.before(std::string_view("aie::cpu_fallback[" + name + "]"));
 
   const size_t args_begin = stack->size() - num_args;
   // The caller's arguments, for results that alias a written argument.
@@ -301,6 +358,9 @@ void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torc
     }
     if (!target) {
       target = t.device();
+    }
+    if (t._is_zerotensor()) {
+      return materialised_zeros(name, t, write);
     }
     at::Tensor alias = aliases.alias(t);
     if (write) {
@@ -368,6 +428,9 @@ void run_on_cpu(const std::string& name, const c10::OperatorHandle& cpu_op, torc
     }
     if (!target || !target->is_privateuseone()) {
       return cpu;  // a factory asked for cpu results
+    }
+    if (cpu._is_zerotensor()) {
+      return aie_zero_tensor(cpu.sizes(), cpu.scalar_type(), check_device_index(target->index()));
     }
     // A view op whose CPU result does not share its input's memory (it copied, or the
     // input was a cpu tensor) cannot alias the aie input: refuse rather than copy.
@@ -452,14 +515,9 @@ TORCH_LIBRARY_IMPL(_, PrivateUse1, m) {
   m.fallback(torch::CppFunction::makeFromBoxedFunction<&aie_cpu_fallback>());
 }
 
-// No autocast policy yet: under torch.autocast("aie") ops run in their input dtypes
-// instead of failing for want of an AutocastPrivateUse1 kernel.
-TORCH_LIBRARY_IMPL(_, AutocastPrivateUse1, m) {
-  m.fallback(torch::CppFunction::makeFallthrough());
-}
-
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("native_batch_norm", torch::CppFunction::makeFromBoxedFunction<&native_batch_norm_twin>());
+  m.impl("_efficientzerotensor", &efficientzerotensor);
 }
 
 // ---- control ops (torch.ops._aie.*) -------------------------------------------
@@ -496,24 +554,37 @@ TORCH_LIBRARY_FRAGMENT(_aie, m) {
   m.def("reset_fallback_counts() -> ()", &reset_fallback_counts);
   m.def("set_fallback_mode(str mode) -> ()", &set_fallback_mode);
   m.def("get_fallback_mode() -> str", &get_fallback_mode);
+  // For op families whose aie kernels send some calls to the host (convolutions): they
+  // are counted in fallback_stats() and obey the fallback mode like any other fallback.
+  m.def("note_host_op(str op, str reason) -> ()", [](c10::string_view op, c10::string_view reason) {
+    count_fallback(std::string(op), std::string(reason));
+  });
 }
 
 }  // namespace
 
-void count_fallback(const std::string& op_name) {
+void count_fallback(const std::string& op_name, const std::string& reason) {
   const Mode mode = current_mode.load();
+  const std::string why = reason.empty() ? std::string(" has no aie kernel and would run on the CPU")
+                                         : " would run on the host CPU (" + reason + ")";
   TORCH_CHECK(
       mode != Mode::kRaise,
       op_name,
-      " has no aie kernel and would run on the CPU, which the aie fallback mode 'raise' "
-      "forbids (torch_aie.set_fallback_mode('silent') or 'warn' allows it)");
+      why,
+      ", which the aie fallback mode 'raise' forbids (torch_aie.set_fallback_mode('silent') or "
+      "'warn' allows it)");
   const bool first = table().add(op_name);
   if (mode == Mode::kWarn && first) {
-    TORCH_WARN(
-        op_name,
-        " has no aie kernel: it runs on the host CPU, directly on the aie tensors' memory, "
-        "with fresh results copied into new aie tensors (warned once per op; "
-        "torch_aie.set_fallback_mode('silent') hides this)");
+    if (reason.empty()) {
+      TORCH_WARN(
+          op_name,
+          " has no aie kernel: it runs on the host CPU, directly on the aie tensors' memory, "
+          "with fresh results copied into new aie tensors (warned once per op; "
+          "torch_aie.set_fallback_mode('silent') hides this)");
+    } else {
+      TORCH_WARN(op_name, " runs on the host CPU: ", reason,
+                 " (warned once per op; torch_aie.set_fallback_mode('silent') hides this)");
+    }
   }
 }
 

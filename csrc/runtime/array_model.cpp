@@ -206,14 +206,15 @@ ArrayPlan plan_conv_on_array(const ConvShape& s, ConvAlgorithm algorithm, const 
   const int64_t tiles = s.N * s.OH * ceil_div(s.C, c);
   p.cores_used = static_cast<int>(std::min<int64_t>(a.cores(), tiles));
   // Depthwise has no reduction across channels: the vector unit does c-wide MACs per tap
-  // (modelled at a quarter of the GEMM MAC rate: no MAC-tile reuse).
-  const double per_tile = double(s.OW) * c * s.taps() * passes / (a.bf16_macs / 4.0);
+  // (modelled at a quarter of the GEMM MAC rate of the operand type: no MAC-tile reuse).
+  const int macs = eb == 1 ? a.int8_macs : a.bf16_macs;
+  const double per_tile = double(s.OW) * c * s.taps() * passes / (macs / 4.0);
   p.compute_cycles = std::ceil(double(tiles) / p.cores_used) * per_tile;
   const double bytes = (double(s.N) * s.C * s.H * s.W + double(s.M()) * s.C) * eb * passes;
   p.dma_cycles = bytes / (a.cols * a.shim_bytes_per_cycle);
   p.cycles = std::max(p.compute_cycles, p.dma_cycles) + win / a.core_dma_bytes_per_cycle;
   p.modelled_us = p.cycles / (a.clock_ghz * 1e3);
-  p.utilisation = s.macs() * passes / (double(a.cores()) * a.bf16_macs) / p.cycles;
+  p.utilisation = s.macs() * passes / (double(a.cores()) * macs) / p.cycles;
   return p;
 }
 

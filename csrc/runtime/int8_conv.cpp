@@ -50,42 +50,55 @@ Staging staging_for(const ConvShape& s, const QPackedWeights& w) {
   }
 }
 
-// x [N][C][H][W] (any strides) -> [N][Hp][Wp][cst] bytes, padding = the zero point.
-const uint8_t* stage(const at::Tensor& x, const ConvShape& s, const Staging& st, bool flip) {
+// x [N][C][H][W] (any strides) -> [N][Hp][Wp][cst] raw bytes (the kernels apply the
+// u8-form flip), padding = the zero point 0. Only the border (and channel padding) is
+// cleared; interiors are copied, whole rows at a time where the layouts agree.
+const uint8_t* stage(const at::Tensor& x, const ConvShape& s, const Staging& st) {
   thread_local std::vector<uint8_t> buf;
   const int64_t Hp = s.Hp(), Wp = s.Wp();
   const size_t total = size_t(s.N * Hp * Wp * st.cst) + kSlack;
   uint8_t* dst = thread_vec(buf, total);
-  const uint8_t pad = flip ? 0x80 : 0x00;  // int8 0 in u8 form is 128
-  const uint8_t fx = pad;
   const auto* src = static_cast<const uint8_t*>(x.const_data_ptr());
   const int64_t sN = x.stride(0), sC = x.stride(1), sH = x.stride(2), sW = x.stride(3);
-  const int64_t Cg = s.Cg(), C = s.C, W = s.W;
-  const bool dense_groups = st.cgs == Cg;
-  // Border rows/columns and channel padding hold the zero point; interiors are copied.
-  std::memset(dst, pad, total);
-  run_tasks(s.N * s.H, [&](int64_t r) {
-    const int64_t n = r / s.H, h = r % s.H;
+  const int64_t Cg = s.Cg(), C = s.C, W = s.W, cst = st.cst, row = Wp * cst;
+  const bool dense = st.cgs == Cg && cst == C;  // staged pixel = the input pixel's channels
+  if (!dense) std::memset(dst, 0, total);
+  std::memset(dst + total - kSlack, 0, kSlack);
+  run_tasks(s.N * Hp, [&](int64_t r) {
+    const int64_t n = r / Hp, hp = r % Hp, h = hp - s.pad_h;
+    uint8_t* drow = dst + (n * Hp + hp) * row;
+    if (h < 0 || h >= s.H) {
+      if (dense) std::memset(drow, 0, row);
+      return;
+    }
+    if (dense) {
+      std::memset(drow, 0, s.pad_w * cst);
+      std::memset(drow + (s.pad_w + W) * cst, 0, (Wp - s.pad_w - W) * cst);
+    }
     const uint8_t* srow = src + n * sN + h * sH;
-    uint8_t* drow = dst + ((n * Hp + h + s.pad_h) * Wp + s.pad_w) * st.cst;
-    if (sC == 1 && dense_groups) {  // channels_last: each pixel is one contiguous run
-      for (int64_t w = 0; w < W; ++w) {
-        const uint8_t* sp = srow + w * sW;
-        uint8_t* dp = drow + w * st.cst;
-        for (int64_t c = 0; c < C; ++c) dp[c] = sp[c] ^ fx;
-      }
+    drow += s.pad_w * cst;
+    if (sC == 1 && dense && sW == C) {  // channels_last: the row is one run
+      std::memcpy(drow, srow, W * C);
     } else if (sC == 1) {
       for (int64_t w = 0; w < W; ++w)
-        for (int64_t c = 0; c < C; ++c) drow[w * st.cst + (c / Cg) * st.cgs + c % Cg] = srow[w * sW + c] ^ fx;
+        for (int64_t g = 0; g < s.groups; ++g)
+          std::memcpy(drow + w * cst + g * st.cgs, srow + w * sW + g * Cg, Cg);
     } else {  // planar: a transpose, walking each channel's row contiguously
       for (int64_t c = 0; c < C; ++c) {
         const uint8_t* sp = srow + c * sC;
         uint8_t* dp = drow + (c / Cg) * st.cgs + c % Cg;
-        for (int64_t w = 0; w < W; ++w) dp[w * st.cst] = sp[w * sW] ^ fx;
+        for (int64_t w = 0; w < W; ++w) dp[w * cst] = sp[w * sW];
       }
     }
   });
   return dst;
+}
+
+// gemm_1x1 reads a channels_last input in place when every pixel's channels are one
+// run whose groups need no padding: no staging copy at all.
+bool reads_input_in_place(const ConvShape& s, const QPackedWeights& w, const at::Tensor& x) {
+  return w.algorithm == ConvAlgorithm::Gemm1x1 && x.stride(1) == 1 && w.kc == s.Cg() &&
+         (s.W == 1 || x.stride(3) >= s.C) && (s.H == 1 || x.stride(2) >= s.C);
 }
 
 // Per-channel epilogue tables of one call (O(OC), rebuilt per call: the requant
@@ -117,13 +130,25 @@ void build_epilogue(const QRequantArgs& rq, const QPackedWeights& w, int64_t OC,
                      rq.skip != nullptr, rq.skip_u8, rq.skip_multiplier, rq.skip_shift};
 }
 
-void run_gemm(const ConvShape& s, const QPackedWeights& w, const uint8_t* staged, const Staging& st,
+// Where the kernels read the activations: element strides (bytes) of pixel (n, h, w)
+// and the group's channel offset, in the staged buffer or in the input itself.
+struct ASource {
+  const uint8_t* base;
+  int64_t sN, sH, sW, cgs;
+  uint8_t flip;  // 0x80 for int8 activations
+};
+
+void run_gemm(const ConvShape& s, const QPackedWeights& w, const ASource& src,
               const q::QEpilogue& e, const QRequantArgs& rq, const QOutputView& out, const q::Qs8KernelTable& kt) {
-  const int64_t M = s.M(), OHW = s.OH * s.OW, Wp = s.Wp(), Hp = s.Hp();
-  const bool im2col = w.algorithm == ConvAlgorithm::Im2colGemm;
-  std::vector<int64_t> taps(s.taps());
+  const int64_t M = s.M(), OHW = s.OH * s.OW;
+  // Reduction rows read in place: one per tap (run 1) or per kernel row (run KW); the
+  // flat im2col (grouped or dilated rows) gathers each pixel's taps into one run.
+  const bool merged_rows = w.algorithm == ConvAlgorithm::Im2colGemm && s.dil_w == 1 && s.groups == 1;
+  const bool im2col = w.algorithm == ConvAlgorithm::Im2colGemm && !merged_rows;
+  std::vector<int64_t> taps;
   for (int64_t kh = 0; kh < s.KH; ++kh)
-    for (int64_t kw = 0; kw < s.KW; ++kw) taps[kh * s.KW + kw] = (kh * s.dil_h * Wp + kw * s.dil_w) * st.cst;
+    for (int64_t kw = 0; kw < s.KW; ++kw)
+      if (!merged_rows || kw == 0) taps.push_back(kh * s.dil_h * src.sH + kw * s.dil_w * src.sW);
   const int64_t mblocks = ceil_div(M, q::kQMB), ochunks = ceil_div(w.nblk, kOcChunkBlocks);
   const int64_t gstride = w.nblk * w.kp * q::kQNR;  // packed bytes per group
   run_tasks(s.groups * mblocks * ochunks, [&](int64_t task) {
@@ -138,14 +163,14 @@ void run_gemm(const ConvShape& s, const QPackedWeights& w, const uint8_t* staged
     int64_t out_off[q::kQMB];
     for (int64_t i = 0; i < rows; ++i) {
       const int64_t m = m0 + i, n = m / OHW, oh = (m % OHW) / s.OW, ow = m % s.OW;
-      rowp[i] = staged + ((n * Hp + oh * s.stride_h) * Wp + ow * s.stride_w) * st.cst + g * st.cgs;
+      rowp[i] = src.base + n * src.sN + oh * s.stride_h * src.sH + ow * s.stride_w * src.sW + g * src.cgs;
       out_off[i] = n * out.sN + oh * out.sH + ow * out.sW;
     }
     q::QGemmArgs a{rowp, rows, taps.data(), static_cast<int>(taps.size()), w.kc, w.kp,
                    w.gemm.data() + g * gstride + blk0 * w.kp * q::kQNR, nb, w.kp * q::kQNR, c, ldc,
-                   thread_vec(scratch, size_t(q::kQMB * w.kp))};
+                   thread_vec(scratch, size_t(q::kQMB * w.kp)), src.flip * 0x01010101u};
     const int64_t zero_off = 0;
-    if (im2col) {  // gather each row's taps into one padded reduction run
+    if (im2col) {  // gather each pixel's taps into one padded reduction run
       uint8_t* ib = thread_vec(im2col_buf, size_t(q::kQMB * w.kc));
       const int64_t cg = s.Cg(), kreal = s.taps() * cg;
       for (int64_t i = 0; i < rows; ++i) {
@@ -167,12 +192,11 @@ void run_gemm(const ConvShape& s, const QPackedWeights& w, const uint8_t* staged
   });
 }
 
-void run_depthwise(const ConvShape& s, const QPackedWeights& w, const uint8_t* staged, const Staging& st,
+void run_depthwise(const ConvShape& s, const QPackedWeights& w, const ASource& src,
                    const q::QEpilogue& e, const QRequantArgs& rq, const QOutputView& out, const q::Qs8KernelTable& kt) {
-  const int64_t Wp = s.Wp(), Hp = s.Hp();
   std::vector<int64_t> taps(s.taps());
   for (int64_t kh = 0; kh < s.KH; ++kh)
-    for (int64_t kw = 0; kw < s.KW; ++kw) taps[kh * s.KW + kw] = (kh * s.dil_h * Wp + kw * s.dil_w) * st.cst;
+    for (int64_t kw = 0; kw < s.KW; ++kw) taps[kh * s.KW + kw] = kh * s.dil_h * src.sH + kw * s.dil_w * src.sW;
   const int64_t wchunks = ceil_div(s.OW, kDwPixels);
   run_tasks(s.N * s.OH * wchunks, [&](int64_t task) {
     const int64_t n = task / (s.OH * wchunks), oh = (task / wchunks) % s.OH, ow0 = (task % wchunks) * kDwPixels;
@@ -181,9 +205,9 @@ void run_depthwise(const ConvShape& s, const QPackedWeights& w, const uint8_t* s
     int32_t* a = thread_vec(acc, size_t(kDwPixels * w.cpad));
     const uint8_t* pix[kDwPixels];
     for (int64_t j = 0; j < npix; ++j)
-      pix[j] = staged + ((n * Hp + oh * s.stride_h) * Wp + (ow0 + j) * s.stride_w) * st.cst;
+      pix[j] = src.base + n * src.sN + oh * s.stride_h * src.sH + (ow0 + j) * s.stride_w * src.sW;
     kt.depthwise(q::QDepthwiseArgs{pix, npix, taps.data(), static_cast<int>(taps.size()), s.C, w.cpad,
-                                   w.dw.data(), a, w.cpad});
+                                   w.dw.data(), a, w.cpad, src.flip});
     for (int64_t j = 0; j < npix; ++j) {
       const int64_t off = n * out.sN + oh * out.sH + (ow0 + j) * out.sW;
       kt.requant_row(a + j * w.cpad, s.C, 0, e, q::QStoreRow{out.data + off, rq.skip ? rq.skip + off : nullptr, out.sC});
@@ -192,6 +216,11 @@ void run_depthwise(const ConvShape& s, const QPackedWeights& w, const uint8_t* s
 }
 
 }  // namespace
+
+int64_t reduction_run(const ConvShape& s, ConvAlgorithm algorithm) {
+  if (algorithm != ConvAlgorithm::Im2colGemm) return 1;
+  return s.dil_w == 1 && s.groups == 1 ? s.KW : s.taps();
+}
 
 QPackedWeights pack_qweights(const int8_t* wt, const ConvShape& s, ConvAlgorithm algorithm) {
   QPackedWeights p;
@@ -208,12 +237,12 @@ QPackedWeights pack_qweights(const int8_t* wt, const ConvShape& s, ConvAlgorithm
     q::pack_dw_weights(wt, s.C, p.taps, p.cpad, p.dw.data());
     return p;
   }
-  const bool im2col = algorithm == ConvAlgorithm::Im2colGemm;
-  p.kc = im2col ? round_up(p.taps * p.cg, q::kQK) : round_up(p.cg, q::kQK);
-  p.kp = round_up(im2col ? p.kc : p.taps * p.kc, q::kQKP);
+  p.run = reduction_run(s, algorithm);
+  p.kc = round_up(p.run * p.cg, q::kQK);
+  p.kp = round_up(ceil_div(p.taps, p.run) * p.kc, q::kQKP);
   p.nblk = ceil_div(p.ocg, q::kQNR);
   p.gemm.resize(q::packed_gemm_bytes(p.groups, p.ocg, p.kp));
-  q::pack_gemm_weights(wt, p.groups, p.ocg, p.cg, p.taps, im2col, p.gemm.data(), p.kp);
+  q::pack_gemm_weights(wt, p.groups, p.ocg, p.cg, p.taps, p.run, p.gemm.data(), p.kp);
   return p;
 }
 
@@ -221,14 +250,28 @@ void emulate_qconv(const ConvShape& s, const QPackedWeights& w, const at::Tensor
                    const QOutputView& out, const q::Qs8KernelTable& kt) {
   if (s.N == 0 || s.OC == 0 || s.OH == 0 || s.OW == 0) return;
   const bool flip = x.scalar_type() == at::kChar;  // int8 activations go to the kernels as x + 128
-  const Staging st = staging_for(s, w);
-  const uint8_t* staged = stage(x, s, st, flip);
-  EpilogueTables tables;
+  ASource src{};
+  src.flip = flip ? 0x80 : 0x00;
+  if (reads_input_in_place(s, w, x)) {
+    src.base = static_cast<const uint8_t*>(x.const_data_ptr());
+    src.sN = x.stride(0);
+    src.sH = x.stride(2);
+    src.sW = x.stride(3);
+    src.cgs = s.Cg();
+  } else {
+    const Staging st = staging_for(s, w);
+    src.base = stage(x, s, st);
+    src.sW = st.cst;
+    src.sH = s.Wp() * st.cst;
+    src.sN = s.Hp() * src.sH;
+    src.cgs = st.cgs;
+  }
+  thread_local EpilogueTables tables;
   build_epilogue(rq, w, s.OC, flip, tables);
   if (w.algorithm == ConvAlgorithm::Depthwise)
-    run_depthwise(s, w, staged, st, tables.e, rq, out, kt);
+    run_depthwise(s, w, src, tables.e, rq, out, kt);
   else
-    run_gemm(s, w, staged, st, tables.e, rq, out, kt);
+    run_gemm(s, w, src, tables.e, rq, out, kt);
 }
 
 const q::Qs8KernelTable& qs8_kernels() {

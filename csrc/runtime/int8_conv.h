@@ -18,7 +18,8 @@ namespace torch_aie::runtime {
 struct QPackedWeights {
   ConvAlgorithm algorithm = ConvAlgorithm::Direct;
   int64_t groups = 0, ocg = 0, cg = 0, taps = 0;
-  int64_t kc = 0;    // bytes per tap of the reduction (im2col: the whole padded row)
+  int64_t run = 1;   // taps per reduction row (see pack_gemm_weights)
+  int64_t kc = 0;    // bytes per reduction row
   int64_t kp = 0;    // packed reduction length (multiple of 64)
   int64_t nblk = 0;  // 32-channel blocks per group
   int64_t cpad = 0;  // depthwise channel count, padded to 32
@@ -29,6 +30,12 @@ struct QPackedWeights {
     return gemm.size() + dw.size() * sizeof(int16_t) + colsum.size() * sizeof(int32_t);
   }
 };
+
+// Taps per reduction row for `algorithm` on `s`: 1 (direct, gemm_1x1, depthwise); im2col
+// by kernel rows (KW) when a row of taps is one contiguous staged run (dilation_w 1, one
+// group: no im2col copy at all), else the flat im2col (all taps). The packed form
+// depends on it, so the weight cache keys on it.
+int64_t reduction_run(const ConvShape& s, ConvAlgorithm algorithm);
 
 // w: int8 [OC][Cg][KH][KW] contiguous.
 QPackedWeights pack_qweights(const int8_t* w, const ConvShape& s, ConvAlgorithm algorithm);

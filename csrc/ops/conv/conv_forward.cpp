@@ -4,6 +4,7 @@
 #include <ATen/ops/convolution_backward.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_strided.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 
 #include <atomic>
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <sstream>
 
 #include "csrc/ops/conv/weight_cache.h"
+#include "csrc/ops/profile_range.h"
 #include "csrc/runtime/emulator.h"
 #include "csrc/runtime/host_alias.h"
 
@@ -36,6 +38,15 @@ at::Tensor host_conv(const ConvArgs& a, bool relu) {
                            a.dilation, a.transposed, a.output_padding, a.groups);
   if (relu) r.relu_();
   return to_device_of(r, a.input);
+}
+
+// Host work obeys the device's fallback mode ("raise" forbids it before anything runs) and
+// is counted in fallback_stats(); reached through the dispatcher (_aie::note_host_op).
+void note_host_op(const char* op, const std::string& reason) {
+  static const auto note = c10::Dispatcher::singleton()
+                               .findSchemaOrThrow("_aie::note_host_op", "")
+                               .typed<void(c10::string_view, c10::string_view)>();
+  note.call(op, reason);
 }
 
 // A 4-D [N][C][H][W] view of a 1-D or 2-D conv tensor.
@@ -157,10 +168,17 @@ at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, 
     }
   }
   if (!d.on_npu) {
+    note_host_op("aten::convolution", d.reason);
     count_fallback(d.reason);
+    ops::CpuFallbackRange range("aten::convolution", d.reason);
     return host_conv(a, relu);
   }
   count_npu(d.algorithm);
+  const auto& s = p.shape;
+  ops::NpuOpRange range({p.spatial_dims == 1 ? "conv1d" : "conv2d", runtime::algorithm_name(d.algorithm),
+                         d.numerics == runtime::Numerics::Bf16x3 ? "bf16x3" : "bf16", array_name(),
+                         d.array_plan, s.macs(), s.M(), s.OCg(), s.K(), s.groups},
+                        a.input, a.weight);
   return run_on_npu(a, p, d, relu);
 }
 
@@ -184,9 +202,12 @@ std::string explain(const ConvArgs& a, std::optional<ConvAlgorithm> forced) {
   return os.str();
 }
 
-ArrayPlanReport array_plan(const ConvArgs& a, std::optional<ConvAlgorithm> forced) {
+ArrayPlanReport array_plan(const ConvArgs& a, std::optional<ConvAlgorithm> forced, int elem_bytes) {
   const ConvParams p = normalize(a);
-  const ConvDecision d = plan_conv(p, precision(), forced);
+  ConvDecision d = plan_conv(p, precision(), forced);
+  // int8 operands (quantised convs): the same tiling at the int8 MAC tile and rate.
+  if (d.on_npu && elem_bytes == 1)
+    d.array_plan = runtime::plan_conv_on_array(p.shape, d.algorithm, runtime::array_by_name(array_name()), 1, 1);
   ArrayPlanReport r;
   r.summary = d.on_npu ? runtime::algorithm_name(d.algorithm) : "cpu_fallback: " + d.reason;
   const auto& ap = d.array_plan;
@@ -231,6 +252,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward(
     c10::IntArrayRef dilation, bool transposed, c10::IntArrayRef output_padding, int64_t groups,
     std::array<bool, 3> output_mask) {
   // Training runs on the host through ATen: exact fp32 gradients (DESIGN.md section 3).
+  note_host_op("aten::convolution_backward", "conv backward runs through ATen on the host");
   count_fallback("convolution_backward runs on the host (ATen)");
   auto [gi, gw, gb] = at::convolution_backward(
       host_alias(grad_output), host_alias(input), host_alias(weight), bias_sizes, stride, padding,

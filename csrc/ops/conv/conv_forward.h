@@ -28,7 +28,8 @@ struct ArrayPlanReport {
   std::vector<std::string> keys;
   std::vector<double> values;
 };
-ArrayPlanReport array_plan(const ConvArgs& args, std::optional<ConvAlgorithm> forced);
+// elem_bytes 2 plans bf16 operands (as the conv runs), 1 plans int8 operands.
+ArrayPlanReport array_plan(const ConvArgs& args, std::optional<ConvAlgorithm> forced, int elem_bytes = 2);
 
 // Plans and packs `weight` ahead of time for inputs of any spatial size (the
 // planner's choice does not depend on it); returns the chosen algorithm or the

@@ -89,12 +89,15 @@ TORCH_LIBRARY_FRAGMENT(_aie, m) {
           return prepack(w, s, p, d, g, parse_algorithm(std::string(a)), channels_last);
         });
   m.def("conv_array_plan(Tensor input, Tensor weight, int[] stride, int[] padding, int[] dilation, "
-        "int groups, str algorithm) -> (str, str[], float[])",
+        "int groups, str algorithm, str dtype='bf16') -> (str, str[], float[])",
         [](const at::Tensor& x, const at::Tensor& w, c10::IntArrayRef s, c10::IntArrayRef p,
-           c10::IntArrayRef d, int64_t g, c10::string_view alg) {
+           c10::IntArrayRef d, int64_t g, c10::string_view alg, c10::string_view dtype) {
+          TORCH_CHECK_VALUE(dtype == "bf16" || dtype == "int8",
+                            "conv_array_plan dtype must be 'bf16' or 'int8', got '", std::string(dtype), "'");
           const int64_t zero[] = {0};
           const std::optional<at::Tensor> no_bias;
-          auto r = array_plan({x, w, no_bias, s, p, d, false, zero, g}, parse_algorithm(std::string(alg)));
+          auto r = array_plan({x, w, no_bias, s, p, d, false, zero, g}, parse_algorithm(std::string(alg)),
+                              dtype == "int8" ? 1 : 2);
           return std::make_tuple(r.summary, r.keys, r.values);
         });
   m.def("set_conv_autotune(bool enabled) -> ()", [](bool on) { set_autotune(on); });
@@ -119,6 +122,9 @@ TORCH_LIBRARY_FRAGMENT(_aie, m) {
         [](int64_t b) { WeightCache::global().set_budget(b); });
   m.def("set_weight_cache_enabled(bool enabled) -> ()",
         [](bool e) { WeightCache::global().set_enabled(e); });
+  m.def("get_weight_cache_enabled() -> bool", [] { return WeightCache::global().enabled(); });
+  m.def("set_weight_cache_verify(bool verify) -> ()", [](bool v) { WeightCache::global().set_verify(v); });
+  m.def("get_weight_cache_verify() -> bool", [] { return WeightCache::global().verify(); });
 }
 
 }  // namespace torch_aie::conv

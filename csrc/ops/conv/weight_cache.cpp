@@ -1,11 +1,15 @@
 #include "csrc/ops/conv/weight_cache.h"
 
+#include <ATen/ops/from_blob.h>
 #include <c10/util/Exception.h>
 #include <c10/util/intrusive_ptr.h>
 
 #include <cstdlib>
+#include <functional>
 #include <list>
 #include <mutex>
+#include <sstream>
+#include <string_view>
 #include <vector>
 
 namespace torch_aie::conv {
@@ -43,8 +47,39 @@ struct Entry {
   c10::weak_intrusive_ptr<c10::StorageImpl> storage_ref;
   OpaquePtr packed;
   size_t bytes;
+  size_t checksum;  // of the weight's values when packed: what verify mode compares
   bool alive() const { return !tensor_ref.expired() && !storage_ref.expired(); }
 };
+
+// A hash of the weight's values (its host memory, in logical order).
+size_t weight_checksum(const at::Tensor& w) {
+  auto host = at::from_blob(const_cast<void*>(w.const_data_ptr()), w.sizes(), w.strides(),
+                            at::TensorOptions().dtype(w.dtype()))
+                  .contiguous();
+  return std::hash<std::string_view>{}(
+      std::string_view(static_cast<const char*>(host.const_data_ptr()), host.nbytes()));
+}
+
+// Verify mode: a hit whose weight values changed without a version bump is a stale entry.
+void check_not_stale(const Entry& e, const at::Tensor& w) {
+  if (weight_checksum(w) == e.checksum) return;
+  std::ostringstream os;
+  os << "aie weight cache (verify mode): the packed form cached for the conv weight of shape "
+     << w.sizes() << " (" << w.scalar_type() << ", " << w.device() << ", data_ptr "
+     << w.const_data_ptr() << ", version " << e.key.version
+     << ") is stale: the weight's values changed after it was packed without a version-counter "
+        "bump (a write through .data, a raw pointer or numpy). Write it in place under "
+        "torch.no_grad() instead (w.copy_(new)), or call torch_aie.weight_cache_clear() after "
+        "such writes. Find the parameter with [n for n, p in model.named_parameters() if "
+        "p.data_ptr() == "
+     << reinterpret_cast<uintptr_t>(w.const_data_ptr()) << "].";
+  TORCH_CHECK(false, os.str());
+}
+
+bool verify_from_env() {
+  const char* v = std::getenv("TORCH_AIE_WEIGHT_CACHE_VERIFY");
+  return v != nullptr && std::string_view(v) != "0" && std::string_view(v) != "";
+}
 
 int64_t budget_from_env() {
   const char* v = std::getenv("TORCH_AIE_WEIGHT_CACHE_BYTES");
@@ -58,6 +93,7 @@ struct WeightCache::Impl {
   std::list<Entry> lru;  // front = most recently used
   WeightCacheStats stats;
   bool enabled = true;
+  bool verify = verify_from_env();
 
   void erase(std::list<Entry>::iterator it) {
     stats.bytes -= it->bytes;
@@ -128,6 +164,7 @@ OpaquePtr WeightCache::lookup_or_pack(const at::Tensor& weight, int form, runtim
     } else {
       for (auto it = impl_->lru.begin(); it != impl_->lru.end(); ++it) {
         if (it->key == key && it->alive()) {
+          if (impl_->verify) check_not_stale(*it, weight);
           impl_->lru.splice(impl_->lru.begin(), impl_->lru, it);
           impl_->stats.hits += 1;
           return it->packed;
@@ -139,6 +176,7 @@ OpaquePtr WeightCache::lookup_or_pack(const at::Tensor& weight, int form, runtim
   OpaquePacked made = pack();  // outside the lock
   OpaquePtr packed = made.ptr;
   if (!cacheable) return packed;
+  const size_t checksum = weight_checksum(weight);
 
   std::lock_guard<std::mutex> lock(impl_->mutex);
   if (!impl_->enabled || static_cast<int64_t>(made.bytes) > impl_->stats.budget) return packed;
@@ -146,7 +184,7 @@ OpaquePtr WeightCache::lookup_or_pack(const at::Tensor& weight, int form, runtim
   for (auto& e : impl_->lru)
     if (e.key == key) return e.packed;  // another thread packed it meanwhile
   impl_->lru.push_front(Entry{key, c10::weak_intrusive_ptr<c10::TensorImpl>(weight.getIntrusivePtr()),
-                              weight.storage().getWeakStorageImpl(), packed, made.bytes});
+                              weight.storage().getWeakStorageImpl(), packed, made.bytes, checksum});
   impl_->stats.bytes += made.bytes;
   impl_->stats.entries += 1;
   impl_->evict_to_budget();
@@ -185,6 +223,16 @@ void WeightCache::set_enabled(bool enabled) {
     impl_->lru.clear();
     impl_->stats.bytes = impl_->stats.entries = 0;
   }
+}
+
+void WeightCache::set_verify(bool verify) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->verify = verify;
+}
+
+bool WeightCache::verify() {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->verify;
 }
 
 bool WeightCache::enabled() {

@@ -48,6 +48,10 @@ class WeightCache {
   void set_budget(int64_t bytes);
   void set_enabled(bool enabled);
   bool enabled();
+  // Debug mode (TORCH_AIE_WEIGHT_CACHE_VERIFY=1): every hit re-checks the weight's values
+  // against a checksum taken when it was packed and raises, naming the weight, if stale.
+  void set_verify(bool verify);
+  bool verify();
 
  private:
   struct Impl;

@@ -63,7 +63,8 @@ QDecision plan(const runtime::ConvShape& s) {
 
 std::shared_ptr<const runtime::QPackedWeights> packed(const at::Tensor& weight, const runtime::ConvShape& s,
                                                       ConvAlgorithm alg) {
-  auto p = conv::WeightCache::global().get_or_pack_opaque(weight, kInt8Form, alg, s.groups, 0, [&] {
+  auto p = conv::WeightCache::global().get_or_pack_opaque(weight, kInt8Form, alg, s.groups,
+                                                          runtime::reduction_run(s, alg), [&] {
     const auto w = host_alias(weight).contiguous();
     auto made = std::make_shared<const runtime::QPackedWeights>(
         runtime::pack_qweights(w.const_data_ptr<int8_t>(), s, alg));
@@ -201,6 +202,9 @@ TORCH_LIBRARY_FRAGMENT(aie, m) {
 // The CPU kernel runs the same emulator: aie.qconv2d has the NPU's numerics on any device.
 TORCH_LIBRARY_IMPL(aie, PrivateUse1, m) { m.impl("qconv2d", &qconv2d); }
 TORCH_LIBRARY_IMPL(aie, CPU, m) { m.impl("qconv2d", &qconv2d); }
+// PyTorch quantized tensors reach the same entry, whose validation refuses them by name.
+TORCH_LIBRARY_IMPL(aie, QuantizedCPU, m) { m.impl("qconv2d", &qconv2d); }
+TORCH_LIBRARY_IMPL(aie, QuantizedPrivateUse1, m) { m.impl("qconv2d", &qconv2d); }
 
 TORCH_LIBRARY_FRAGMENT(_aie, m) {
   m.def("explain_qconv(Tensor x, Tensor weight, int[] stride, int[] padding, int[] dilation, int groups) -> str",

@@ -23,17 +23,17 @@ void refuse_quantized(const at::Tensor& t, const char* name) {
   if (!t.is_quantized()) return;
   if (name == std::string("weight")) {
     if (t.qscheme() == at::kPerTensorAffine || t.qscheme() == at::kPerTensorSymmetric) {
-      TORCH_CHECK_VALUE(t.q_zero_point() == 0, "torch_aie: aie.qconv2d takes symmetric int8 weights; the weight has ",
+      TORCH_CHECK(t.q_zero_point() == 0, "torch_aie: aie.qconv2d takes symmetric int8 weights; the weight has ",
                         "zero point ", t.q_zero_point(), " (weight zero points are not supported)");
     } else if (t.qscheme() == at::kPerChannelAffine || t.qscheme() == at::kPerChannelSymmetric) {
       const auto zp = t.q_per_channel_zero_points().cpu().to(at::kLong).contiguous();
       const int64_t* z = zp.const_data_ptr<int64_t>();
       for (int64_t i = 0; i < zp.numel(); ++i)
-        TORCH_CHECK_VALUE(z[i] == 0, "torch_aie: aie.qconv2d takes symmetric int8 weights; the weight has zero point ",
+        TORCH_CHECK(z[i] == 0, "torch_aie: aie.qconv2d takes symmetric int8 weights; the weight has zero point ",
                           z[i], " at output channel ", i, " (weight zero points are not supported)");
     }
   }
-  TORCH_CHECK_VALUE(false, "torch_aie: aie.qconv2d takes plain int8/uint8/int32 tensors, not PyTorch quantized tensors (",
+  TORCH_CHECK(false, "torch_aie: aie.qconv2d takes plain int8/uint8/int32 tensors, not PyTorch quantized tensors (",
                     name, " is ", t.scalar_type(), ", ", t.qscheme(), "); ", kFlow);
 }
 
@@ -43,8 +43,8 @@ void check_device(const at::Tensor& t, const char* name, const at::Device& dev) 
 }
 
 void check_int32_vector(const at::Tensor& t, const char* name, int64_t oc) {
-  TORCH_CHECK_VALUE(t.scalar_type() == at::kInt, "aie.qconv2d: ", name, " must be int32, got ", t.scalar_type());
-  TORCH_CHECK_VALUE(t.dim() == 1 && t.size(0) == oc, "aie.qconv2d: ", name, " must have shape [", oc,
+  TORCH_CHECK(t.scalar_type() == at::kInt, "aie.qconv2d: ", name, " must be int32, got ", t.scalar_type());
+  TORCH_CHECK(t.dim() == 1 && t.size(0) == oc, "aie.qconv2d: ", name, " must have shape [", oc,
                     "] (one value per output channel), got ", t.sizes());
 }
 
@@ -52,7 +52,7 @@ int64_t dtype_min(at::ScalarType t) { return t == at::kByte ? 0 : -128; }
 int64_t dtype_max(at::ScalarType t) { return t == at::kByte ? 255 : 127; }
 
 std::vector<int64_t> pair(c10::IntArrayRef v, const char* name) {
-  TORCH_CHECK_VALUE(v.size() == 1 || v.size() == 2, "aie.qconv2d: ", name, " must have 1 or 2 values, got ", v);
+  TORCH_CHECK(v.size() == 1 || v.size() == 2, "aie.qconv2d: ", name, " must have 1 or 2 values, got ", v);
   return v.size() == 1 ? std::vector<int64_t>{v[0], v[0]} : v.vec();
 }
 
@@ -63,19 +63,19 @@ q::QRound parse_rounding(const std::string& r) {
   if (r == "positive_inf") return q::QRound::PositiveInf;
   if (r == "symmetric_inf") return q::QRound::SymmetricInf;
   if (r == "conv_even") return q::QRound::ConvEven;
-  TORCH_CHECK_VALUE(false, "aie.qconv2d: rounding must be one of 'floor', 'positive_inf', 'symmetric_inf', ",
+  TORCH_CHECK(false, "aie.qconv2d: rounding must be one of 'floor', 'positive_inf', 'symmetric_inf', ",
                     "'conv_even', got '", r, "'");
 }
 
 runtime::ConvShape qconv_shape(const at::Tensor& x, const at::Tensor& w, c10::IntArrayRef stride,
                                c10::IntArrayRef padding, c10::IntArrayRef dilation, int64_t groups) {
-  TORCH_CHECK_VALUE(x.dim() == 4, "aie.qconv2d: x must be 4-D [N, C, H, W], got shape ", x.sizes());
-  TORCH_CHECK_VALUE(w.dim() == 4, "aie.qconv2d: weight must be 4-D [OC, C/groups, KH, KW], got shape ", w.sizes());
+  TORCH_CHECK(x.dim() == 4, "aie.qconv2d: x must be 4-D [N, C, H, W], got shape ", x.sizes());
+  TORCH_CHECK(w.dim() == 4, "aie.qconv2d: weight must be 4-D [OC, C/groups, KH, KW], got shape ", w.sizes());
   const auto s = pair(stride, "stride"), p = pair(padding, "padding"), d = pair(dilation, "dilation");
-  TORCH_CHECK_VALUE(s[0] > 0 && s[1] > 0, "aie.qconv2d: stride must be positive, got ", stride);
-  TORCH_CHECK_VALUE(d[0] > 0 && d[1] > 0, "aie.qconv2d: dilation must be positive, got ", dilation);
-  TORCH_CHECK_VALUE(p[0] >= 0 && p[1] >= 0, "aie.qconv2d: padding must be non-negative, got ", padding);
-  TORCH_CHECK_VALUE(groups > 0, "aie.qconv2d: groups must be positive, got ", groups);
+  TORCH_CHECK(s[0] > 0 && s[1] > 0, "aie.qconv2d: stride must be positive, got ", stride);
+  TORCH_CHECK(d[0] > 0 && d[1] > 0, "aie.qconv2d: dilation must be positive, got ", dilation);
+  TORCH_CHECK(p[0] >= 0 && p[1] >= 0, "aie.qconv2d: padding must be non-negative, got ", padding);
+  TORCH_CHECK(groups > 0, "aie.qconv2d: groups must be positive, got ", groups);
   runtime::ConvShape sh{};
   sh.N = x.size(0);
   sh.C = x.size(1);
@@ -91,14 +91,14 @@ runtime::ConvShape qconv_shape(const at::Tensor& x, const at::Tensor& w, c10::In
   sh.dil_h = d[0];
   sh.dil_w = d[1];
   sh.groups = groups;
-  TORCH_CHECK_VALUE(sh.C % groups == 0 && w.size(1) * groups == sh.C, "aie.qconv2d: x has ", sh.C,
+  TORCH_CHECK(sh.C % groups == 0 && w.size(1) * groups == sh.C, "aie.qconv2d: x has ", sh.C,
                     " channels but weight expects ", w.size(1), " x groups (", groups, ") = ", w.size(1) * groups);
-  TORCH_CHECK_VALUE(sh.OC % groups == 0 && sh.OC > 0, "aie.qconv2d: out channels (", sh.OC,
+  TORCH_CHECK(sh.OC % groups == 0 && sh.OC > 0, "aie.qconv2d: out channels (", sh.OC,
                     ") must be a positive multiple of groups (", groups, ")");
-  TORCH_CHECK_VALUE(sh.KH > 0 && sh.KW > 0 && w.size(1) > 0, "aie.qconv2d: weight has an empty extent: ", w.sizes());
+  TORCH_CHECK(sh.KH > 0 && sh.KW > 0 && w.size(1) > 0, "aie.qconv2d: weight has an empty extent: ", w.sizes());
   const int64_t eh = sh.H + 2 * sh.pad_h - sh.dil_h * (sh.KH - 1) - 1;
   const int64_t ew = sh.W + 2 * sh.pad_w - sh.dil_w * (sh.KW - 1) - 1;
-  TORCH_CHECK_VALUE(eh >= 0 && ew >= 0, "aie.qconv2d: input (", sh.H, "x", sh.W, ", padded ", sh.Hp(), "x", sh.Wp(),
+  TORCH_CHECK(eh >= 0 && ew >= 0, "aie.qconv2d: input (", sh.H, "x", sh.W, ", padded ", sh.Hp(), "x", sh.Wp(),
                     ") is smaller than the dilated kernel (", sh.dil_h * (sh.KH - 1) + 1, "x",
                     sh.dil_w * (sh.KW - 1) + 1, ")");
   sh.OH = eh / sh.stride_h + 1;
@@ -117,14 +117,14 @@ QConvParams validate(const QConvArgs& a) {
   refuse_quantized(a.shift, "shift");
 
   const bool x_int = x.scalar_type() == at::kChar || x.scalar_type() == at::kByte;
-  TORCH_CHECK_VALUE(!(at::isFloatingType(x.scalar_type()) && w.scalar_type() == at::kChar),
+  TORCH_CHECK(!(at::isFloatingType(x.scalar_type()) && w.scalar_type() == at::kChar),
                     "aie.qconv2d: mixed float/int operands: x is ", x.scalar_type(),
                     " and weight int8; quantise x to int8/uint8 first (", kFlow, ")");
-  TORCH_CHECK_VALUE(!(x_int && at::isFloatingType(w.scalar_type())), "aie.qconv2d: float weights (",
+  TORCH_CHECK(!(x_int && at::isFloatingType(w.scalar_type())), "aie.qconv2d: float weights (",
                     w.scalar_type(), ") with ", x.scalar_type(), " activations: weights must be int8 (symmetric, ",
                     "zero point 0); ", kFlow);
-  TORCH_CHECK_VALUE(x_int, "aie.qconv2d: x must be int8 or uint8, got ", x.scalar_type());
-  TORCH_CHECK_VALUE(w.scalar_type() == at::kChar, "aie.qconv2d: weight must be int8, got ", w.scalar_type());
+  TORCH_CHECK(x_int, "aie.qconv2d: x must be int8 or uint8, got ", x.scalar_type());
+  TORCH_CHECK(w.scalar_type() == at::kChar, "aie.qconv2d: weight must be int8, got ", w.scalar_type());
 
   const auto dev = x.device();
   TORCH_CHECK(dev.is_cpu() || dev.is_privateuseone(), "aie.qconv2d runs on aie or CPU tensors, got x on ", dev);
@@ -147,7 +147,7 @@ QConvParams validate(const QConvArgs& a) {
   int64_t max_bias = 0;
   if (a.bias && a.bias->defined()) {
     const at::Tensor& b = *a.bias;
-    TORCH_CHECK_VALUE(!at::isFloatingType(b.scalar_type()), "aie.qconv2d: mixed float/int operands: bias is ",
+    TORCH_CHECK(!at::isFloatingType(b.scalar_type()), "aie.qconv2d: mixed float/int operands: bias is ",
                       b.scalar_type(), "; it must be int32 at scale s_x * s_w (", kFlow, ")");
     check_int32_vector(b, "bias", s.OC);
     const auto hb = host_alias(b).contiguous();
@@ -158,35 +158,35 @@ QConvParams validate(const QConvArgs& a) {
     const auto sh = host_alias(a.shift).contiguous();
     const int32_t* sv = sh.const_data_ptr<int32_t>();
     for (int64_t i = 0; i < sh.numel(); ++i)
-      TORCH_CHECK_VALUE(sv[i] >= 0 && sv[i] <= 62, "aie.qconv2d: shift must be in [0, 62]; output channel ", i,
+      TORCH_CHECK(sv[i] >= 0 && sv[i] <= 62, "aie.qconv2d: shift must be in [0, 62]; output channel ", i,
                         " has shift ", sv[i]);
   }
-  TORCH_CHECK_VALUE(a.out_dtype == at::kChar || a.out_dtype == at::kByte,
+  TORCH_CHECK(a.out_dtype == at::kChar || a.out_dtype == at::kByte,
                     "aie.qconv2d: out_dtype must be int8 or uint8, got ", a.out_dtype);
   const int64_t lo = dtype_min(a.out_dtype), hi = dtype_max(a.out_dtype);
-  TORCH_CHECK_VALUE(a.out_min >= lo && a.out_max <= hi && a.out_min <= a.out_max, "aie.qconv2d: out range [",
+  TORCH_CHECK(a.out_min >= lo && a.out_max <= hi && a.out_min <= a.out_max, "aie.qconv2d: out range [",
                     a.out_min, ", ", a.out_max, "] must be a non-empty range within ", a.out_dtype, "'s [", lo, ", ",
                     hi, "]");
-  TORCH_CHECK_VALUE(a.out_zero_point >= lo && a.out_zero_point <= hi, "aie.qconv2d: out_zero_point ",
+  TORCH_CHECK(a.out_zero_point >= lo && a.out_zero_point <= hi, "aie.qconv2d: out_zero_point ",
                     a.out_zero_point, " is outside ", a.out_dtype, "'s [", lo, ", ", hi, "]");
   if (a.skip && a.skip->defined()) {
     const at::Tensor& k = *a.skip;
-    TORCH_CHECK_VALUE(!at::isFloatingType(k.scalar_type()), "aie.qconv2d: mixed float/int operands: skip is ",
+    TORCH_CHECK(!at::isFloatingType(k.scalar_type()), "aie.qconv2d: mixed float/int operands: skip is ",
                       k.scalar_type(), "; it must be int8 or uint8");
-    TORCH_CHECK_VALUE(k.scalar_type() == at::kChar || k.scalar_type() == at::kByte,
+    TORCH_CHECK(k.scalar_type() == at::kChar || k.scalar_type() == at::kByte,
                       "aie.qconv2d: skip must be int8 or uint8, got ", k.scalar_type());
-    TORCH_CHECK_VALUE(k.sizes().vec() == p.output_sizes, "aie.qconv2d: skip must have the output's shape ",
+    TORCH_CHECK(k.sizes().vec() == p.output_sizes, "aie.qconv2d: skip must have the output's shape ",
                       c10::IntArrayRef(p.output_sizes), ", got ", k.sizes());
-    TORCH_CHECK_VALUE(a.skip_shift >= 0 && a.skip_shift <= 62, "aie.qconv2d: skip_shift must be in [0, 62], got ",
+    TORCH_CHECK(a.skip_shift >= 0 && a.skip_shift <= 62, "aie.qconv2d: skip_shift must be in [0, 62], got ",
                       a.skip_shift);
-    TORCH_CHECK_VALUE(a.skip_multiplier >= std::numeric_limits<int32_t>::min() &&
+    TORCH_CHECK(a.skip_multiplier >= std::numeric_limits<int32_t>::min() &&
                           a.skip_multiplier <= std::numeric_limits<int32_t>::max(),
                       "aie.qconv2d: skip_multiplier must fit int32, got ", a.skip_multiplier);
   }
   // Exact int32 accumulation: refuse reductions that could leave int32 for some input.
   const int64_t xmax = x.scalar_type() == at::kByte ? 255 : 128;
   const int64_t bound = s.K() * xmax * 128 + max_bias;
-  TORCH_CHECK_VALUE(bound <= std::numeric_limits<int32_t>::max(), "aie.qconv2d: the int32 accumulator could overflow: ",
+  TORCH_CHECK(bound <= std::numeric_limits<int32_t>::max(), "aie.qconv2d: the int32 accumulator could overflow: ",
                     "K = ", s.K(), " (C/groups ", s.Cg(), " x ", s.KH, "x", s.KW, ") x max|x| ", xmax,
                     " x max|w| 128 + max|bias| ", max_bias, " = ", bound, " > 2^31 - 1; split the reduction ",
                     "(e.g. into groups) or lower the channel count");
