@@ -515,6 +515,15 @@ def test_quantize_input_checks(small_net):
         lower(small_net)
 
 
+def test_quantized_model_takes_any_batch_size(small_net):
+    low = torch_aie.quantize(small_net, [torch.randn(1, *SHAPE[1:])], scheme="a8w8")  # calibrated at batch 1
+    with torch.no_grad():
+        for n in (1, 3):
+            x = torch.randn(n, *SHAPE[1:])
+            y = low(x)
+            assert y.shape == (n, 10) and _sqnr(y, small_net(x)) > 15
+
+
 def test_quantize_leaves_model_and_inputs_alone(small_net):
     state = {k: v.clone() for k, v in small_net.state_dict().items()}
     batches = _batches(SHAPE, 2, seed=21)

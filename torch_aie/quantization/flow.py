@@ -10,12 +10,24 @@ def _as_args(batch):
     return tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
 
 
+def _batch_dynamic_example(args):
+    """Export example and dynamic_shapes with a free batch dimension, so the quantised model
+    takes any batch size. A batch of 1 is doubled for the example: export specialises size-1
+    dimensions."""
+    example = tuple(torch.cat([a, a]) if isinstance(a, torch.Tensor) and a.dim() > 0 and a.shape[0] == 1 else a
+                    for a in args)
+    dynamic = tuple({0: torch.export.Dim.AUTO} if isinstance(a, torch.Tensor) and a.dim() > 0 else None
+                    for a in example)
+    return example, dynamic
+
+
 @torch.no_grad()
 def calibrate(model: torch.nn.Module, calibration_batches, quantizer) -> torch.fx.GraphModule:
     """torch.export -> prepare_pt2e(quantizer) -> run every batch -> convert_pt2e.
 
     Each batch is the model's input tensor or a tuple of its positional inputs; the first
-    one is also the export example. The model must be in eval mode and is not modified."""
+    one is also the export example, with the batch dimension left free (the result takes any
+    batch size). The model must be in eval mode and is not modified."""
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"torch_aie.quantize expects an nn.Module, got {type(model).__name__}")
     if model.training:
@@ -29,7 +41,8 @@ def calibrate(model: torch.nn.Module, calibration_batches, quantizer) -> torch.f
             if isinstance(t, torch.Tensor) and t.device.type != "cpu":
                 raise ValueError(f"torch_aie.quantize: calibrate on CPU tensors (got one on {t.device}); "
                                  f"move the quantised module with .to('aie') afterwards")
-    exported = torch.export.export(model, _as_args(batches[0])).module()
+    example, dynamic = _batch_dynamic_example(_as_args(batches[0]))
+    exported = torch.export.export(model, example, dynamic_shapes=dynamic).module()
     prepared = prepare_pt2e(exported, quantizer)
     for b in batches:
         prepared(*_as_args(b))
