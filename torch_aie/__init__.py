@@ -34,3 +34,13 @@ def _autoload() -> None:
     """PyTorch's device-backend autoload entry point (group "torch.backends" in setup.py):
     `import torch` imports torch_aie, whose import registers everything. Disabled with
     TORCH_DEVICE_BACKEND_AUTOLOAD=0."""
+
+
+def __getattr__(name):
+    # torch_aie.quantization imports torchao (slow); load it on first use only.
+    if name in ("quantization", "quantize"):
+        import importlib
+
+        mod = importlib.import_module(".quantization", __name__)
+        return mod if name == "quantization" else mod.quantize
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
