@@ -11,6 +11,7 @@
 
 #include "aie_kernels/bf16.h"
 #include "aie_kernels/bf16_gemm.h"
+#include "aie_kernels/int8/qs8.h"
 #include "aie_kernels/kernel_table.h"
 
 using namespace aie_kernels;
@@ -215,8 +216,105 @@ void BM_Bf16Gemm(benchmark::State& st) {
   st.SetLabel(std::string(isa_name(isa)) + (direct ? " direct" : " packed"));
 }
 
+// ---- int8 (qs8) family: GOP/s counter "OPS" (2 ops per MAC), one case per variant. ----
+
+bool qs8_skip(benchmark::State& st, qs8::QIsa isa) {
+  const char* why = nullptr;
+  if (qs8::qs8_can_run(isa, &why)) return false;
+  st.SkipWithError((std::string("not executed on this host: ") + qs8::qisa_name(isa) + ": " + why).c_str());
+  return true;
+}
+
+// One gemm call: a 32-pixel block x 256 channels (8 packed blocks), K = taps x channels,
+// read from an NHWC image as the direct conv does (taps = 9: 3x3; taps = 1: gemm_1x1).
+void BM_Qs8Gemm(benchmark::State& st) {
+  const auto isa = static_cast<qs8::QIsa>(st.range(0));
+  if (qs8_skip(st, isa)) return;
+  const int64_t channels = st.range(1), taps = st.range(2), nblocks = 8, wp = 34;
+  const int64_t kp = aie_kernels::round_up(taps * channels, qs8::kQKP);
+  std::mt19937 gen(3);
+  std::vector<uint8_t> image(3 * wp * channels + 64);
+  std::vector<int8_t> b(nblocks * kp * qs8::kQNR);
+  for (auto& v : image) v = uint8_t(gen());
+  for (auto& v : b) v = int8_t(gen());
+  std::vector<int64_t> off(taps);
+  for (int64_t t = 0; t < taps; ++t) off[t] = ((t / 3) * wp + t % 3) * channels;
+  const uint8_t* rows[qs8::kQMB];
+  for (int i = 0; i < qs8::kQMB; ++i) rows[i] = image.data() + i * channels;
+  std::vector<int32_t> c(qs8::kQMB * nblocks * qs8::kQNR);
+  std::vector<uint8_t> scratch(qs8::kQMB * kp);
+  const qs8::QGemmArgs a{rows, qs8::kQMB, off.data(), static_cast<int>(taps), channels, kp, b.data(), nblocks,
+                         kp * qs8::kQNR, c.data(), nblocks * qs8::kQNR, scratch.data(), 0x80808080u};
+  const auto& kt = qs8::qs8_table(isa);
+  for (auto _ : st) {
+    kt.gemm(a);
+    benchmark::DoNotOptimize(c.data());
+  }
+  st.counters["OPS"] = benchmark::Counter(2.0 * qs8::kQMB * nblocks * qs8::kQNR * taps * channels * st.iterations(),
+                                          benchmark::Counter::kIsRate);
+  st.SetLabel(qs8::qisa_name(isa));
+}
+
+// The SRS epilogue over one 256-channel row (conv_even, int8 output, without / with a
+// skip add): outputs/s.
+void BM_Qs8Requant(benchmark::State& st) {
+  const auto isa = static_cast<qs8::QIsa>(st.range(0));
+  if (qs8_skip(st, isa)) return;
+  const int64_t n = 256;
+  std::mt19937 gen(4);
+  std::vector<int32_t> acc(n), bias(n);
+  std::vector<int64_t> mult(n), shift(n), half(n), halfm1(n), sbit(n);
+  for (int64_t i = 0; i < n; ++i) {
+    acc[i] = int32_t(gen() % 2000000) - 1000000;
+    bias[i] = int32_t(gen() % 2000) - 1000;
+    mult[i] = 1 + gen() % (1 << 30);
+    shift[i] = 20 + gen() % 20;
+    half[i] = int64_t(1) << (shift[i] - 1);
+    halfm1[i] = half[i] - 1;
+    sbit[i] = 1;
+  }
+  std::vector<uint8_t> out(n), skip(n);
+  for (auto& v : skip) v = uint8_t(gen());
+  const qs8::QEpilogue e{bias.data(), mult.data(), shift.data(), half.data(), halfm1.data(), sbit.data(),
+                         qs8::QRound::ConvEven, 3, -128, 127, false, st.range(1) != 0, false, 3, 2};
+  const auto& kt = qs8::qs8_table(isa);
+  for (auto _ : st) {
+    kt.requant_row(acc.data(), n, 0, e, qs8::QStoreRow{out.data(), skip.data(), 1});
+    benchmark::DoNotOptimize(out.data());
+  }
+  st.counters["outputs"] = benchmark::Counter(double(n) * st.iterations(), benchmark::Counter::kIsRate);
+  st.SetLabel(qs8::qisa_name(isa));
+}
+
+// Depthwise 3x3 over 16 output pixels x `channels` channels (u8 form, NHWC rows).
+void BM_Qs8Depthwise(benchmark::State& st) {
+  const auto isa = static_cast<qs8::QIsa>(st.range(0));
+  if (qs8_skip(st, isa)) return;
+  const int64_t channels = st.range(1), cpad = aie_kernels::round_up(channels, 32), wp = 18, npix = 16;
+  std::mt19937 gen(5);
+  std::vector<uint8_t> image(3 * wp * cpad + 64);
+  for (auto& v : image) v = uint8_t(gen());
+  std::vector<int16_t> w(qs8::packed_dw_elems(9, cpad));
+  for (auto& v : w) v = int16_t(int8_t(gen()));
+  int64_t off[9];
+  for (int t = 0; t < 9; ++t) off[t] = ((t / 3) * wp + t % 3) * cpad;
+  const uint8_t* pix[npix];
+  for (int j = 0; j < npix; ++j) pix[j] = image.data() + j * cpad;
+  std::vector<int32_t> out(npix * cpad);
+  const auto& kt = qs8::qs8_table(isa);
+  for (auto _ : st) {
+    kt.depthwise(qs8::QDepthwiseArgs{pix, npix, off, 9, channels, cpad, w.data(), out.data(), cpad, 0x80});
+    benchmark::DoNotOptimize(out.data());
+  }
+  st.counters["OPS"] = benchmark::Counter(2.0 * npix * channels * 9 * st.iterations(), benchmark::Counter::kIsRate);
+  st.SetLabel(qs8::qisa_name(isa));
+}
+
 }  // namespace
 
+BENCHMARK(BM_Qs8Gemm)->ArgsProduct({{0, 1, 2, 3, 4}, {64, 256}, {1, 9}});
+BENCHMARK(BM_Qs8Requant)->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}});
+BENCHMARK(BM_Qs8Depthwise)->ArgsProduct({{0, 1, 2, 3, 4}, {96, 384}});
 BENCHMARK(BM_FmaPeakAvx2);
 BENCHMARK(BM_FmaPeakAvx512);
 BENCHMARK(BM_Dpbf16Peak);

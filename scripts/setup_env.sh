@@ -20,6 +20,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # torch==2.13.0 is the CPU wheel on disk; --no-build-isolation keeps the build on it.
 .venv/bin/pip install -q -r requirements.txt
+# Packages whose dependency lists would replace the pinned torch (torchao): without deps.
+.venv/bin/pip install -q --no-deps -r requirements-nodeps.txt
 echo "[setup] building torch_aie"
 .venv/bin/pip install -q --no-build-isolation -e .
 # The C++ kernel tests and benchmarks share the build tree setup.py configured.

@@ -14,6 +14,7 @@ from . import _device  # noqa: E402  (registers the "aie" device; needs the libr
 from ._device import *  # noqa: E402,F401,F403
 from ._library import host_isa  # noqa: E402,F401
 from .conv_op import *  # noqa: E402,F401,F403
+from .qconv_op import *  # noqa: E402,F401,F403
 from .optimize import AieConv1d, AieConv2d, optimize  # noqa: E402,F401
 from .npu_profile import NpuProfile, profile  # noqa: E402,F401
 from .weight_cache import *  # noqa: E402,F401,F403
@@ -33,3 +34,13 @@ def _autoload() -> None:
     """PyTorch's device-backend autoload entry point (group "torch.backends" in setup.py):
     `import torch` imports torch_aie, whose import registers everything. Disabled with
     TORCH_DEVICE_BACKEND_AUTOLOAD=0."""
+
+
+def __getattr__(name):
+    # torch_aie.quantization imports torchao (slow); load it on first use only.
+    if name in ("quantization", "quantize"):
+        import importlib
+
+        mod = importlib.import_module(".quantization", __name__)
+        return mod if name == "quantization" else mod.quantize
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

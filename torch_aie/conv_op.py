@@ -7,6 +7,8 @@ import contextlib
 
 import torch
 
+from . import _conv_counters
+
 __all__ = [
     "conv2d",
     "set_conv_precision",
@@ -153,14 +155,18 @@ def explain_conv(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
 
 
 def conv_stats() -> dict:
-    """Calls served on the NPU path per algorithm ("npu:<alg>") and CPU fallbacks
-    per reason ("cpu_fallback:<reason>")."""
+    """Calls served on the NPU path per algorithm ("npu:<alg>"), CPU fallbacks per reason
+    ("cpu_fallback:<reason>"), and convs of a quantised graph that torch_aie.quantization.lower
+    left in float ("int8_not_lowered:<reason>")."""
     keys, values = torch.ops._aie.conv_stats()
-    return dict(zip(keys, values))
+    stats = dict(zip(keys, values))
+    stats.update(_conv_counters.snapshot())
+    return stats
 
 
 def reset_conv_stats() -> None:
     torch.ops._aie.reset_conv_stats()
+    _conv_counters.reset()
 
 
 def set_array(name: str) -> None:

@@ -3,10 +3,13 @@
     python -m torch_aie.main [--models resnet50 mobilenet_v2] [--batch 1] [--runs 5]
 
 For each model: max abs / relative error of the aie output vs CPU fp32, median wall
-time of both (same process, same threads), and what ran through the CPU fallbacks.
+time of both (same process, same threads), and what ran through the CPU fallbacks; then the
+same model in int8 on aie (torch_aie.quantize, schemes xint8 and a8w8, calibrated on
+`--calib` random batches) beside bf16 on aie and CPU fp32: SQNR, top-1 agreement, time.
 """
 import argparse
 import copy
+import math
 import statistics
 import time
 
@@ -26,8 +29,35 @@ def _median_time(fn, runs):
     return statistics.median(times)
 
 
+def _sqnr_db(y, ref):
+    noise = float((y.float() - ref).pow(2).sum())
+    return float("inf") if noise == 0 else 10 * math.log10(float(ref.pow(2).sum()) / noise)
+
+
 @torch.no_grad()
-def run_model(name, batch, runs, size=224):
+def run_int8(model, x, ref, runs, schemes, n_calib):
+    """Each scheme's int8 model on aie: SQNR vs fp32, top-1 agreement, median time, what
+    the lowering left in float, and the ops that went through the CPU fallback."""
+    from torch_aie import quantization
+
+    g = torch.Generator().manual_seed(2)
+    calib = [torch.randn(1, *x.shape[1:], generator=g) for _ in range(n_calib)]
+    xa, rows = x.to("aie"), []
+    for scheme in schemes:
+        q = quantization.quantize(model, calib, scheme=scheme).to("aie")
+        torch_aie.reset_fallback_stats()
+        torch_aie.reset_conv_stats()
+        out = q(xa).cpu()
+        fallbacks, convs = torch_aie.fallback_stats(), torch_aie.conv_stats()
+        rows.append(dict(scheme=scheme, sqnr=_sqnr_db(out, ref), top1=(out.argmax(1) == ref.argmax(1)).float().mean().item(),
+                         ms=_median_time(lambda: q(xa), runs) * 1e3,
+                         not_lowered={k: v for k, v in convs.items() if k.startswith("int8_not_lowered") and v},
+                         op_fallbacks=dict(sorted(fallbacks.items(), key=lambda kv: -kv[1]))))
+    return rows
+
+
+@torch.no_grad()
+def run_model(name, batch, runs, size=224, int8_schemes=("xint8", "a8w8"), n_calib=2):
     model = models.build(name)
     x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(1))
     ref = model(x)
@@ -44,7 +74,9 @@ def run_model(name, batch, runs, size=224):
     aie_s = _median_time(lambda: aie_model(xa), runs)
 
     err = (out - ref).abs().max().item()
+    int8 = run_int8(model, x, ref, runs, int8_schemes, n_calib) if int8_schemes else []
     return dict(model=name, batch=batch, max_abs=err, aten_bf16_abs=bf16_ref_err, max_rel=err / ref.abs().max().item(),
+                sqnr=_sqnr_db(out, ref), int8=int8,
                 top1_agree=(out.argmax(1) == ref.argmax(1)).float().mean().item(),
                 cpu_ms=cpu_s * 1e3, aie_ms=aie_s * 1e3,
                 conv_npu={k[4:]: v for k, v in convs.items() if k.startswith("npu:") and v},
@@ -59,6 +91,9 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--precision", default=torch_aie.get_conv_precision(),
                     choices=["bf16", "bf16x3", "ieee"])
+    ap.add_argument("--int8", nargs="*", default=["xint8", "a8w8"], choices=["xint8", "a8w8"],
+                    help="int8 schemes to run on aie (none: skip int8)")
+    ap.add_argument("--calib", type=int, default=2, help="random calibration batches for int8")
     args = ap.parse_args(argv)
     torch_aie.set_conv_precision(args.precision)
     print(f"torch {torch.__version__}, host ISA {torch_aie.host_isa()}, threads {torch.get_num_threads()}, "
@@ -68,7 +103,7 @@ def main(argv=None):
     print("-" * len(hdr))
     results = []
     for name in args.models:
-        r = run_model(name, args.batch, args.runs)
+        r = run_model(name, args.batch, args.runs, int8_schemes=args.int8, n_calib=args.calib)
         results.append(r)
         print(f"{r['model']:14} {r['batch']:5d} {r['max_abs']:10.3e} {r['max_rel']:9.2e} {r['aten_bf16_abs']:10.3e} {r['top1_agree']:5.2f} "
               f"{r['cpu_ms']:12.1f} {r['aie_ms']:9.1f} {r['aie_ms'] / r['cpu_ms']:8.2f}")
@@ -79,6 +114,22 @@ def main(argv=None):
         print(f"  convs on the CPU: {r['conv_cpu'] or 'none'}")
         ops = ", ".join(f"{k} x{v}" for k, v in r["op_fallbacks"].items()) or "none"
         print(f"  other ops through the CPU fallback (per forward): {ops}")
+    if any(r["int8"] for r in results):
+        print(f"\nint8 on aie (torch_aie.quantize, {args.calib} random calibration batches) beside bf16 on aie "
+              f"and CPU fp32; SQNR = 10 log10(sum fp32^2 / sum err^2) of the logits")
+        hdr = f"{'model':14} {'batch':>5} {'variant':>14} {'SQNR dB':>8} {'top1':>5} {'ms':>9} {'cpu/this':>9}"
+        print(hdr)
+        print("-" * len(hdr))
+        for r in results:
+            variants = [("cpu fp32", float("inf"), 1.0, r["cpu_ms"]), ("aie bf16", r["sqnr"], r["top1_agree"], r["aie_ms"])]
+            variants += [(f"aie int8 {q['scheme']}", q["sqnr"], q["top1"], q["ms"]) for q in r["int8"]]
+            for v, sq, top1, ms in variants:
+                print(f"{r['model']:14} {r['batch']:5d} {v:>14} {sq:8.1f} {top1:5.2f} {ms:9.1f} {r['cpu_ms'] / ms:9.2f}")
+        for r in results:
+            for q in r["int8"]:
+                ops = ", ".join(f"{k} x{v}" for k, v in q["op_fallbacks"].items()) or "none"
+                print(f"{r['model']} int8 {q['scheme']}: convs left in float {q['not_lowered'] or 'none'}; "
+                      f"ops through the CPU fallback per forward: {ops}")
     return results
 
 

@@ -314,3 +314,25 @@ def bf16_operand_model(model: nn.Module) -> nn.Module:
 def conv_layers(model: nn.Module):
     """(name, module) for every Conv2d, in forward order."""
     return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+
+
+class _BottleneckOwnReLUs(Bottleneck):
+    """Bottleneck whose three ReLU calls each have their own module (same function, same
+    outputs): PyTorch's X86InductorQuantizer refuses one module called three times."""
+
+    def forward(self, x):
+        idt = x if self.downsample is None else self.downsample(x)
+        y = self.relu1(self.bn1(self.conv1(x)))
+        y = self.relu2(self.bn2(self.conv2(y)))
+        return self.relu3(self.bn3(self.conv3(y)) + idt)
+
+
+def distinct_relus(model: nn.Module) -> nn.Module:
+    """A copy of `model` in which every Bottleneck calls a separate nn.ReLU per activation
+    (for quantizers that match patterns per module call). fp32 outputs are unchanged."""
+    m = copy.deepcopy(model)
+    for block in m.modules():
+        if type(block) is Bottleneck:
+            block.__class__ = _BottleneckOwnReLUs
+            block.relu1, block.relu2, block.relu3 = (nn.ReLU(inplace=True) for _ in range(3))
+    return m

@@ -36,6 +36,7 @@
 #include "csrc/device/fallback_memory.h"
 #include "csrc/runtime/write_epochs.h"
 #include "csrc/device/device.h"
+#include "csrc/device/quantized_refusal.h"
 #include "csrc/runtime/memory_view.h"
 
 namespace torch_aie {
@@ -304,6 +305,8 @@ at::Tensor copy_to_aie(const at::Tensor& cpu, c10::Device device) {
 std::atomic<int64_t> results_adopted{0}, results_copied{0}, bytes_copied{0};
 
 at::Tensor fresh_to_aie(at::Tensor cpu, c10::Device device) {
+  // A quantized CPU result (e.g. quantize_per_tensor of an aie tensor) has no aie form.
+  if (cpu.is_quantized()) refuse_quantized_tensor("a quantized result of the CPU fallback");
   if (cpu.use_count() == 1 && cpu.has_storage() && cpu.is_non_overlapping_and_dense()) {
     if (std::optional<c10::Storage> adopted = adopt_device_memory(cpu.storage(), 1, device)) {
       results_adopted.fetch_add(1, std::memory_order_relaxed);

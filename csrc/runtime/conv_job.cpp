@@ -26,6 +26,8 @@ constexpr NumericsInfo kNumerics[kNumNumerics] = {
     {Numerics::Bf16x3, "bf16x3", ScalarType::Float, "bf16x3", ScalarType::BFloat16, 2, ScalarType::Float, 3},
     {Numerics::Bf16Tensor, "bf16_tensor", ScalarType::BFloat16, nullptr, ScalarType::BFloat16, 2,
      ScalarType::Float, 1},
+    // Selected by aie.qconv2d only (no fp32 precision names it), never by aten::convolution.
+    {Numerics::Int8, "int8", ScalarType::Char, "int8", ScalarType::Char, 1, ScalarType::Int, 1},
 };
 
 constexpr bool rows_in_enum_order() {
@@ -63,8 +65,9 @@ std::string dtype_name(ScalarType t) {
 
 std::string served_dtypes() {
   std::vector<ScalarType> seen;
-  for (const NumericsInfo& row : kNumerics)
-    if (std::find(seen.begin(), seen.end(), row.tensor_dtype) == seen.end()) seen.push_back(row.tensor_dtype);
+  for (const NumericsInfo& row : kNumerics)  // aten::convolution's dtypes (int8 convs are aie.qconv2d's)
+    if (row.id != Numerics::Int8 && std::find(seen.begin(), seen.end(), row.tensor_dtype) == seen.end())
+      seen.push_back(row.tensor_dtype);
   std::string out;
   for (size_t i = 0; i < seen.size(); ++i) {
     if (i > 0) out += i + 1 == seen.size() ? " and " : ", ";

@@ -22,8 +22,9 @@ enum class Numerics {
   Bf16,        // fp32 tensors, one bf16 pass
   Bf16x3,      // fp32 tensors, hi*hi + hi*lo + lo*hi
   Bf16Tensor,  // bf16 tensors: values used as they are
+  Int8,        // int8 / uint8 activations x int8 weights, exact int32 sums, requantised (aie.qconv2d)
 };
-constexpr int kNumNumerics = 3;
+constexpr int kNumNumerics = 4;
 
 // One row of the numerics table: what the NPU multiplies and accumulates. The
 // planner reads operand sizes and pass counts from here, never from constants.
@@ -69,13 +70,17 @@ const char* activation_name(Activation a);
 enum class RequantRounding { Floor, PositiveInf, SymmetricInf, ConvEven };
 
 // Integer requantisation of int32 accumulators (shift-round-saturate): per output
-// channel out = clamp(round((acc * multiplier[oc]) >> shift[oc]), out_min, out_max).
-// A per-tensor scheme has one entry. Float kernels ignore it.
+// channel out = clamp(SRS(acc * multiplier[oc], shift[oc]) [+ SRS(skip * skip_multiplier,
+// skip_shift)] + out_zero_point, out_min, out_max), one entry per output channel (a
+// per-tensor scheme repeats its value). The skip term is added when ConvIO::skip is
+// given. Float kernels ignore it. Semantics: tests/qconv_reference.py.
 struct RequantDesc {
   std::vector<int32_t> multiplier;
   std::vector<int32_t> shift;
   int32_t out_min = -128, out_max = 127;
   RequantRounding rounding = RequantRounding::ConvEven;
+  int32_t out_zero_point = 0;
+  int32_t skip_multiplier = 1, skip_shift = 0;
 };
 
 // What happens to each accumulator on its way out: + bias, activation, requantisation.

@@ -14,6 +14,7 @@ std::atomic<bool> g_strix{false};
 std::atomic<int64_t> g_npu_calls[runtime::kNumAlgorithms];
 std::mutex g_fallback_mutex;
 std::map<std::string, int64_t> g_fallbacks;
+std::map<std::string, int64_t> g_named;  // guarded by g_fallback_mutex
 }  // namespace
 
 Precision precision() { return static_cast<Precision>(g_precision.load()); }
@@ -81,12 +82,18 @@ void count_fallback(const std::string& reason) {
   ++g_fallbacks[reason];
 }
 
+void count_stat(const std::string& key) {
+  std::lock_guard<std::mutex> lock(g_fallback_mutex);
+  ++g_named[key];
+}
+
 std::map<std::string, int64_t> stats_snapshot() {
   std::map<std::string, int64_t> out;
   for (int i = 0; i < runtime::kNumAlgorithms; ++i)
     out[std::string("npu:") + runtime::algorithm_name(static_cast<ConvAlgorithm>(i))] = g_npu_calls[i].load();
   std::lock_guard<std::mutex> lock(g_fallback_mutex);
   for (const auto& [reason, n] : g_fallbacks) out["cpu_fallback:" + reason] = n;
+  for (const auto& [key, n] : g_named) out[key] = n;
   return out;
 }
 
@@ -94,6 +101,7 @@ void reset_stats() {
   for (auto& c : g_npu_calls) c = 0;
   std::lock_guard<std::mutex> lock(g_fallback_mutex);
   g_fallbacks.clear();
+  g_named.clear();
 }
 
 }  // namespace torch_aie::conv

@@ -41,6 +41,8 @@ PlanSettings plan_settings(std::optional<ConvAlgorithm> per_call);
 // Counters: NPU-path calls per algorithm, CPU fallbacks per reason.
 void count_npu(ConvAlgorithm a);
 void count_fallback(const std::string& reason);
+// Any other counter, reported under its own full key (e.g. "npu:int8:gemm_1x1").
+void count_stat(const std::string& key);
 std::map<std::string, int64_t> stats_snapshot();
 void reset_stats();
 

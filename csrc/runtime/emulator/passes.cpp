@@ -15,6 +15,7 @@ std::vector<Pass> passes_for(Numerics n) {
       return {{Rounding::Bf16, Rounding::Bf16},
               {Rounding::Bf16Finite, Rounding::Bf16Lo},
               {Rounding::Bf16Lo, Rounding::Bf16Finite}};
+    case Numerics::Int8: break;  // the int8 family (int8/int8_family.cpp) runs no float passes
   }
   return {};
 }
