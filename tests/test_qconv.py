@@ -350,15 +350,15 @@ def test_batch_zero_and_channels_last_output():
 
 
 def test_plan_that_does_not_fit_runs_the_exact_host_path():
-    # A 2000-pixel-wide depthwise row overflows a core's 64 KiB: counted, and still exact.
+    # A 41x41 depthwise kernel's line buffers overflow a core's 64 KiB: counted, and still exact.
     g = torch.Generator().manual_seed(4)
-    x = _act(g, (1, 16, 5, 2000), torch.uint8)
-    w = _rand_int(g, (16, 1, 3, 3), -128, 127, torch.int8)
-    m, s = torch.full((16,), 12345, dtype=torch.int32), torch.full((16,), 10, dtype=torch.int32)
-    skip = _act(g, (1, 16, 5, 2000), torch.int8)
-    kwargs = dict(padding=(1, 1), groups=16, skip=skip, skip_multiplier=3, skip_shift=2, rounding="symmetric_inf")
+    x = _act(g, (1, 16, 20, 20), torch.uint8)
+    w = _rand_int(g, (16, 1, 41, 41), -128, 127, torch.int8)
+    m, s = torch.full((16,), 12345, dtype=torch.int32), torch.full((16,), 14, dtype=torch.int32)
+    skip = _act(g, (1, 16, 20, 20), torch.int8)
+    kwargs = dict(padding=(20, 20), groups=16, skip=skip, skip_multiplier=3, skip_shift=2, rounding="symmetric_inf")
     torch_aie.reset_conv_stats()
     _check((x, w, None, m, s), kwargs, "aie", "auto", "host path")
     stats = torch_aie.conv_stats()
     assert any(k.startswith("cpu_fallback:int8 depthwise plan does not fit") and v == 1 for k, v in stats.items())
-    assert "runs on the host" in torch_aie.explain_qconv(x, w, padding=1, groups=16)
+    assert "runs on the host" in torch_aie.explain_qconv(x, w, padding=20, groups=16)
