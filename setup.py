@@ -63,5 +63,5 @@ setup(
     install_requires=["torch==2.13.0"],
     # PyTorch's device-backend autoload: `import torch` imports torch_aie
     # (TORCH_DEVICE_BACKEND_AUTOLOAD=0 turns it off).
-    entry_points={"torch.backends": ["torch_aie = torch_aie:_autoload"]},
+    entry_points={"torch.backends": ["torch_aie = torch_aie._autoload:load"]},
 )

@@ -50,18 +50,22 @@ def test_torch_backends_entry_point_autoloads(tmp_path):
     # own: torch's own autoload (torch._import_device_backends) then finds it, without
     # reinstalling the shared environment.
     setup = open(os.path.join(os.path.dirname(torch_aie.__file__), "..", "setup.py")).read()
-    declared = '"torch.backends": ["torch_aie = torch_aie:_autoload"]'
+    declared = '"torch.backends": ["torch_aie = torch_aie._autoload:load"]'
     assert declared in setup
     dist = tmp_path / "torch_aie_autoload_probe-0.1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: torch_aie_autoload_probe\nVersion: 0.1.0\n")
-    (dist / "entry_points.txt").write_text("[torch.backends]\ntorch_aie = torch_aie:_autoload\n")
+    (dist / "entry_points.txt").write_text("[torch.backends]\ntorch_aie = torch_aie._autoload:load\n")
     root = os.path.dirname(os.path.dirname(os.path.abspath(torch_aie.__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), root]))
     probe = "import sys, torch; print('torch_aie' in sys.modules, torch.device('aie:0'), torch.aie.is_available())"
     on = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
     assert on.returncode == 0, on.stderr
     assert on.stdout.split() == ["True", "aie:0", "True"], on.stdout
+    # torch_aie imported first: its own `import torch` runs the entry point mid-import.
+    first = subprocess.run([sys.executable, "-c", "import torch_aie, torch; print(torch.aie.is_available())"],
+                           env=env, capture_output=True, text=True)
+    assert first.returncode == 0 and first.stdout.strip() == "True", first.stderr
     env["TORCH_DEVICE_BACKEND_AUTOLOAD"] = "0"
     off = subprocess.run([sys.executable, "-c", "import sys, torch; print('torch_aie' in sys.modules)"],
                          env=env, capture_output=True, text=True)

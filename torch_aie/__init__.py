@@ -30,12 +30,6 @@ from . import autocast as _autocast  # noqa: E402
 _autocast.set_default_dtype()
 
 
-def _autoload() -> None:
-    """PyTorch's device-backend autoload entry point (group "torch.backends" in setup.py):
-    `import torch` imports torch_aie, whose import registers everything. Disabled with
-    TORCH_DEVICE_BACKEND_AUTOLOAD=0."""
-
-
 def __getattr__(name):
     # torch_aie.quantization imports torchao (slow); load it on first use only.
     if name in ("quantization", "quantize"):
