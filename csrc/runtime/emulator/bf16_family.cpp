@@ -128,29 +128,9 @@ class Bf16Family final : public KernelFamily {
     TORCH_CHECK(w->layout == layout, "host_emulator native_bf16 family: weights packed for ",
                 host_layout_name(w->layout), " tiles, the conv runs as ", host_layout_name(layout), " tiles");
     const Bf16StagedInput staged = stage_input_bf16(io.input, job.shape, job.numerics, layout);
-    at::Tensor bias;
-    Epilogue epi;
-    // runtime::Activation and aie_kernels::Activation list the same activations in one order
-    // (static_assert in float_family.cpp).
-    epi.act = static_cast<aie_kernels::Activation>(static_cast<int>(job.epilogue.activation));
-    if (io.skip.defined()) {  // read at the output's offsets: the ops layer lays it out so
-      TORCH_CHECK(io.skip.sizes().equals(io.output.sizes()) && io.skip.strides().equals(io.output.strides()) &&
-                      (io.skip.scalar_type() == at::kFloat || io.skip.scalar_type() == at::kBFloat16),
-                  "host_emulator: the residual must have the output's sizes and strides, float32 or bfloat16");
-      epi.residual = io.skip.const_data_ptr();
-      epi.residual_bf16 = io.skip.scalar_type() == at::kBFloat16;
-    }
-    if (job.epilogue.bias) {
-      bias = io.bias.to(at::kFloat).contiguous();
-      epi.bias = bias.const_data_ptr<float>();
-    }
-    OutputView ov;
-    ov.data = io.output.data_ptr();
-    ov.dtype = io.output.scalar_type();
-    ov.sN = io.output.stride(0);
-    ov.sC = io.output.stride(1);
-    ov.sH = io.output.stride(2);
-    ov.sW = io.output.stride(3);
+    at::Tensor bias;  // the fp32 bias the epilogue reads, alive until the conv ends
+    const Epilogue epi = epilogue_for(job, io, bias);
+    const OutputView ov = output_view(io.output);
     if (layout == HostLayout::ChannelRows)
       emulate_bf16_channel_rows(job.shape, *w, staged, epi, ov);
     else

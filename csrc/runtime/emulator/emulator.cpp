@@ -22,4 +22,34 @@ void emulate_conv(const ConvShape& s, const PackedWeights& w, const StagedInput&
     (rows ? emulate_gemm_channel_rows : emulate_gemm_pixel_rows)(s, w, in, epi, out);
 }
 
+Epilogue epilogue_for(const ConvJob& job, const ConvIO& io, at::Tensor& bias) {
+  Epilogue epi;
+  // runtime::Activation and aie_kernels::Activation list the same activations in one order
+  // (static_assert in float_family.cpp).
+  epi.act = static_cast<aie_kernels::Activation>(static_cast<int>(job.epilogue.activation));
+  if (io.skip.defined()) {  // read at the output's offsets: the ops layer lays it out so
+    TORCH_CHECK(io.skip.sizes().equals(io.output.sizes()) && io.skip.strides().equals(io.output.strides()) &&
+                    (io.skip.scalar_type() == at::kFloat || io.skip.scalar_type() == at::kBFloat16),
+                "host_emulator: the residual must have the output's sizes and strides, float32 or bfloat16");
+    epi.residual = io.skip.const_data_ptr();
+    epi.residual_bf16 = io.skip.scalar_type() == at::kBFloat16;
+  }
+  if (job.epilogue.bias) {
+    bias = io.bias.to(at::kFloat).contiguous();
+    epi.bias = bias.const_data_ptr<float>();
+  }
+  return epi;
+}
+
+OutputView output_view(const at::Tensor& output) {
+  OutputView ov;
+  ov.data = output.data_ptr();
+  ov.dtype = output.scalar_type();
+  ov.sN = output.stride(0);
+  ov.sC = output.stride(1);
+  ov.sH = output.stride(2);
+  ov.sW = output.stride(3);
+  return ov;
+}
+
 }  // namespace torch_aie::runtime

@@ -37,6 +37,13 @@ struct Epilogue {
   }
 };
 
+// The epilogue of `job` over `io` (bias as fp32 in `bias`, which must outlive it; the
+// fused activation; the residual read at the output's offsets), shared by every float family.
+Epilogue epilogue_for(const ConvJob& job, const ConvIO& io, at::Tensor& bias);
+
+// Where `output` (a 4-D host view) receives results.
+OutputView output_view(const at::Tensor& output);
+
 // Runs a conv on staged input and packed weights of the same host layout.
 void emulate_conv(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
                   const Epilogue& epi, const OutputView& out);
