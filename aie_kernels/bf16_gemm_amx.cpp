@@ -8,28 +8,13 @@
 
 #include <cstring>
 
+#include "aie_kernels/amx_tiles.h"
 #include "aie_kernels/bf16_gemm.h"
 
 namespace aie_kernels {
 namespace {
 
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
-// Every tile 16 rows x 64 bytes. Loaded on every call: other code on this thread
-// (oneDNN's AMX kernels) may have loaded its own configuration in between.
-void configure_tiles() {
-  TileConfig cfg;
-  for (int t = 0; t < 8; ++t) {
-    cfg.colsb[t] = 64;
-    cfg.rows[t] = 16;
-  }
-  _tile_loadconfig(&cfg);
-}
+void configure_tiles() { load_full_tile_config(); }
 
 constexpr int kRowsT = 16;  // rows per A / C tile
 constexpr int64_t kPairRow = 2 * kB16NR;  // bf16 per B tile row (one pair of k)

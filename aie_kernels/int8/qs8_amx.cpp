@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "aie_kernels/amx_tiles.h"
 #include "aie_kernels/int8/qs8.h"
 #include "aie_kernels/int8/qs8_variants.h"
 
@@ -15,21 +16,7 @@ namespace {
 
 // Tile configuration (palette 1): tiles 0-1 A (16 rows x 64 B), 2-3 B (16 dword rows x
 // 16 channels), 4-7 C (16 x 16 int32).
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
-void load_config() {
-  TileConfig cfg;
-  for (int t = 0; t < 8; ++t) {
-    cfg.colsb[t] = 64;
-    cfg.rows[t] = 16;
-  }
-  _tile_loadconfig(&cfg);
-}
+void load_config() { load_full_tile_config(); }
 
 // n bytes src -> dst in u8 form (x ^ fx per byte).
 inline void copy_xor(uint8_t* dst, const uint8_t* src, int64_t n, uint8_t fx) {
