@@ -34,6 +34,7 @@ std::string request_amx_tiles() {
 
 struct Detected {
   Isa isa = Isa::Scalar;
+  Isa hardware = Isa::Scalar;  // before the TORCH_AIE_ISA cap
   std::string reason;
 };
 
@@ -68,6 +69,7 @@ Detected detect() {
   } else if (static_cast<int>(cap) < static_cast<int>(amx ? Isa::AmxBf16 : d.isa)) {
     d.reason = std::string("capped by TORCH_AIE_ISA=") + std::getenv("TORCH_AIE_ISA");
   }
+  d.hardware = d.isa;  // AMX only once the tiles were granted
   if (static_cast<int>(cap) < static_cast<int>(d.isa)) d.isa = cap;
   return d;
 }
@@ -80,6 +82,8 @@ const Detected& detected() {
 }  // namespace
 
 Isa detect_host_isa() { return detected().isa; }
+
+Isa host_hardware_isa() { return detected().hardware; }
 
 const char* isa_downgrade_reason() { return detected().reason.c_str(); }
 

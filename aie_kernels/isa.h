@@ -16,6 +16,10 @@ const char* isa_name(Isa isa);
 // avx512|avx512_bf16|amx caps it (for testing the other variants).
 Isa detect_host_isa();
 
+// Best ISA this host's CPU executes, ignoring TORCH_AIE_ISA: the limit for building
+// a variant's kernel table (tests run every variant up to it).
+Isa host_hardware_isa();
+
 // Why the host's best ISA by its CPU flags was not chosen ("" if it was): a cap by
 // TORCH_AIE_ISA, or AMX tiles refused by the OS.
 const char* isa_downgrade_reason();

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "aie_kernels/bf16.h"
 
@@ -38,10 +40,20 @@ KernelTable with_isa(KernelTable t, Isa isa) {
 }  // namespace
 
 const KernelTable& kernel_table(Isa isa) {
-  static const KernelTable tables[kNumIsas] = {
-      make_table_scalar(), make_table_avx2(), make_table_avx512(),
-      with_isa(make_table_avx512(), Isa::Avx512Bf16), with_isa(make_table_avx512(), Isa::AmxBf16)};
-  return tables[static_cast<int>(isa)];
+  // Each table is built on first use, and only for an ISA this host executes: a
+  // make_table_* is compiled for its ISA, and the compiler may fill the table with that
+  // ISA's registers (AVX-512 stores crashed AVX2-only hosts when all were built eagerly).
+  if (static_cast<int>(isa) > static_cast<int>(host_hardware_isa()))
+    throw std::invalid_argument(std::string("aie_kernels: this host cannot execute ") + isa_name(isa) +
+                                " kernels (its best is " + isa_name(host_hardware_isa()) + ")");
+  switch (isa) {
+    case Isa::Scalar: { static const KernelTable t = make_table_scalar(); return t; }
+    case Isa::Avx2: { static const KernelTable t = make_table_avx2(); return t; }
+    case Isa::Avx512: { static const KernelTable t = make_table_avx512(); return t; }
+    case Isa::Avx512Bf16: { static const KernelTable t = with_isa(make_table_avx512(), isa); return t; }
+    case Isa::AmxBf16: { static const KernelTable t = with_isa(make_table_avx512(), isa); return t; }
+  }
+  throw std::invalid_argument("aie_kernels: unknown ISA");
 }
 
 void pack_a_panel(const float* const* rows, int nrows, const int64_t* tap_off, int64_t channels,

@@ -71,3 +71,28 @@ def test_complex_conv_gradients_match_cpu():
     F.conv2d(xc, wc).abs().sum().backward()
     torch.testing.assert_close(xa.grad.cpu(), xc.grad, rtol=0, atol=0)
     torch.testing.assert_close(wa.grad.cpu(), wc.grad, rtol=0, atol=0)
+
+
+_REDUCED_HOST_CONVS = {
+    "conv_transpose2d": (lambda x, w: F.conv_transpose2d(x, w, stride=2), (2, 3, 6, 6), (3, 4, 3, 3)),
+    "conv3d": (lambda x, w: F.conv3d(x, w, padding=1), (1, 3, 4, 5, 5), (4, 3, 3, 3, 3)),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("name", list(_REDUCED_HOST_CONVS))
+def test_reduced_precision_host_convs_accumulate_in_fp32(name, dtype):
+    """The numeric contract holds off the NPU path too: fp32 accumulation of the given
+    values, rounded once (never ATen's CPU bf16/fp16 conv, which differs by host)."""
+    fn, xs, ws = _REDUCED_HOST_CONVS[name]
+    x, w = torch.randn(*xs).to(dtype), torch.randn(*ws).to(dtype)
+    xa, wa = x.to("aie").requires_grad_(), w.to("aie").requires_grad_()
+    y = fn(xa, wa)
+    assert y.dtype == dtype
+    torch.testing.assert_close(y.cpu(), fn(x.float(), w.float()).to(dtype), rtol=0, atol=0)
+    g = torch.randn(y.shape).to(dtype)
+    y.backward(g.to("aie"))
+    xf, wf = x.float().requires_grad_(), w.float().requires_grad_()
+    fn(xf, wf).backward(g.float())
+    torch.testing.assert_close(xa.grad.cpu(), xf.grad.to(dtype), rtol=0, atol=0)
+    torch.testing.assert_close(wa.grad.cpu(), wf.grad.to(dtype), rtol=0, atol=0)

@@ -2,6 +2,8 @@
 #include <ATen/cpu/Utils.h>
 
 #include <cstdlib>
+#include <mutex>
+#include <stdexcept>
 #include <string>
 #if defined(__linux__)
 #include <sys/syscall.h>
@@ -155,32 +157,40 @@ QIsa qs8_host_isa() {
   return isa;
 }
 
-const Qs8KernelTable& qs8_table(QIsa isa) {
-  // A variant this build lacks keeps the scalar table; qs8_can_run refuses it, naming why.
-  static const Qs8KernelTable tables[kNumQIsa] = {
-      make_qs8_scalar(),
+namespace {
+
+// A variant this build lacks falls back to the scalar table; qs8_can_run refuses it, naming why.
+Qs8KernelTable make_table(QIsa isa) {
+  switch (isa) {
 #ifdef QS8_BUILT_AVX2
-      make_qs8_avx2(),
-#else
-      make_qs8_scalar(),
+    case QIsa::Avx2: return make_qs8_avx2();
 #endif
 #ifdef QS8_BUILT_AVXVNNI
-      make_qs8_avx_vnni(),
-#else
-      make_qs8_scalar(),
+    case QIsa::AvxVnni: return make_qs8_avx_vnni();
 #endif
 #ifdef QS8_BUILT_AVX512VNNI
-      make_qs8_avx512_vnni(),
-#else
-      make_qs8_scalar(),
+    case QIsa::Avx512Vnni: return make_qs8_avx512_vnni();
 #endif
 #ifdef QS8_BUILT_AMX
-      make_qs8_amx(),
-#else
-      make_qs8_scalar(),
+    case QIsa::Amx: return make_qs8_amx();
 #endif
-  };
-  return tables[static_cast<int>(isa)];
+    default: return make_qs8_scalar();
+  }
+}
+
+}  // namespace
+
+const Qs8KernelTable& qs8_table(QIsa isa) {
+  // Built on first use and only for a variant the host runs: a make_qs8_* is compiled
+  // for its ISA, and the compiler may fill the table with that ISA's registers.
+  const char* why_not = nullptr;
+  if (!qs8_can_run(isa, &why_not))
+    throw std::invalid_argument(std::string("qs8: cannot run the ") + qisa_name(isa) + " kernels: " + why_not);
+  static std::once_flag once[kNumQIsa];
+  static Qs8KernelTable tables[kNumQIsa];
+  const int i = static_cast<int>(isa);
+  std::call_once(once[i], [&] { tables[i] = make_table(isa); });
+  return tables[i];
 }
 
 }  // namespace aie_kernels::qs8

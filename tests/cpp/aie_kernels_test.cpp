@@ -683,3 +683,16 @@ TEST(Bf16Gemm, EveryVariantIsSymmetricInItsOperands) {
         ASSERT_EQ(bits(c1[i * ldc1 + j]), bits(c2[j * ldc2 + i])) << isa_name(isa) << " i=" << i << " j=" << j;
   }
 }
+
+TEST(KernelTable, RefusesVariantsTheHostCannotExecute) {
+  // Building a table runs code compiled for its ISA: asking for one above the host's
+  // must be a clear error, not an illegal instruction (AVX2-only hosts crashed here).
+  for (int i = 0; i < kNumIsas; ++i) {
+    const Isa isa = static_cast<Isa>(i);
+    if (i <= static_cast<int>(host_hardware_isa())) {
+      EXPECT_EQ(kernel_table(isa).isa, isa) << isa_name(isa);
+    } else {
+      EXPECT_THROW(kernel_table(isa), std::invalid_argument) << isa_name(isa);
+    }
+  }
+}

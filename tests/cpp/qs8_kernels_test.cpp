@@ -256,3 +256,15 @@ TEST(Qs8Transpose, MatchesElementwise) {
     }
   }
 }
+
+TEST(Qs8Table, RefusesVariantsTheHostCannotRun) {
+  // A table is built from code compiled for its ISA: one the host lacks is refused by name.
+  for (int i = 0; i < kNumQIsa; ++i) {
+    const QIsa isa = static_cast<QIsa>(i);
+    if (qs8_can_run(isa, nullptr)) {
+      EXPECT_NE(qs8_table(isa).gemm, nullptr) << qisa_name(isa);
+    } else {
+      EXPECT_THROW(qs8_table(isa), std::invalid_argument) << qisa_name(isa);
+    }
+  }
+}

@@ -18,10 +18,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv_backward(
     std::array<bool, 3> output_mask) {
   note_host_op("aten::convolution_backward", "conv backward runs through ATen on the host");
   count_fallback("convolution_backward runs on the host (ATen)");
-  auto [gi, gw, gb] = at::convolution_backward(
-      host_view(grad_output), host_view(input), host_view(weight), bias_sizes, stride, padding,
-      dilation, transposed, output_padding, groups, output_mask);
-  return {to_device_of(gi, input), to_device_of(gw, input), to_device_of(gb, input)};
+  // bf16/fp16 gradients are computed in fp32 and rounded once, as the forward host path
+  // does: ATen's CPU reduced-precision conv kernels differ by host and crash on some.
+  const auto dtype = input.scalar_type();
+  const bool reduced = dtype == at::kBFloat16 || dtype == at::kHalf;
+  auto host = [&](const at::Tensor& t) { return reduced ? host_view(t).to(at::kFloat) : host_view(t); };
+  auto [gi, gw, gb] = at::convolution_backward(host(grad_output), host(input), host(weight), bias_sizes,
+                                               stride, padding, dilation, transposed, output_padding,
+                                               groups, output_mask);
+  auto back = [&](const at::Tensor& g) { return to_device_of(reduced && g.defined() ? g.to(dtype) : g, input); };
+  return {back(gi), back(gw), back(gb)};
 }
 
 }  // namespace torch_aie::conv

@@ -44,13 +44,21 @@ void activate_on_host(at::Tensor& r, runtime::Activation act) {
 
 }  // namespace
 
+// bf16/fp16 convs compute in fp32 from the given values and round once at the end
+// (docs/ARCHITECTURE.md, numeric contract): ATen's CPU reduced-precision convs differ
+// by host (some AVX2 paths exceed the bf16 bound, oneDNN's AMX bf16 conv crashes on
+// some shapes), so the host path never uses them.
 at::Tensor host_conv(const ConvArgs& a, runtime::Activation act, const at::Tensor& residual) {
+  const auto dtype = a.input.scalar_type();
+  const bool reduced = dtype == at::kBFloat16 || dtype == at::kHalf;
+  auto host = [&](const at::Tensor& t) { return reduced ? host_view(t).to(at::kFloat) : host_view(t); };
   std::optional<at::Tensor> bias;
-  if (a.bias && a.bias->defined()) bias = host_view(*a.bias);
-  auto r = at::convolution(host_view(a.input), host_view(a.weight), bias, a.stride, a.padding,
-                           a.dilation, a.transposed, a.output_padding, a.groups);
-  if (residual.defined()) r.add_(host_view(residual));
+  if (a.bias && a.bias->defined()) bias = host(*a.bias);
+  auto r = at::convolution(host(a.input), host(a.weight), bias, a.stride, a.padding, a.dilation,
+                           a.transposed, a.output_padding, a.groups);
+  if (residual.defined()) r.add_(host(residual));
   activate_on_host(r, act);
+  if (reduced) r = r.to(dtype);
   return to_device_of(r, a.input);
 }
 
