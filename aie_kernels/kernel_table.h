@@ -108,6 +108,10 @@ struct KernelTable {
   // staged as pixel rows (a transpose with the rounding of round_bits).
   void (*round_transpose_bits)(const float* src, int64_t ld_src, int64_t C, int64_t W, uint16_t* dst,
                                Rounding mode);
+
+  // dst[w * C + c] = mode(src[c * ld_src + w]): the same transpose with round_f32's
+  // fp32 results (planar rows staged as pixel rows for the float kernels).
+  void (*round_transpose)(const float* src, int64_t ld_src, int64_t C, int64_t W, float* dst, Rounding mode);
 };
 
 const KernelTable& kernel_table(Isa isa);

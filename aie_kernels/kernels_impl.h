@@ -75,9 +75,25 @@ void gemm_direct(const float* const* rows, const int64_t* tap_off, int ntaps, in
   store_tile(acc, c, ldc);
 }
 
+// kDwPixels pixels at once: one FMA chain per pixel in registers, each tap's weight
+// vector loaded once for all of them; every element keeps its own tap order.
+constexpr int kDwPixels = 8;
+
 void depthwise(const float* const* pix, int npix, const int64_t* tap_off, int ntaps,
                int64_t channels, const float* w, float* out, int64_t ld_out, bool accumulate) {
   int64_t ch = 0;
+  if (npix == kDwPixels) {
+    for (; ch + V::N <= channels; ch += V::N) {
+      V acc[kDwPixels];
+      for (int j = 0; j < kDwPixels; ++j) acc[j] = accumulate ? V::load(out + j * ld_out + ch) : V::zero();
+      for (int t = 0; t < ntaps; ++t) {
+        const V wt = V::load(w + t * channels + ch);
+        const int64_t off = tap_off[t] + ch;
+        for (int j = 0; j < kDwPixels; ++j) acc[j] = V::fma(V::load(pix[j] + off), wt, acc[j]);
+      }
+      for (int j = 0; j < kDwPixels; ++j) acc[j].store(out + j * ld_out + ch);
+    }
+  }
   for (; ch + V::N <= channels; ch += V::N) {
     for (int j = 0; j < npix; ++j) {
       V acc = accumulate ? V::load(out + j * ld_out + ch) : V::zero();
@@ -98,7 +114,20 @@ void depthwise(const float* const* pix, int npix, const int64_t* tap_off, int nt
 
 void depthwise_row(const float* src, const int64_t* tap_off, int ntaps, const float* w,
                    int64_t w_stride, float* out, int64_t n, bool accumulate) {
+  // kRowVecs independent FMA chains at a time, so that FMA latency is hidden and each
+  // tap's broadcast weight is shared; every element keeps its own tap order.
+  constexpr int kRowVecs = 4;
   int64_t j = 0;
+  for (; j + kRowVecs * V::N <= n; j += kRowVecs * V::N) {
+    V acc[kRowVecs];
+    for (int u = 0; u < kRowVecs; ++u) acc[u] = accumulate ? V::load(out + j + u * V::N) : V::zero();
+    for (int t = 0; t < ntaps; ++t) {
+      const V wt = V::broadcast(w[t * w_stride]);
+      const float* s = src + tap_off[t] + j;
+      for (int u = 0; u < kRowVecs; ++u) acc[u] = V::fma(V::load(s + u * V::N), wt, acc[u]);
+    }
+    for (int u = 0; u < kRowVecs; ++u) acc[u].store(out + j + u * V::N);
+  }
   for (; j + V::N <= n; j += V::N) {
     V acc = accumulate ? V::load(out + j) : V::zero();
     for (int t = 0; t < ntaps; ++t)
@@ -252,6 +281,81 @@ Residual offset(const Residual& r, int64_t elements) {
   return Residual{p, r.bf16};
 }
 
+// Rows [i_begin, i_end) x columns [j_begin, j_end) of a pixel-row tile written to
+// channel-planar outputs: each channel's run of pixels gathered, finished as vectors, stored.
+void epilogue_planar_columns(const float* c, int64_t ldc, int64_t i_begin, int64_t i_end, int64_t j_begin,
+                             int64_t j_end, const float* bias, Activation act, const Residual& res, char* o,
+                             bool bf16, int64_t row_stride, int64_t col_stride) {
+  const int64_t esize = bf16 ? 2 : 4;
+  float col[kMC_MAX], rcol[kMC_MAX];
+  for (int64_t i0 = i_begin; i0 < i_end; i0 += kMC_MAX) {
+    const int64_t n = std::min<int64_t>(kMC_MAX, i_end - i0);
+    for (int64_t j = j_begin; j < j_end; ++j) {
+      for (int64_t i = 0; i < n; ++i) col[i] = c[(i0 + i) * ldc + j];
+      if (res.data)
+        for (int64_t i = 0; i < n; ++i) rcol[i] = residual_at(res, j * col_stride + (i0 + i) * row_stride);
+      const float b = bias ? bias[j] : 0.f;
+      int64_t i = 0;
+      for (; i + V::N <= n; i += V::N) {
+        V v = V::load(col + i);
+        if (bias) v = V::add(v, V::broadcast(b));
+        if (res.data) v = V::add(v, V::load(rcol + i));
+        v = activate(v, act);
+        if (bf16) v = V::round_bf16(v);
+        v.store(col + i);
+      }
+      for (; i < n; ++i) {
+        VecScalar v{col[i]};
+        if (bias) v = VecScalar::add(v, VecScalar{b});
+        if (res.data) v = VecScalar::add(v, VecScalar{rcol[i]});
+        v = activate(v, act);
+        if (bf16) v = VecScalar::round_bf16(v);
+        col[i] = v.v;
+      }
+      char* dst = o + (j * col_stride + i0 * row_stride) * esize;
+      if (bf16) {
+        for (int64_t q = 0; q < n; ++q) store_bf16(col[q], reinterpret_cast<uint16_t*>(dst) + q * row_stride);
+      } else {
+        for (int64_t q = 0; q < n; ++q) reinterpret_cast<float*>(dst)[q * row_stride] = col[q];
+      }
+    }
+  }
+}
+
+// The first `rows` x `cols` (multiples of V::N) of a pixel-row tile written to
+// channel-planar outputs whose pixels are contiguous: each element sees the same
+// operations, in the same order, as in epilogue_planar_columns.
+void epilogue_planar_blocks(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
+                            Activation act, const Residual& res, char* o, bool bf16, int64_t col_stride) {
+  const int64_t esize = bf16 ? 2 : 4;
+  for (int64_t i0 = 0; i0 < rows; i0 += V::N)
+    for (int64_t j0 = 0; j0 < cols; j0 += V::N) {
+      V r[V::N];
+      for (int q = 0; q < V::N; ++q) r[q] = V::load(c + (i0 + q) * ldc + j0);
+      V::transpose_square(r);  // r[q]: channel j0 + q, pixels i0 ..
+      for (int q = 0; q < V::N; ++q) {
+        const int64_t off = (j0 + q) * col_stride + i0;
+        V v = r[q];
+        if (bias) v = V::add(v, V::broadcast(bias[j0 + q]));
+        if (res.data && !res.bf16) {
+          v = V::add(v, V::load(static_cast<const float*>(res.data) + off));
+        } else if (res.data) {
+          float rv[V::N];
+          for (int e = 0; e < V::N; ++e) rv[e] = residual_at(res, off + e);
+          v = V::add(v, V::load(rv));
+        }
+        v = activate(v, act);
+        if (!bf16) {
+          v.store(reinterpret_cast<float*>(o + off * esize));
+          continue;
+        }
+        float tmp[V::N];
+        V::round_bf16(v).store(tmp);
+        for (int e = 0; e < V::N; ++e) store_bf16(tmp[e], reinterpret_cast<uint16_t*>(o) + off + e);
+      }
+    }
+}
+
 void epilogue(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
               Activation act, Residual res, void* out, bool bf16, int64_t row_stride,
               int64_t col_stride) {
@@ -303,40 +407,16 @@ void epilogue(const float* c, int64_t ldc, int64_t rows, int64_t cols, const flo
     }
     return;
   }
-  // Channel-planar outputs (NCHW): write each channel's run of pixels contiguously.
-  float col[kMC_MAX], rcol[kMC_MAX];
-  for (int64_t i0 = 0; i0 < rows; i0 += kMC_MAX) {
-    const int64_t n = std::min<int64_t>(kMC_MAX, rows - i0);
-    for (int64_t j = 0; j < cols; ++j) {
-      for (int64_t i = 0; i < n; ++i) col[i] = c[(i0 + i) * ldc + j];
-      if (res.data)
-        for (int64_t i = 0; i < n; ++i) rcol[i] = residual_at(res, j * col_stride + (i0 + i) * row_stride);
-      const float b = bias ? bias[j] : 0.f;
-      int64_t i = 0;
-      for (; i + V::N <= n; i += V::N) {
-        V v = V::load(col + i);
-        if (bias) v = V::add(v, V::broadcast(b));
-        if (res.data) v = V::add(v, V::load(rcol + i));
-        v = activate(v, act);
-        if (bf16) v = V::round_bf16(v);
-        v.store(col + i);
-      }
-      for (; i < n; ++i) {
-        VecScalar v{col[i]};
-        if (bias) v = VecScalar::add(v, VecScalar{b});
-        if (res.data) v = VecScalar::add(v, VecScalar{rcol[i]});
-        v = activate(v, act);
-        if (bf16) v = VecScalar::round_bf16(v);
-        col[i] = v.v;
-      }
-      char* dst = o + (j * col_stride + i0 * row_stride) * esize;
-      if (bf16) {
-        for (int64_t q = 0; q < n; ++q) store_bf16(col[q], reinterpret_cast<uint16_t*>(dst) + q * row_stride);
-      } else {
-        for (int64_t q = 0; q < n; ++q) reinterpret_cast<float*>(dst)[q * row_stride] = col[q];
-      }
-    }
+  // Channel-planar outputs (NCHW) with each channel's pixels contiguous: V::N x V::N
+  // blocks transposed in registers, then whole vectors per channel; the edges by columns.
+  int64_t rows_done = 0, cols_done = 0;
+  if (row_stride == 1 && V::N > 1) {
+    rows_done = rows / V::N * V::N;
+    cols_done = cols / V::N * V::N;
+    epilogue_planar_blocks(c, ldc, rows_done, cols_done, bias, act, res, o, bf16, col_stride);
   }
+  epilogue_planar_columns(c, ldc, 0, rows, cols_done, cols, bias, act, res, o, bf16, row_stride, col_stride);
+  epilogue_planar_columns(c, ldc, rows_done, rows, 0, cols_done, bias, act, res, o, bf16, row_stride, col_stride);
 }
 
 void epilogue_rows(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
@@ -482,6 +562,38 @@ void round_transpose_bits_mode(const float* src, int64_t ld_src, int64_t C, int6
       store_bf16(round_one<kMode, VecScalar>(VecScalar{src[c * ld_src + w]}).v, dst + w * C + c);
 }
 
+// dst[w * C + c] = mode(src[c * ld_src + w]) for c < C, w < W: round_transpose_bits
+// with fp32 results. V::N x V::N blocks in registers.
+template <Rounding kMode>
+void round_transpose_mode(const float* src, int64_t ld_src, int64_t C, int64_t W, float* dst) {
+  int64_t c0 = 0;
+  if constexpr (V::N > 1) {
+    for (; c0 + V::N <= C; c0 += V::N) {
+      int64_t w0 = 0;
+      for (; w0 + V::N <= W; w0 += V::N) {
+        V r[V::N];
+        for (int q = 0; q < V::N; ++q) r[q] = round_one<kMode, V>(V::load(src + (c0 + q) * ld_src + w0));
+        V::transpose_square(r);
+        for (int q = 0; q < V::N; ++q) r[q].store(dst + (w0 + q) * C + c0);
+      }
+      for (; w0 < W; ++w0)
+        for (int64_t c = c0; c < c0 + V::N; ++c)
+          dst[w0 * C + c] = round_one<kMode, VecScalar>(VecScalar{src[c * ld_src + w0]}).v;
+    }
+  }
+  for (int64_t c = c0; c < C; ++c)
+    for (int64_t w = 0; w < W; ++w) dst[w * C + c] = round_one<kMode, VecScalar>(VecScalar{src[c * ld_src + w]}).v;
+}
+
+void round_transpose(const float* src, int64_t ld_src, int64_t C, int64_t W, float* dst, Rounding mode) {
+  switch (mode) {
+    case Rounding::Bf16: return round_transpose_mode<Rounding::Bf16>(src, ld_src, C, W, dst);
+    case Rounding::Bf16Finite: return round_transpose_mode<Rounding::Bf16Finite>(src, ld_src, C, W, dst);
+    case Rounding::Bf16Lo: return round_transpose_mode<Rounding::Bf16Lo>(src, ld_src, C, W, dst);
+    case Rounding::None: return round_transpose_mode<Rounding::None>(src, ld_src, C, W, dst);
+  }
+}
+
 void round_transpose_bits(const float* src, int64_t ld_src, int64_t C, int64_t W, uint16_t* dst, Rounding mode) {
   switch (mode) {
     case Rounding::Bf16: return round_transpose_bits_mode<Rounding::Bf16>(src, ld_src, C, W, dst);
@@ -494,5 +606,6 @@ void round_transpose_bits(const float* src, int64_t ld_src, int64_t C, int64_t W
 KernelTable make_table(Isa isa) {
   return KernelTable{isa,       &gemm_packed,   &gemm_direct,  &depthwise,
                      &epilogue, &round_f32,     &depthwise_row, &epilogue_rows,
-                     &round_bits, &min_exponent, &min_exponent_rounded, &pack_b_runs_vnni, &round_transpose_bits};
+                     &round_bits, &min_exponent, &min_exponent_rounded, &pack_b_runs_vnni, &round_transpose_bits,
+                     &round_transpose};
 }

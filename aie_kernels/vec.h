@@ -11,6 +11,7 @@ struct VecScalar {
   void store_bits(uint16_t*) const {}
   static constexpr bool kHasTranspose16 = false;
   static void transpose16(VecScalar*) {}
+  static void transpose_square(VecScalar*) {}  // N x N with N = 1
   float v;
   static VecScalar zero() { return {0.f}; }
   static VecScalar load(const float* p) { return {*p}; }
@@ -49,6 +50,25 @@ struct VecAvx2 {
   void store_bits(uint16_t*) const {}
   static constexpr bool kHasTranspose16 = false;
   static void transpose16(VecAvx2*) {}
+  // In-register transpose of an 8 x 8 block (r[i] = row i): unpacks and shuffles
+  // within 128-bit lanes, then one round of lane permutes.
+  static void transpose_square(VecAvx2* r) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+      t[i] = _mm256_unpacklo_ps(r[i].v, r[i + 1].v);
+      t[i + 1] = _mm256_unpackhi_ps(r[i].v, r[i + 1].v);
+    }
+    for (int i = 0; i < 8; i += 4) {
+      u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+      u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+      u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+      u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; ++i) {
+      r[i].v = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+      r[i + 4].v = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+  }
   __m256 v;
   static VecAvx2 zero() { return {_mm256_setzero_ps()}; }
   static VecAvx2 load(const float* p) { return {_mm256_loadu_ps(p)}; }
@@ -124,6 +144,7 @@ struct VecAvx512 {
       r[i + 8].v = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
     }
   }
+  static void transpose_square(VecAvx512* r) { transpose16(r); }  // N x N with N = 16
   __m512 v;
   static VecAvx512 zero() { return {_mm512_setzero_ps()}; }
   static VecAvx512 load(const float* p) { return {_mm512_loadu_ps(p)}; }

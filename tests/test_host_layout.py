@@ -27,10 +27,11 @@ SHAPES = [
     (1, 8, 3, 3, 20, 3, 1, 1, 1, 1),           # 9 pixels: pixel rows
     (1, 12, 5, 17, 7, (1, 5), (1, 3), (0, 2), 1, 1),  # rectangular kernel and stride
     (4, 20, 6, 6, 600, 1, 1, 0, 1, 1),         # many channel panels per task
-    (2, 32, 40, 45, 32, 3, 1, 1, 1, 32),       # depthwise, planar rows
-    (1, 24, 16, 70, 24, 3, 2, 1, 1, 24),       # depthwise, stride 2 (phases), planar rows
+    (2, 16, 40, 45, 16, 3, 1, 1, 1, 16),       # depthwise, planar rows
+    (1, 12, 16, 70, 12, 3, 2, 1, 1, 12),       # depthwise, stride 2 (phases), planar rows
     (1, 16, 12, 40, 16, 5, 1, 4, 2, 16),       # depthwise, dilated 5x5, planar rows
     (2, 32, 15, 15, 32, 3, 1, 1, 1, 32),       # depthwise, short rows: pixel rows
+    (1, 72, 10, 45, 72, 3, 2, 1, 1, 72),       # depthwise, many channels: pixel rows, transposed blocks
 ]
 MODES = [("bf16", torch.float32, "bf16"), ("bf16x3", torch.float32, "bf16x3"),
          ("bf16", torch.bfloat16, "bf16_tensor")]
@@ -52,10 +53,12 @@ def test_memory_format_does_not_change_the_result(shape, precision, dtype, mode)
     chlast = F.conv2d(xa.contiguous(memory_format=torch.channels_last), wa, ba, s, p, d, g)
     assert planar.is_contiguous() and chlast.is_contiguous(memory_format=torch.channels_last)
     # Which orientation ran (csrc/runtime/emulator/host_layout.cpp choose_host_layout): pixel rows for channels_last,
-    # and for planar depthwise with short rows or GEMMs whose pixels fill 16-wide panels badly.
+    # and for planar depthwise unless rows are long and channels few, and GEMMs whose pixels fill 16-wide panels
+    # badly.
     m = planar.shape[0] * planar.shape[2] * planar.shape[3]
     depthwise = g == c == oc
-    short = planar.shape[3] < 32 if depthwise else m / (-(-m // 16) * 16) < 0.9 * m / (-(-m // 6) * 6)
+    ow = planar.shape[3]
+    short = not (ow >= 32 and ow >= 2 * c) if depthwise else m / (-(-m // 16) * 16) < 0.9 * m / (-(-m // 6) * 6)
     if NATIVE_BF16 and not depthwise:  # bf16 dot products: pixel rows for in-place A tiles
         short = s == 1 and (c // g) % 32 == 0 and ks != (1, 1)
     expected = "pixel-row" if short else "channel-row"
@@ -85,7 +88,7 @@ def test_fused_relu_and_bias_match_in_both_layouts():
 
 
 @pytest.mark.parametrize("precision,dtype,mode", MODES, ids=[m[2] for m in MODES])
-@pytest.mark.parametrize("shape", [SHAPES[i] for i in (1, 2, 4, 6, 10, 11)], ids=lambda s: "x".join(map(str, s[:5])))
+@pytest.mark.parametrize("shape", [SHAPES[i] for i in (1, 2, 4, 6, 10, 11, 15)], ids=lambda s: "x".join(map(str, s[:5])))
 def test_thread_count_and_repeats_do_not_change_the_result(shape, precision, dtype, mode):
     """docs/ARCHITECTURE.md, "Numerics contract": on one host a result depends neither on the thread count nor
     on the run (tasks split outputs, never a reduction)."""

@@ -150,11 +150,13 @@ TEST(Packing, BPanelsZeroPadPastLastChannel) {
 
 TEST(DepthwiseRowKernel, MatchesSequentialFmaBitExactlyAndAccumulates) {
   const int ntaps = 9;
-  const int64_t n = 29, w_stride = 5;  // odd length: vector body and scalar tail
+  const int64_t w_stride = 5;
   auto image = random_bf16(400, 6);
   auto w = random_bf16(ntaps * w_stride, 7);
   int64_t tap_off[ntaps];
   for (int t = 0; t < ntaps; ++t) tap_off[t] = (t / 3) * 40 + (t % 3);
+  // 29: one vector body and a scalar tail; 77: blocks of four vectors, then both.
+  for (int64_t n : {29, 77})
   for (Isa isa : host_isas()) {
     std::vector<float> out(n, 0.f);
     const auto& kt = kernel_table(isa);
@@ -194,6 +196,47 @@ TEST(EpilogueRows, BiasReluAndBf16RoundingPerRow) {
           ASSERT_EQ(b16[i * 32 + j], static_cast<uint16_t>(bits(r) >> 16)) << isa_name(isa);
         }
     }
+}
+
+// Pixel-row tiles written to channel-planar outputs (the transposed-block path and its
+// row and column edges): every element is ((c + bias) + residual), activated, rounded
+// when bf16, for float and bf16 residuals, on every ISA.
+TEST(Epilogue, PlanarOutputsFromPixelRowsMatchTheDefinitionOnEveryIsa) {
+  const int64_t rows = 37, cols = 21, ldc = 24, col_stride = 41;  // pixels contiguous per channel
+  auto c = random_bf16(rows * ldc, 11);
+  for (auto& v : c) v *= 3.3f;
+  auto res_f = random_bf16(cols * col_stride, 12);
+  std::vector<uint16_t> res_b(res_f.size());
+  for (size_t i = 0; i < res_f.size(); ++i) res_b[i] = static_cast<uint16_t>(bits(res_f[i]) >> 16);
+  std::vector<float> bias(cols);
+  for (int64_t j = 0; j < cols; ++j) bias[j] = 0.25f * float(j) - 2.f;
+  for (Isa isa : host_isas())
+    for (int r = 0; r < 3; ++r)  // no residual, float residual, bf16 residual
+      for (bool out_bf16 : {false, true})
+        for (Activation act : {Activation::None, Activation::Relu}) {
+          const Residual res = r == 0 ? Residual{} : r == 1 ? Residual{res_f.data(), false} : Residual{res_b.data(), true};
+          std::vector<float> f32(cols * col_stride, -7.f);
+          std::vector<uint16_t> b16(cols * col_stride, 0xdead);
+          void* out = out_bf16 ? static_cast<void*>(b16.data()) : static_cast<void*>(f32.data());
+          kernel_table(isa).epilogue(c.data(), ldc, rows, cols, bias.data(), act, res, out, out_bf16, 1, col_stride);
+          for (int64_t j = 0; j < cols; ++j)
+            for (int64_t i = 0; i < col_stride; ++i) {
+              const int64_t o = j * col_stride + i;
+              if (i >= rows) {  // nothing written between channels
+                if (out_bf16) ASSERT_EQ(b16[o], 0xdead);
+                else ASSERT_EQ(f32[o], -7.f);
+                continue;
+              }
+              float v = c[i * ldc + j] + bias[j];
+              if (r) v += res_f[o];
+              if (act == Activation::Relu) v = std::max(0.f, v);
+              if (out_bf16)
+                ASSERT_EQ(b16[o], static_cast<uint16_t>(bits(static_cast<float>(c10::BFloat16(v))) >> 16))
+                    << isa_name(isa) << " i " << i << " j " << j;
+              else
+                ASSERT_EQ(bits(f32[o]), bits(v)) << isa_name(isa) << " r " << r << " i " << i << " j " << j;
+            }
+        }
 }
 
 // Every ISA gives the scalar variant's bits for every activation (both epilogue forms,

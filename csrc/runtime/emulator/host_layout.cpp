@@ -12,9 +12,12 @@ HostLayout choose_host_layout(const ConvShape& s, ConvAlgorithm a, bool channels
   if (channels_last) return HostLayout::PixelRows;
   // Planar outputs favour channel rows (no transposes), with two exceptions measured
   // on ResNet-50 and MobileNetV2 (benchmarks/RESULTS.md):
-  // - depthwise rows shorter than a few vectors lose to vectors across channels;
+  // - depthwise loses to vectors across channels unless rows are long and channels few
+  //   (MobileNetV2 on AVX2: 144x56x56 pixel rows 0.39 ms, channel rows 0.56 ms;
+  //   32x112x112 0.44 vs 0.41 ms);
   if (a == ConvAlgorithm::Depthwise)
-    return s.OW >= kDepthwiseRowMin ? HostLayout::ChannelRows : HostLayout::PixelRows;
+    return s.OW >= kDepthwiseRowMin && s.OW >= kDepthwiseRowPerChannel * s.C ? HostLayout::ChannelRows
+                                                                           : HostLayout::PixelRows;
   // - pixel counts that fill kNR-wide pixel panels much worse than kMR-high ones
   //   (7x7 at batch 1: 49 of 64 columns against 49 of 54 rows).
   const int64_t m = s.M();

@@ -13,8 +13,10 @@ enum class HostLayout {
 };
 const char* host_layout_name(HostLayout l);
 
-// Planar depthwise runs channel rows from this many output pixels per row on.
+// Planar depthwise runs channel rows when an output row has at least this many
+// pixels and at least kDepthwiseRowPerChannel per channel (few channels, long rows).
 constexpr int64_t kDepthwiseRowMin = 32;
+constexpr int64_t kDepthwiseRowPerChannel = 2;
 
 // Which way the emulator runs a conv whose output is channels-last or planar (NCHW).
 HostLayout choose_host_layout(const ConvShape& s, ConvAlgorithm a, bool channels_last);

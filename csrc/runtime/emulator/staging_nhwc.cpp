@@ -16,12 +16,22 @@ StagedInput stage_input_nhwc(const at::Tensor& x, const ConvShape& s, Numerics n
 
   const auto& kt = host_kernels();
   const StagingSource src(x);
+  const bool planar_rows = !src.bf16 && src.sW == 1 && s.C > 1;
   at::parallel_for(0, s.N * st.Hp, 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t n = r / st.Hp, hp = r % st.Hp, h = hp - s.pad_h;
       const int64_t off = n * plane + hp * row;
       if (h < 0 || h >= s.H) {
         zero_run(dst, off, row);
+        continue;
+      }
+      if (planar_rows) {  // NCHW rows: transposed and rounded in one pass
+        for (aie_kernels::Rounding m : dst.modes) {
+          float* d = dst[m] + off;
+          std::memset(d, 0, s.pad_w * s.C * sizeof(float));
+          kt.round_transpose(reinterpret_cast<const float*>(src.at(n, 0, h)), src.sC, s.C, s.W, d + s.pad_w * s.C, m);
+          std::memset(d + (s.pad_w + s.W) * s.C, 0, s.pad_w * s.C * sizeof(float));
+        }
         continue;
       }
       const float* vals = gather_row(src, src.at(n, 0, h), s.W, s.C, src.sW, src.sC,
