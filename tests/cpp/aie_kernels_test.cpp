@@ -690,6 +690,25 @@ TEST(Bf16Gemm, RoundTransposeStagesPlanarRowsAsPixelRows) {
     }
 }
 
+// The fp32 form (NCHW rows staged for the float kernels' pixel rows): round_f32's values,
+// transposed, for blocks and both edges.
+TEST(RoundTranspose, StagesPlanarRowsAsPixelRowsWithRoundF32Values) {
+  const int64_t C = 35, W = 37, ld = 41;
+  auto src = random_bf16(C * ld, 23);
+  for (auto& v : src) v *= 1.37f;
+  for (Isa isa : host_isas())
+    for (Rounding m : {Rounding::Bf16, Rounding::Bf16Lo, Rounding::Bf16Finite, Rounding::None}) {
+      std::vector<float> got(W * C, -9.f);
+      kernel_table(isa).round_transpose(src.data(), ld, C, W, got.data(), m);
+      for (int64_t c = 0; c < C; ++c) {
+        std::vector<float> row(W);
+        kernel_table(Isa::Scalar).round_f32(src.data() + c * ld, row.data(), W, m);
+        for (int64_t w = 0; w < W; ++w)
+          ASSERT_EQ(bits(got[w * C + c]), bits(row[w])) << isa_name(isa) << " c=" << c << " w=" << w;
+      }
+    }
+}
+
 TEST(Bf16Gemm, EveryVariantIsSymmetricInItsOperands) {
   // The channel-row form computes C^T = W X^T with the weights as A and the pixels as
   // B; the pixel-row form C = X W^T. A conv gives the same bits in either memory format
