@@ -75,24 +75,36 @@ void gemm_direct(const float* const* rows, const int64_t* tap_off, int ntaps, in
   store_tile(acc, c, ldc);
 }
 
-// kDwPixels pixels at once: one FMA chain per pixel in registers, each tap's weight
-// vector loaded once for all of them; every element keeps its own tap order.
-constexpr int kDwPixels = 8;
+// P pixels at once: one FMA chain per pixel in registers, each tap's weight vector
+// loaded once for all of them; every element keeps its own tap order. Returns the
+// channels done (whole vectors).
+template <int P>
+int64_t depthwise_pixels(const float* const* pix, const int64_t* tap_off, int ntaps, int64_t channels,
+                         const float* w, float* out, int64_t ld_out, bool accumulate) {
+  int64_t ch = 0;
+  for (; ch + V::N <= channels; ch += V::N) {
+    V acc[P];
+    for (int j = 0; j < P; ++j) acc[j] = accumulate ? V::load(out + j * ld_out + ch) : V::zero();
+    for (int t = 0; t < ntaps; ++t) {
+      const V wt = V::load(w + t * channels + ch);
+      const int64_t off = tap_off[t] + ch;
+      for (int j = 0; j < P; ++j) acc[j] = V::fma(V::load(pix[j] + off), wt, acc[j]);
+    }
+    for (int j = 0; j < P; ++j) acc[j].store(out + j * ld_out + ch);
+  }
+  return ch;
+}
 
 void depthwise(const float* const* pix, int npix, const int64_t* tap_off, int ntaps,
                int64_t channels, const float* w, float* out, int64_t ld_out, bool accumulate) {
   int64_t ch = 0;
-  if (npix == kDwPixels) {
-    for (; ch + V::N <= channels; ch += V::N) {
-      V acc[kDwPixels];
-      for (int j = 0; j < kDwPixels; ++j) acc[j] = accumulate ? V::load(out + j * ld_out + ch) : V::zero();
-      for (int t = 0; t < ntaps; ++t) {
-        const V wt = V::load(w + t * channels + ch);
-        const int64_t off = tap_off[t] + ch;
-        for (int j = 0; j < kDwPixels; ++j) acc[j] = V::fma(V::load(pix[j] + off), wt, acc[j]);
-      }
-      for (int j = 0; j < kDwPixels; ++j) acc[j].store(out + j * ld_out + ch);
-    }
+  switch (npix) {  // the pixel-row emulator's chunks: up to 8 pixels (short rows: fewer)
+#define TORCH_AIE_DW_CASE(P) \
+  case P: ch = depthwise_pixels<P>(pix, tap_off, ntaps, channels, w, out, ld_out, accumulate); break;
+    TORCH_AIE_DW_CASE(1) TORCH_AIE_DW_CASE(2) TORCH_AIE_DW_CASE(3) TORCH_AIE_DW_CASE(4)
+    TORCH_AIE_DW_CASE(5) TORCH_AIE_DW_CASE(6) TORCH_AIE_DW_CASE(7) TORCH_AIE_DW_CASE(8)
+#undef TORCH_AIE_DW_CASE
+    default: break;
   }
   for (; ch + V::N <= channels; ch += V::N) {
     for (int j = 0; j < npix; ++j) {
@@ -576,9 +588,11 @@ void round_transpose_mode(const float* src, int64_t ld_src, int64_t C, int64_t W
         V::transpose_square(r);
         for (int q = 0; q < V::N; ++q) r[q].store(dst + (w0 + q) * C + c0);
       }
-      for (; w0 < W; ++w0)
-        for (int64_t c = c0; c < c0 + V::N; ++c)
-          dst[w0 * C + c] = round_one<kMode, VecScalar>(VecScalar{src[c * ld_src + w0]}).v;
+      for (; w0 < W; ++w0) {  // short rows (7x7 maps): gathered, then rounded as one vector
+        float g[V::N];
+        for (int q = 0; q < V::N; ++q) g[q] = src[(c0 + q) * ld_src + w0];
+        round_one<kMode, V>(V::load(g)).store(dst + w0 * C + c0);
+      }
     }
   }
   for (int64_t c = c0; c < C; ++c)

@@ -115,24 +115,30 @@ TEST(GemmMicroKernel, PackedAndDirectMatchSequentialFmaBitExactly) {
   }
 }
 
-TEST(DepthwiseKernel, MatchesSequentialFmaBitExactly) {
-  const int64_t channels = 21, ntaps = 9;
-  const int npix = 5;
-  auto image = random_bf16(4000, 3);
+TEST(DepthwiseKernel, MatchesSequentialFmaBitExactlyForEveryChunkSizeAndAccumulates) {
+  const int64_t channels = 37, ntaps = 9;  // two 16-lane vectors (four 8-lane) and a tail
+  auto image = random_bf16(8000, 3);
   auto w = random_bf16(ntaps * channels, 4);
   int64_t tap_off[ntaps];
-  for (int t = 0; t < ntaps; ++t) tap_off[t] = ((t / 3) * 10 + (t % 3)) * channels;
-  const float* pix[npix];
-  for (int j = 0; j < npix; ++j) pix[j] = image.data() + j * 2 * channels;
-  for (Isa isa : host_isas()) {
-    std::vector<float> out(npix * channels);
-    kernel_table(isa).depthwise(pix, npix, tap_off, ntaps, channels, w.data(), out.data(), channels, false);
-    for (int j = 0; j < npix; ++j)
-      for (int c = 0; c < channels; ++c) {
-        float acc = 0.f;
-        for (int t = 0; t < ntaps; ++t) acc = std::fma(pix[j][tap_off[t] + c], w[t * channels + c], acc);
-        ASSERT_EQ(bits(out[j * channels + c]), bits(acc)) << isa_name(isa);
-      }
+  for (int t = 0; t < ntaps; ++t) tap_off[t] = ((t / 3) * 20 + (t % 3)) * channels;
+  for (int npix = 1; npix <= 9; ++npix) {  // the register-blocked sizes 1..8, and the generic loop
+    std::vector<const float*> pix(npix), pix2(npix);
+    for (int j = 0; j < npix; ++j) {
+      pix[j] = image.data() + j * 2 * channels;
+      pix2[j] = pix[j] + 1;
+    }
+    for (Isa isa : host_isas()) {
+      std::vector<float> out(npix * channels);
+      kernel_table(isa).depthwise(pix.data(), npix, tap_off, ntaps, channels, w.data(), out.data(), channels, false);
+      kernel_table(isa).depthwise(pix2.data(), npix, tap_off, ntaps, channels, w.data(), out.data(), channels, true);
+      for (int j = 0; j < npix; ++j)
+        for (int c = 0; c < channels; ++c) {
+          float acc = 0.f;
+          for (const auto* p : {pix[j], pix2[j]})
+            for (int t = 0; t < ntaps; ++t) acc = std::fma(p[tap_off[t] + c], w[t * channels + c], acc);
+          ASSERT_EQ(bits(out[j * channels + c]), bits(acc)) << isa_name(isa) << " npix " << npix << " c " << c;
+        }
+    }
   }
 }
 

@@ -59,4 +59,10 @@ void emulate_depthwise_pixel_rows(const ConvShape& s, const PackedWeights& w, co
 void emulate_depthwise_channel_rows(const ConvShape& s, const PackedWeights& w, const StagedInput& in,
                                     const Epilogue& epi, const OutputView& out);
 
+// Pixel-row depthwise reading fp32 input with contiguous rows directly, staging only
+// the rows each task needs (depthwise_streamed.cpp); the same bits as staging first.
+bool depthwise_streams(const ConvShape& s, const at::Tensor& x);
+void emulate_depthwise_streamed(const ConvShape& s, const PackedWeights& w, const at::Tensor& x,
+                                const Epilogue& epi, const OutputView& out);
+
 }  // namespace torch_aie::runtime

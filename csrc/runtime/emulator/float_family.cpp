@@ -53,10 +53,13 @@ class FloatFamily final : public KernelFamily {
   void run(const ConvJob& job, const PackedOperand& weights, const ConvIO& io) const override {
     const auto* w = dynamic_cast<const PackedWeights*>(&weights);
     TORCH_CHECK(w, "host_emulator float family: packed weights were made by another family or backend");
-    const StagedInput staged = stage_input(io.input, job.shape, job.numerics, layout_of(job));
     at::Tensor bias;  // the fp32 bias the epilogue reads, alive until the conv ends
     const Epilogue epi = epilogue_for(job, io, bias);
     const OutputView ov = output_view(io.output);
+    if (job.algorithm == ConvAlgorithm::Depthwise && layout_of(job) == HostLayout::PixelRows &&
+        depthwise_streams(job.shape, io.input))
+      return emulate_depthwise_streamed(job.shape, *w, io.input, epi, ov);
+    const StagedInput staged = stage_input(io.input, job.shape, job.numerics, layout_of(job));
     emulate_conv(job.shape, *w, staged, epi, ov);
   }
 
