@@ -3,7 +3,7 @@
     python -m torch_aie.main [--models resnet50 mobilenet_v2] [--batch 1] [--runs 5]
 
 For each model: max abs / relative error of the aie output vs CPU fp32, median wall
-time of both (same process, same threads), and what ran through the CPU fallbacks; then the
+time of every variant (same process, same threads, one call of each per round), and what ran through the CPU fallbacks; then the
 same model in int8 on aie (torch_aie.quantize, schemes xint8 and a8w8, calibrated on
 `--calib` random batches) beside bf16 on aie and CPU fp32: SQNR, top-1 agreement, time.
 """
@@ -19,14 +19,18 @@ import torch_aie
 from torch_aie import models
 
 
-def _median_time(fn, runs):
-    fn()  # warm-up (also fills the weight cache)
-    times = []
+def _interleaved_medians(fns, runs):
+    """Median seconds of each of `fns`, one call of each per round: drifting machine load
+    then hits every variant alike, so the ratios between them hold."""
+    for fn in fns:
+        fn()  # warm-up (also fills the weight cache)
+    times = [[] for _ in fns]
     for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for fn, t in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            t.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
 
 
 def _sqnr_db(y, ref):
@@ -36,8 +40,8 @@ def _sqnr_db(y, ref):
 
 @torch.no_grad()
 def run_int8(model, x, ref, runs, schemes, n_calib):
-    """Each scheme's int8 model on aie: SQNR vs fp32, top-1 agreement, median time, what
-    the lowering left in float, and the ops that went through the CPU fallback."""
+    """Each scheme's int8 model on aie: SQNR vs fp32, top-1 agreement, what the lowering
+    left in float, the ops that went through the CPU fallback, and `run` (timed by the caller)."""
     from torch_aie import quantization
 
     g = torch.Generator().manual_seed(2)
@@ -50,7 +54,7 @@ def run_int8(model, x, ref, runs, schemes, n_calib):
         out = q(xa).cpu()
         fallbacks, convs = torch_aie.fallback_stats(), torch_aie.conv_stats()
         rows.append(dict(scheme=scheme, sqnr=_sqnr_db(out, ref), top1=(out.argmax(1) == ref.argmax(1)).float().mean().item(),
-                         ms=_median_time(lambda: q(xa), runs) * 1e3,
+                         run=lambda q=q: q(xa),
                          not_lowered={k: v for k, v in convs.items() if k.startswith("int8_not_lowered") and v},
                          op_fallbacks=dict(sorted(fallbacks.items(), key=lambda kv: -kv[1]))))
     return rows
@@ -62,7 +66,6 @@ def run_model(name, batch, runs, size=224, int8_schemes=("xint8", "a8w8"), n_cal
     x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(1))
     ref = model(x)
     bf16_ref_err = (models.bf16_operand_model(model)(x) - ref).abs().max().item()
-    cpu_s = _median_time(lambda: model(x), runs)
 
     aie_model = copy.deepcopy(model).to("aie")
     xa = x.to("aie")
@@ -71,10 +74,12 @@ def run_model(name, batch, runs, size=224, int8_schemes=("xint8", "a8w8"), n_cal
     out = aie_model(xa).cpu()
     fallbacks = torch_aie.fallback_stats()
     convs = torch_aie.conv_stats()
-    aie_s = _median_time(lambda: aie_model(xa), runs)
-
     err = (out - ref).abs().max().item()
     int8 = run_int8(model, x, ref, runs, int8_schemes, n_calib) if int8_schemes else []
+    cpu_s, aie_s, *int8_s = _interleaved_medians([lambda: model(x), lambda: aie_model(xa)] +
+                                                 [q.pop("run") for q in int8], runs)
+    for q, t in zip(int8, int8_s):
+        q["ms"] = t * 1e3
     return dict(model=name, batch=batch, max_abs=err, aten_bf16_abs=bf16_ref_err, max_rel=err / ref.abs().max().item(),
                 sqnr=_sqnr_db(out, ref), int8=int8,
                 top1_agree=(out.argmax(1) == ref.argmax(1)).float().mean().item(),
