@@ -73,6 +73,56 @@ def test_gradcheck_custom_op_in_bf16x3():
         assert torch.autograd.gradcheck(fn, (x, w), eps=1e-2, atol=1e-2, rtol=1e-2)
 
 
+_ACTS = {"none": lambda t: t, "relu": torch.relu, "relu6": F.relu6, "hardswish": F.hardswish, "silu": F.silu}
+
+
+_GRAD_CASES = [(b, r, needs) for b in (False, True) for r in (False, True)
+               for needs in ("all", "weight", "residual") if r or needs != "residual"]
+
+
+@pytest.mark.parametrize("with_bias,with_residual,needs", _GRAD_CASES)
+@pytest.mark.parametrize("act", list(_ACTS))
+def test_gradients_of_every_epilogue_match_aten(act, with_bias, with_residual, needs):
+    """The op's autograd (csrc/ops/conv/conv2d_autograd.cpp) against ATen's autograd of
+    act(conv + bias + residual), for every activation, with and without bias and residual,
+    and with only some inputs requiring grad (the Function's edges shift with them)."""
+    torch_aie.set_conv_precision("ieee")
+    g = torch.Generator().manual_seed(hash((act, with_bias, with_residual, needs)) % 2**31)
+    x, w = torch.randn(2, 4, 7, 7, generator=g), torch.randn(6, 4, 3, 3, generator=g) * 0.3
+    b = torch.randn(6, generator=g) if with_bias else None
+    r = torch.randn(2, 6, 7, 7, generator=g) if with_residual else None
+    grad_of = {"all": ("x", "w", "b", "r"), "weight": ("w",), "residual": ("r", "b")}[needs]
+    leaves_cpu = {k: t.clone().requires_grad_(k in grad_of) for k, t in dict(x=x, w=w, b=b, r=r).items() if t is not None}
+    leaves_aie = {k: t.detach().to("aie").requires_grad_(k in grad_of) for k, t in leaves_cpu.items()}
+    out_aie = torch_aie.conv2d(leaves_aie["x"], leaves_aie["w"], leaves_aie.get("b"), 1, 1, activation=act,
+                               residual=leaves_aie.get("r"))
+    pre = F.conv2d(leaves_cpu["x"], leaves_cpu["w"], leaves_cpu.get("b"), 1, 1)
+    out_cpu = _ACTS[act](pre + leaves_cpu["r"] if with_residual else pre)
+    gy = torch.randn(out_cpu.shape, generator=g)
+    out_aie.backward(gy.to("aie"))
+    out_cpu.backward(gy)
+    for k, t in leaves_cpu.items():
+        if k not in grad_of:
+            assert leaves_aie[k].grad is None
+            continue
+        torch.testing.assert_close(leaves_aie[k].grad.cpu(), t.grad, rtol=1e-4, atol=1e-4, msg=f"grad of {k}")
+
+
+@pytest.mark.parametrize("act", ["silu", "hardswish", "relu6"])
+def test_double_backward_through_the_op_matches_aten(act):
+    torch_aie.set_conv_precision("ieee")
+    g = torch.Generator().manual_seed(3)
+    x, w = torch.randn(1, 3, 6, 6, generator=g), torch.randn(4, 3, 3, 3, generator=g) * 0.3
+    grads = []
+    for dev, conv in (("aie", lambda x, w: torch_aie.conv2d(x, w, None, 1, 1, activation=act)),
+                      ("cpu", lambda x, w: _ACTS[act](F.conv2d(x, w, None, 1, 1)))):
+        xd, wd = x.to(dev).requires_grad_(), w.to(dev).requires_grad_()
+        (gx,) = torch.autograd.grad(conv(xd, wd).sum(), xd, create_graph=True)
+        gx.pow(2).sum().backward()
+        grads.append(wd.grad.cpu())
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-4)
+
+
 def test_torch_compile_matches_eager():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 1)).to("aie").eval()

@@ -40,55 +40,7 @@ def _conv2d_fake(input, weight, bias=None, stride=(1, 1), padding=(0, 0), dilati
                                       [0] * (input.dim() - 2), groups)
 
 
-def _activation(relu, activation):
-    return "relu" if relu else activation
-
-
-def _setup_context(ctx, inputs, output):
-    input, weight, bias, stride, padding, dilation, groups, _algorithm, relu, activation, residual = inputs
-    act = _activation(relu, activation)
-    # ReLU's derivative follows from the output; the others need the pre-activation,
-    # which backward recomputes (in fp32, on the host) from the saved operands.
-    recompute = act not in ("none", "relu")
-    ctx.save_for_backward(input, weight, bias if recompute else None,
-                          output if act == "relu" else None, residual if recompute else None)
-    ctx.residual_shape = None if residual is None else residual.shape
-    ctx.has_bias = bias is not None
-    ctx.bias_shape = None if bias is None else list(bias.shape)
-    ctx.conf = (stride, padding, dilation, groups, act)
-
-
-def _activation_grad(act, pre, grad):
-    with torch.enable_grad():
-        z = pre.detach().requires_grad_()
-        y = {"relu6": torch.nn.functional.relu6, "hardswish": torch.nn.functional.hardswish,
-             "silu": torch.nn.functional.silu}[act](z)
-        return torch.autograd.grad(y, z, grad)[0]
-
-
-def _backward(ctx, grad_output):
-    input, weight, bias, output, residual = ctx.saved_tensors
-    stride, padding, dilation, groups, act = ctx.conf
-    n = input.dim() - 2
-    if act == "relu":
-        grad_output = grad_output * (output > 0)
-    elif act != "none":
-        pre = torch.ops.aten.convolution(input, weight, bias, stride, padding, dilation, False,
-                                         [0] * n, groups)
-        if residual is not None:
-            pre = pre + residual
-        grad_output = _activation_grad(act, pre, grad_output)
-    grad_residual = None
-    if ctx.residual_shape is not None and ctx.needs_input_grad[10]:
-        grad_residual = grad_output.sum_to_size(ctx.residual_shape)
-    mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]]
-    gi, gw, gb = torch.ops.aten.convolution_backward(
-        grad_output, input, weight, ctx.bias_shape, stride, padding, dilation, False, [0] * n,
-        groups, mask)
-    return gi, gw, gb, None, None, None, None, None, None, None, grad_residual
-
-
-torch.library.register_autograd("aie::conv2d", _backward, setup_context=_setup_context)
+# Autograd: csrc/ops/conv/conv2d_autograd.cpp (a C++ kernel, so that inference calls skip Python).
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,

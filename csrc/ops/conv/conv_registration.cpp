@@ -1,9 +1,11 @@
 // Every dispatcher registration of the conv op family, in one place:
 //   aten::convolution / aten::convolution_backward on the aie (PrivateUse1) key,
-//   the custom op aie::conv2d (fake impl in torch_aie/conv_op.py), and the
+//   the custom op aie::conv2d (fake impl in torch_aie/conv_op.py, autograd in
+//   conv2d_autograd.cpp), and the
 //   _aie:: control functions behind torch_aie's conv settings and stats.
 #include <torch/library.h>
 
+#include "csrc/ops/conv/conv2d_autograd.h"
 #include "csrc/ops/conv/conv_config.h"
 #include "csrc/ops/conv/conv_forward.h"
 #include "csrc/ops/conv/weight_cache.h"
@@ -71,6 +73,7 @@ TORCH_LIBRARY(aie, m) {
 // The CPU kernel runs the same emulator: torch.ops.aie.conv2d has NPU numerics on any device.
 TORCH_LIBRARY_IMPL(aie, PrivateUse1, m) { m.impl("conv2d", &aie_conv2d); }
 TORCH_LIBRARY_IMPL(aie, CPU, m) { m.impl("conv2d", &aie_conv2d); }
+TORCH_LIBRARY_IMPL(aie, Autograd, m) { m.impl("conv2d", &conv2d_autograd); }
 
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("convolution", &aten_convolution);
