@@ -112,6 +112,14 @@ struct KernelTable {
   // dst[w * C + c] = mode(src[c * ld_src + w]): the same transpose with round_f32's
   // fp32 results (planar rows staged as pixel rows for the float kernels).
   void (*round_transpose)(const float* src, int64_t ld_src, int64_t C, int64_t W, float* dst, Rounding mode);
+
+  // gemm_packed whose finished kMR x kNR tile goes straight to a planar fp32 output
+  // through the channel-rows output stage: out[i * ld_out + j] = act((acc[i][j] +
+  // bias[i]) + residual) (bias null: none), acc starting from C when `accumulate`.
+  // Bit-identical to gemm_packed followed by epilogue_rows.
+  void (*gemm_packed_rows_out)(int64_t k, const float* a, const float* b, const float* c, int64_t ldc,
+                               bool accumulate, const float* bias, Activation act, Residual res, float* out,
+                               int64_t ld_out);
 };
 
 const KernelTable& kernel_table(Isa isa);

@@ -617,9 +617,62 @@ void round_transpose_bits(const float* src, int64_t ld_src, int64_t C, int64_t W
   }
 }
 
+// gemm_packed with the channel-rows output stage applied to the finished tile in
+// registers: out[i * ld_out + j] = act((acc[i][j] + bias[i]) + residual), fp32. The
+// same per-element operations as gemm_packed followed by epilogue_rows, without the
+// round trip through C (the store of C and its reload by the epilogue).
+template <Activation kAct>
+void gemm_packed_rows_out_act(int64_t k, const float* a, const float* b, const float* c, int64_t ldc,
+                              bool accumulate, const float* bias, const Residual& res, float* out,
+                              int64_t ld_out) {
+  V acc[kMR][NV];
+  for (int i = 0; i < kMR; ++i)
+    for (int j = 0; j < NV; ++j) acc[i][j] = accumulate ? V::load(c + i * ldc + j * V::N) : V::zero();
+  for (int64_t p = 0; p < k; ++p) {
+    V bv[NV];
+    for (int j = 0; j < NV; ++j) bv[j] = V::load(b + j * V::N);
+    for (int i = 0; i < kMR; ++i) {
+      V av = V::broadcast(a[i]);
+      for (int j = 0; j < NV; ++j) acc[i][j] = V::fma(av, bv[j], acc[i][j]);
+    }
+    a += kMR;
+    b += kNR;
+  }
+  for (int i = 0; i < kMR; ++i) {
+    const V bi = bias ? V::broadcast(bias[i]) : V::zero();
+    for (int j = 0; j < NV; ++j) {
+      V v = acc[i][j];
+      if (bias) v = V::add(v, bi);
+      const int64_t o = i * ld_out + j * V::N;
+      if (res.data) {
+        if (res.bf16) {
+          float r[V::N];
+          for (int q = 0; q < V::N; ++q) r[q] = residual_at(res, o + q);
+          v = V::add(v, V::load(r));
+        } else {
+          v = V::add(v, V::load(static_cast<const float*>(res.data) + o));
+        }
+      }
+      activate(v, kAct).store(out + o);
+    }
+  }
+}
+
+void gemm_packed_rows_out(int64_t k, const float* a, const float* b, const float* c, int64_t ldc, bool accumulate,
+                          const float* bias, Activation act, Residual res, float* out, int64_t ld_out) {
+  switch (act) {
+#define TORCH_AIE_ROWS_OUT_CASE(A) \
+  case A: return gemm_packed_rows_out_act<A>(k, a, b, c, ldc, accumulate, bias, res, out, ld_out);
+    TORCH_AIE_ROWS_OUT_CASE(Activation::None) TORCH_AIE_ROWS_OUT_CASE(Activation::Relu)
+    TORCH_AIE_ROWS_OUT_CASE(Activation::Relu6) TORCH_AIE_ROWS_OUT_CASE(Activation::Hardswish)
+    TORCH_AIE_ROWS_OUT_CASE(Activation::Silu)
+#undef TORCH_AIE_ROWS_OUT_CASE
+  }
+}
+
 KernelTable make_table(Isa isa) {
   return KernelTable{isa,       &gemm_packed,   &gemm_direct,  &depthwise,
                      &epilogue, &round_f32,     &depthwise_row, &epilogue_rows,
                      &round_bits, &min_exponent, &min_exponent_rounded, &pack_b_runs_vnni, &round_transpose_bits,
-                     &round_transpose};
+                     &round_transpose, &gemm_packed_rows_out};
 }

@@ -115,6 +115,34 @@ TEST(GemmMicroKernel, PackedAndDirectMatchSequentialFmaBitExactly) {
   }
 }
 
+TEST(GemmMicroKernel, RowsOutputStageEqualsGemmThenEpilogueRows) {
+  const int64_t k = 45, ldc = 24, ld_out = 40;
+  const auto a = random_bf16(k * kMR, 11), b = random_bf16(k * kNR, 12), c0 = random_bf16(kMR * ldc, 13);
+  const auto res32 = random_bf16(kMR * ld_out, 14);
+  std::vector<c10::BFloat16> res16(res32.size());
+  for (size_t i = 0; i < res32.size(); ++i) res16[i] = c10::BFloat16(res32[i]);
+  const float bias[kMR] = {0.5f, -1.25f, 3.f, 0.f, -0.f, 7.5f};
+  const Residual residuals[] = {{}, {res32.data(), false}, {res16.data(), true}};
+  for (Isa isa : host_isas()) {
+    const auto& kt = kernel_table(isa);
+    for (int act = 0; act < kNumActivations; ++act)
+      for (const float* bi : {static_cast<const float*>(nullptr), bias})
+        for (const Residual& res : residuals)
+          for (bool accumulate : {false, true}) {
+            std::vector<float> c = c0, want(kMR * ld_out, -99.f), got(kMR * ld_out, -99.f);
+            kt.gemm_packed(k, a.data(), b.data(), c.data(), ldc, accumulate);
+            kt.epilogue_rows(c.data(), ldc, kMR, kNR, bi, static_cast<Activation>(act), res, want.data(), false,
+                             ld_out);
+            kt.gemm_packed_rows_out(k, a.data(), b.data(), c0.data(), ldc, accumulate, bi,
+                                    static_cast<Activation>(act), res, got.data(), ld_out);
+            for (size_t i = 0; i < got.size(); ++i)
+              ASSERT_EQ(bits(got[i]), bits(want[i])) << isa_name(isa) << " act " << act << " bias " << (bi != nullptr)
+                                                     << " residual " << (res.data != nullptr) << (res.bf16 ? " bf16" : "")
+                                                     << " accumulate " << accumulate << " @" << i;
+          }
+  }
+}
+
 TEST(DepthwiseKernel, MatchesSequentialFmaBitExactlyForEveryChunkSizeAndAccumulates) {
   const int64_t channels = 37, ntaps = 9;  // two 16-lane vectors (four 8-lane) and a tail
   auto image = random_bf16(8000, 3);

@@ -24,6 +24,7 @@ namespace {
 constexpr int kChunk = 8;                         // output pixels per kernel call
 constexpr size_t kMaxRingBytes = size_t(4) << 20;  // beyond this, stage the whole image
 constexpr int64_t kMaxRingRows = 64;
+constexpr int64_t kTilePixels = 32;  // output pixels finished together
 
 // Input rows one output row spans, plus one stride: consecutive output rows of a
 // task reuse the rows they share.
@@ -100,12 +101,17 @@ void emulate_depthwise_streamed(const ConvShape& s, const PackedWeights& w, cons
   const float* base = x.const_data_ptr<float>();
   const int64_t chunks = (s.OW + kChunk - 1) / kChunk;
 
+  // Output rows finish kTilePixels or more at a time (whole rows of one image; fewer
+  // at an image's or a thread's end): short rows (MobileNetV2's 14x14 and 7x7 maps)
+  // then reach the planar output in runs of several rows per channel, not a few pixels.
+  const int64_t group = std::clamp<int64_t>((kTilePixels + s.OW - 1) / std::max<int64_t>(1, s.OW), 1, s.OH);
+
   // One task per output row; a thread's consecutive rows share its ring.
   at::parallel_for(0, s.N * s.OH, 1, [&](int64_t begin, int64_t end) {
     float* ring = thread_buffer<float>(kRowTmp, modes.size() * 2 * slots * row);
-    float* c = thread_buffer<float>(kTileC, kChunk * s.C);
+    float* c = thread_buffer<float>(kTileC, group * s.OW * s.C);
     RowRing rr{s, nullptr, x.stride(1), x.stride(2), modes, slots, row, ring, {}};
-    int64_t image = -1;
+    int64_t image = -1, tile_first = begin;  // tile_first: the first row whose output c holds
     for (int64_t r = begin; r < end; ++r) {
       const int64_t n = r / s.OH, top = (r % s.OH) * s.stride_h - s.pad_h;
       if (n != image) {  // a new image: nothing staged is valid
@@ -115,6 +121,7 @@ void emulate_depthwise_streamed(const ConvShape& s, const PackedWeights& w, cons
       }
       const float* win[4] = {};  // by staged-rounding index (at most 3)
       for (size_t m = 0; m < modes.size(); ++m) win[m] = rr.window(top, m);
+      float* c_row = c + (r - tile_first) * s.OW * s.C;
       for (int64_t ch = 0; ch < chunks; ++ch) {
         const int64_t ow0 = ch * kChunk;
         const int npix = static_cast<int>(std::min<int64_t>(kChunk, s.OW - ow0));
@@ -122,11 +129,14 @@ void emulate_depthwise_streamed(const ConvShape& s, const PackedWeights& w, cons
           const float* src = win[mode_index(passes[p].a)];
           const float* pix[kChunk];
           for (int j = 0; j < npix; ++j) pix[j] = src + (ow0 + j) * s.stride_w * s.C;
-          kt.depthwise(pix, npix, taps.data(), static_cast<int>(taps.size()), s.C, w.for_group(passes[p].b, 0), c,
-                       s.C, p > 0);
+          kt.depthwise(pix, npix, taps.data(), static_cast<int>(taps.size()), s.C, w.for_group(passes[p].b, 0),
+                       c_row + ow0 * s.C, s.C, p > 0);
         }
-        write_pixel_rows(c, s.C, s, r * s.OW + ow0, npix, 0, s.OC, epi, out);
       }
+      const bool tile_full = r + 1 - tile_first == group || r + 1 == end || (r + 1) % s.OH == 0;
+      if (!tile_full) continue;
+      write_pixel_rows(c, s.C, s, tile_first * s.OW, (r + 1 - tile_first) * s.OW, 0, s.OC, epi, out);
+      tile_first = r + 1;
     }
   });
 }

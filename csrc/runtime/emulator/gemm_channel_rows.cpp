@@ -65,18 +65,47 @@ void run_task(const PlanarTask& t, const ConvShape& s, const PackedWeights& w, c
   int nruns[kPixBlock / kNR];
   for (int64_t jp = 0; jp < npanel; ++jp) nruns[jp] = pixel_runs(s, in, t, jp, runs[jp]);
 
+  const int64_t oc_first = t.g * s.OCg() + t.oc0;
+  // Full tiles of fp32 outputs finish in the micro-kernel (gemm_packed_rows_out) for
+  // their first direct_ip channel panels; the rest (a partial last channel panel,
+  // pixel panels that are partial or cross an image) go through C.
+  const int64_t direct_ip = K > 0 && !out.bf16() ? t.noc / kMR : 0;
+  bool direct[kPixBlock / kNR];
+  for (int64_t jp = 0; jp < npanel; ++jp)
+    direct[jp] = direct_ip > 0 && (jp + 1) * kNR <= t.npix &&
+                 split_pixel(s, t.m0 + jp * kNR).n == split_pixel(s, t.m0 + jp * kNR + kNR - 1).n;
+
   for_each_k_block(passes.size(), K, [&](size_t p, int64_t k0, int64_t kc, bool accumulate) {
+    const bool last_block = p + 1 == passes.size() && k0 + kc == K;
     const float* src = in.variant<float>(passes[p].a) + t.g * cg * in.plane();
     const float* a_base = w.for_group(passes[p].b, t.g) + (t.oc0 / kMR) * K * kMR;
     for (int64_t jp = 0; jp < npanel; ++jp)
       aie_kernels::pack_b_runs(src, geo.k_off.data() + k0, kc, runs[jp], nruns[jp], bblock + jp * kc * kNR);
     // BLIS order: one B panel stays in L1 while the task's A panels stream from L2.
-    for (int64_t jp = 0; jp < npanel; ++jp)
-      for (int64_t ip = 0; ip < nip; ++ip)
-        kt.gemm_packed(kc, a_base + (ip * K + k0) * kMR, bblock + jp * kc * kNR, c + ip * kMR * ldc + jp * kNR, ldc,
-                       accumulate);
+    for (int64_t jp = 0; jp < npanel; ++jp) {
+      for (int64_t ip = 0; ip < nip; ++ip) {
+        const float* a = a_base + (ip * K + k0) * kMR;
+        const float* b = bblock + jp * kc * kNR;
+        float* ct = c + ip * kMR * ldc + jp * kNR;
+        if (!last_block || !direct[jp] || ip >= direct_ip) {
+          kt.gemm_packed(kc, a, b, ct, ldc, accumulate);
+          continue;
+        }
+        const int64_t oc = oc_first + ip * kMR;
+        char* dst = channel_row_dst(s, t.m0 + jp * kNR, oc, out);
+        kt.gemm_packed_rows_out(kc, a, b, ct, ldc, accumulate, epi.bias ? epi.bias + oc : nullptr, epi.act,
+                                epi.residual_for(out, dst), reinterpret_cast<float*>(dst), out.sC);
+      }
+    }
   });
-  write_channel_rows(c, ldc, s, t.m0, t.npix, t.g * s.OCg() + t.oc0, t.noc, epi, out);
+  // The output stage of what did not finish in the micro-kernel, by runs of pixel panels.
+  for (int64_t jp = 0; jp < npanel;) {
+    int64_t je = jp + 1;
+    while (je < npanel && direct[je] == direct[jp]) ++je;
+    const int64_t j0 = jp * kNR, nj = std::min(t.npix, je * kNR) - j0, r0 = direct[jp] ? direct_ip * kMR : 0;
+    if (r0 < t.noc) write_channel_rows(c + r0 * ldc + j0, ldc, s, t.m0 + j0, nj, oc_first + r0, t.noc - r0, epi, out);
+    jp = je;
+  }
 }
 
 }  // namespace

@@ -6,8 +6,8 @@
 namespace torch_aie::runtime {
 
 // A [pixel][channel] tile: rows [m0, m0 + rows) x channels [oc0, oc0 + cols), ldc
-// floats per row, one run of pixels of the same output row at a time (within a
-// run, output addresses are evenly strided).
+// floats per row, one run of evenly strided output addresses at a time (a run of
+// one output row, or of one image's rows where the output is dense).
 void write_pixel_rows(const float* c, int64_t ldc, const ConvShape& s, int64_t m0, int64_t rows, int64_t oc0,
                       int64_t cols, const Epilogue& epi, const OutputView& out);
 
@@ -15,5 +15,8 @@ void write_pixel_rows(const float* c, int64_t ldc, const ConvShape& s, int64_t m
 // planar output with contiguous pixels, one image at a time.
 void write_channel_rows(const float* c, int64_t ldc, const ConvShape& s, int64_t m0, int64_t npix, int64_t oc0,
                         int64_t noc, const Epilogue& epi, const OutputView& out);
+
+// The output element of pixel m, channel oc, in a planar output with contiguous pixels.
+char* channel_row_dst(const ConvShape& s, int64_t m, int64_t oc, const OutputView& out);
 
 }  // namespace torch_aie::runtime
