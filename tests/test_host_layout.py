@@ -23,10 +23,13 @@ SHAPES = [
     (1, 3, 40, 40, 16, 7, 2, 3, 1, 1),         # stem-like im2col
     (2, 48, 7, 7, 50, 1, 2, 0, 1, 1),          # strided 1x1, odd channel count
     (1, 512, 7, 7, 64, 3, 1, 1, 1, 1),         # 49 pixels fill 16-wide panels badly: pixel rows
-    (2, 512, 7, 7, 64, 3, 1, 1, 1, 1),         # 98 pixels: channel rows, partial last panel
+    (2, 512, 7, 7, 64, 3, 1, 1, 1, 1),         # 98 pixels, direct: pixel rows
+    (2, 32, 13, 11, 40, 1, 1, 0, 1, 1),        # 286 pixels, 1x1: channel rows, partial last panel
+    (1, 96, 30, 30, 24, 1, 1, 0, 1, 1),        # reducing 1x1 over a mid-sized map: pixel rows
     (1, 8, 3, 3, 20, 3, 1, 1, 1, 1),           # 9 pixels: pixel rows
     (1, 12, 5, 17, 7, (1, 5), (1, 3), (0, 2), 1, 1),  # rectangular kernel and stride
-    (4, 20, 6, 6, 600, 1, 1, 0, 1, 1),         # many channel panels per task
+    (4, 20, 9, 9, 600, 1, 1, 0, 1, 1),         # many channel panels per task, channel rows
+    (4, 20, 6, 6, 600, 1, 1, 0, 1, 1),         # the same over a small map: pixel rows
     (2, 16, 40, 45, 16, 3, 1, 1, 1, 16),       # depthwise, planar rows
     (1, 12, 16, 70, 12, 3, 2, 1, 1, 12),       # depthwise, stride 2 (phases), planar rows
     (1, 16, 12, 40, 16, 5, 1, 4, 2, 16),       # depthwise, dilated 5x5, planar rows
@@ -54,16 +57,25 @@ def test_memory_format_does_not_change_the_result(shape, precision, dtype, mode)
     chlast = F.conv2d(xa.contiguous(memory_format=torch.channels_last), wa, ba, s, p, d, g)
     assert planar.is_contiguous() and chlast.is_contiguous(memory_format=torch.channels_last)
     # Which orientation ran (csrc/runtime/emulator/host_layout.cpp choose_host_layout): pixel rows for channels_last,
-    # and for planar depthwise unless rows are long and channels few, and GEMMs whose pixels fill 16-wide panels
-    # badly.
+    # for planar depthwise unless rows are long and channels few, for direct convs and strided 1x1s, for 1x1s over
+    # small maps (<= 256 pixels) or reducing ones (K >= 3 OC) over <= 1024 pixels, and for GEMMs whose pixels fill
+    # 16-wide panels badly.
+    explained = torch_aie.explain_conv(xa, wa, ba, s, p, d, g)
+    algorithm = explained.split(" ")[0]
     m = planar.shape[0] * planar.shape[2] * planar.shape[3]
     depthwise = g == c == oc
     ow = planar.shape[3]
-    short = not (ow >= 32 and ow >= 2 * c) if depthwise else m / (-(-m // 16) * 16) < 0.9 * m / (-(-m // 6) * 6)
+    if depthwise:
+        short = not (ow >= 32 and ow >= 2 * c)
+    elif algorithm == "direct" or (algorithm == "gemm_1x1" and s != 1):
+        short = True
+    elif algorithm == "gemm_1x1" and (m <= 256 or (c // g >= 3 * (oc // g) and m <= 1024)):
+        short = True
+    else:
+        short = m / (-(-m // 16) * 16) < 0.9 * m / (-(-m // 6) * 6)
     if NATIVE_BF16 and not depthwise:  # bf16 dot products: pixel rows for in-place A tiles
         short = s == 1 and (c // g) % 32 == 0 and ks != (1, 1)
     expected = "pixel-row" if short else "channel-row"
-    explained = torch_aie.explain_conv(xa, wa, ba, s, p, d, g)
     assert f"emulated as {expected} tiles" in explained
     assert ("bf16 dot products" in explained) == (NATIVE_BF16 and not depthwise)
     assert "emulated as pixel-row tiles" in torch_aie.explain_conv(

@@ -18,6 +18,12 @@ const char* host_layout_name(HostLayout l);
 constexpr int64_t kDepthwiseRowMin = 32;
 constexpr int64_t kDepthwiseRowPerChannel = 2;
 
+// Planar 1x1 (stride 1) convs run pixel rows up to this many output pixels (N x OH x OW),
+// and up to kPixelRowsMaxMReducing when they reduce channels by 3x or more (measured on
+// AVX2, benchmarks/RESULTS.md: above these, packing the input as channel rows is cheaper).
+constexpr int64_t kPixelRowsMaxM1x1 = 256;
+constexpr int64_t kPixelRowsMaxMReducing = 1024;
+
 // Which way the emulator runs a conv whose output is channels-last or planar (NCHW).
 HostLayout choose_host_layout(const ConvShape& s, ConvAlgorithm a, bool channels_last);
 
