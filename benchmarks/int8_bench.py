@@ -25,7 +25,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import median_ms  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(__file__), "RESULTS.md")
-SECTION = "## int8 speed: `.venv/bin/python benchmarks/int8_bench.py`"
+# One section per host ISA, so a run on one host class never overwrites another's figures.
+def section():
+    return f"## int8 speed, host ISA {torch_aie.host_isa()}: `.venv/bin/python benchmarks/int8_bench.py`"
 CASES = (("resnet50", 1), ("resnet50", 8), ("mobilenet_v2", 1))
 
 
@@ -78,7 +80,7 @@ def bench_case(name, batch, runs):
 
 def write_results(text):
     old = open(RESULTS).read() if os.path.exists(RESULTS) else "# Benchmark results (this machine)\n"
-    pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
+    pattern = re.compile(re.escape(section()) + r".*?(?=\n## |\Z)", re.S)
     new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
     with open(RESULTS, "w") as f:
         f.write(new.rstrip("\n") + "\n")
@@ -137,7 +139,7 @@ def main(argv=None):
     plot(rows, args.png)
     print(f"plot: {args.png}")
     if not args.no_results:
-        write_results(f"{SECTION}\n\n{head}. Goals: >= 2.5x CPU fp32, >= 1.5x x86 int8.\n\n{table}\n\n"
+        write_results(f"{section()}\n\n{head}. Goals: >= 2.5x CPU fp32, >= 1.5x x86 int8.\n\n{table}\n\n"
                       + "\n".join(prof) + f"\n\n![int8 speed]({os.path.basename(args.png)})\n")
 
 
