@@ -38,10 +38,9 @@ inline void store_tile(const V (&acc)[kMR][NV], float* c, int64_t ldc) {
     for (int j = 0; j < NV; ++j) acc[i][j].store(c + i * ldc + j * V::N);
 }
 
-void gemm_packed(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
-                 bool accumulate) {
-  V acc[kMR][NV];
-  load_or_zero(acc, c, ldc, accumulate);
+// The packed micro-kernel's reduction: acc[i][j] += a[p][i] * b[p][j] for p < k, one
+// in-order FMA chain per element (every packed-GEMM form shares it).
+inline void fma_packed(V (&acc)[kMR][NV], int64_t k, const float* a, const float* b) {
   for (int64_t p = 0; p < k; ++p) {
     V bv[NV];
     for (int j = 0; j < NV; ++j) bv[j] = V::load(b + j * V::N);
@@ -52,6 +51,13 @@ void gemm_packed(int64_t k, const float* a, const float* b, float* c, int64_t ld
     a += kMR;
     b += kNR;
   }
+}
+
+void gemm_packed(int64_t k, const float* a, const float* b, float* c, int64_t ldc,
+                 bool accumulate) {
+  V acc[kMR][NV];
+  load_or_zero(acc, c, ldc, accumulate);
+  fma_packed(acc, k, a, b);
   store_tile(acc, c, ldc);
 }
 
@@ -626,18 +632,8 @@ void gemm_packed_rows_out_act(int64_t k, const float* a, const float* b, const f
                               bool accumulate, const float* bias, const Residual& res, float* out,
                               int64_t ld_out) {
   V acc[kMR][NV];
-  for (int i = 0; i < kMR; ++i)
-    for (int j = 0; j < NV; ++j) acc[i][j] = accumulate ? V::load(c + i * ldc + j * V::N) : V::zero();
-  for (int64_t p = 0; p < k; ++p) {
-    V bv[NV];
-    for (int j = 0; j < NV; ++j) bv[j] = V::load(b + j * V::N);
-    for (int i = 0; i < kMR; ++i) {
-      V av = V::broadcast(a[i]);
-      for (int j = 0; j < NV; ++j) acc[i][j] = V::fma(av, bv[j], acc[i][j]);
-    }
-    a += kMR;
-    b += kNR;
-  }
+  load_or_zero(acc, c, ldc, accumulate);
+  fma_packed(acc, k, a, b);
   for (int i = 0; i < kMR; ++i) {
     const V bi = bias ? V::broadcast(bias[i]) : V::zero();
     for (int j = 0; j < NV; ++j) {
