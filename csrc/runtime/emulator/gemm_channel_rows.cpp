@@ -36,17 +36,22 @@ struct PlanarGeometry {
   int64_t pix_block, oc_block;
 };
 
-// Splits kNR-pixel panel jp of the task into runs of consecutive addresses.
+// Splits kNR-pixel panel jp of the task into runs of consecutive addresses. A run is
+// at least the rest of an output row (a pixel's staged offset is linear in its column),
+// so the pixel split (two integer divisions) runs once per row, not once per pixel:
+// with few channels (a 3-channel stem) per-pixel divisions cost as much as the MACs.
 int pixel_runs(const ConvShape& s, const StagedInput& in, const PlanarTask& t, int64_t jp, PixelRun* runs) {
   int n = 0;
-  const int64_t j_end = std::min<int64_t>(kNR, t.npix - jp * kNR);
-  for (int64_t j = 0; j < j_end; ++j) {
-    const int64_t base = planar_pixel_offset(s, in, t.m0 + jp * kNR + j);
+  const int64_t m0 = t.m0 + jp * kNR, j_end = std::min<int64_t>(kNR, t.npix - jp * kNR);
+  for (int64_t j = 0; j < j_end;) {
+    const int64_t len = std::min(j_end - j, s.OW - split_pixel(s, m0 + j).ow);
+    const int64_t base = planar_pixel_offset(s, in, m0 + j);
     if (n > 0 && runs[n - 1].base + runs[n - 1].len == base) {
-      ++runs[n - 1].len;
+      runs[n - 1].len += static_cast<int32_t>(len);
     } else {
-      runs[n++] = PixelRun{static_cast<int32_t>(j), 1, base};
+      runs[n++] = PixelRun{static_cast<int32_t>(j), static_cast<int32_t>(len), base};
     }
+    j += len;
   }
   return n;
 }
