@@ -26,7 +26,8 @@ HostLayout choose_host_layout(const ConvShape& s, ConvAlgorithm a, bool channels
     return HostLayout::PixelRows;
   // - 1x1s over small maps, and reducing 1x1s (K >= 3 OC) over mid-sized ones: the
   //   planar output's transposes cost less than packing the input into pixel panels;
-  if (a == ConvAlgorithm::Gemm1x1 && (s.M() <= kPixelRowsMaxM1x1 || (s.Cg() >= 3 * s.OCg() && s.M() <= kPixelRowsMaxMReducing)))
+  const bool reducing = s.Cg() >= 3 * s.OCg();
+  if (a == ConvAlgorithm::Gemm1x1 && (s.M() <= kPixelRowsMaxM1x1 || (reducing && s.M() <= kPixelRowsMaxMReducing)))
     return HostLayout::PixelRows;
   // - pixel counts that fill kNR-wide pixel panels much worse than kMR-high ones
   //   (7x7 at batch 1: 49 of 64 columns against 49 of 54 rows).
