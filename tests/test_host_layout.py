@@ -67,7 +67,7 @@ def test_memory_format_does_not_change_the_result(shape, precision, dtype, mode)
     ow = planar.shape[3]
     if depthwise:
         short = not (ow >= 32 and ow >= 2 * c)
-    elif algorithm == "direct" or (algorithm == "gemm_1x1" and s != 1):
+    elif algorithm == "direct" or (algorithm == "gemm_1x1" and (s if isinstance(s, tuple) else (s, s)) != (1, 1)):
         short = True
     elif algorithm == "gemm_1x1" and (m <= 256 or (c // g >= 3 * (oc // g) and m <= 1024)):
         short = True

@@ -40,12 +40,12 @@ def _sqnr_db(y, ref):
     return float("inf") if noise == 0 else 10 * math.log10(float(ref.pow(2).sum()) / noise)
 
 
-@torch.no_grad()
 def _agreement(out, ref):
     """SQNR (dB) of `out` against the fp32 reference and the fraction of inputs whose top-1 class agrees."""
     return _sqnr_db(out, ref), (out.argmax(1) == ref.argmax(1)).float().mean().item()
 
 
+@torch.no_grad()
 def run_int8(model, x, x_eval, ref_eval, runs, schemes, n_calib):
     """Each scheme's int8 model on aie: SQNR vs fp32, top-1 agreement, what the lowering
     left in float, the ops that went through the CPU fallback, and `run` (timed by the caller).
@@ -59,7 +59,7 @@ def run_int8(model, x, x_eval, ref_eval, runs, schemes, n_calib):
         q = quantization.quantize(model, calib, scheme=scheme).to("aie")
         torch_aie.reset_fallback_stats()
         torch_aie.reset_conv_stats()
-        out = q(xa).cpu()
+        q(xa)  # one forward of the timed batch: what it sends through the fallback, per forward
         fallbacks, convs = torch_aie.fallback_stats(), torch_aie.conv_stats()
         sqnr, top1 = _agreement(q(xe).cpu(), ref_eval)
         rows.append(dict(scheme=scheme, sqnr=sqnr, top1=top1,
@@ -111,6 +111,8 @@ def main(argv=None):
     ap.add_argument("--calib", type=int, default=2, help="random calibration batches for int8")
     ap.add_argument("--eval", type=int, default=16, help="held-out random inputs for SQNR and top-1 agreement")
     args = ap.parse_args(argv)
+    if args.eval < 1:
+        ap.error(f"--eval must be at least 1 (held-out inputs for SQNR and top-1), got {args.eval}")
     torch_aie.set_conv_precision(args.precision)
     print(f"torch {torch.__version__}, host ISA {torch_aie.host_isa()}, threads {torch.get_num_threads()}, "
           f"fp32 conv precision on aie: {args.precision}, backend: host emulator (no NPU on this machine)")
