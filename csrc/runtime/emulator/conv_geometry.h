@@ -44,9 +44,11 @@ std::vector<int64_t> nhwc_tap_offsets(const ConvShape& s, const StagedInput& in)
 // Planar staging: offset of output pixel m's first tap within channel 0, and of
 // each tap from it within one staged channel (kh rows down, in the phase and
 // column where kw's dilated offset lands).
-inline int64_t planar_pixel_offset(const ConvShape& s, const StagedInput& in, int64_t m) {
-  const Pixel p = split_pixel(s, m);
+inline int64_t planar_pixel_offset(const ConvShape& s, const StagedInput& in, const Pixel& p) {
   return p.n * s.C * in.plane() + p.oh * s.stride_h * in.phases * in.Wq + p.ow;
+}
+inline int64_t planar_pixel_offset(const ConvShape& s, const StagedInput& in, int64_t m) {
+  return planar_pixel_offset(s, in, split_pixel(s, m));
 }
 std::vector<int64_t> planar_tap_offsets(const ConvShape& s, const StagedInput& in);
 

@@ -44,8 +44,8 @@ int pixel_runs(const ConvShape& s, const StagedInput& in, const PlanarTask& t, i
   int n = 0;
   const int64_t m0 = t.m0 + jp * kNR, j_end = std::min<int64_t>(kNR, t.npix - jp * kNR);
   for (int64_t j = 0; j < j_end;) {
-    const int64_t len = std::min(j_end - j, s.OW - split_pixel(s, m0 + j).ow);
-    const int64_t base = planar_pixel_offset(s, in, m0 + j);
+    const Pixel px = split_pixel(s, m0 + j);
+    const int64_t len = std::min(j_end - j, s.OW - px.ow), base = planar_pixel_offset(s, in, px);
     if (n > 0 && runs[n - 1].base + runs[n - 1].len == base) {
       runs[n - 1].len += static_cast<int32_t>(len);
     } else {
