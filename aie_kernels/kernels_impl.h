@@ -346,8 +346,8 @@ void epilogue_planar_columns(const float* c, int64_t ldc, int64_t i_begin, int64
 void epilogue_planar_blocks(const float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias,
                             Activation act, const Residual& res, char* o, bool bf16, int64_t col_stride) {
   const int64_t esize = bf16 ? 2 : 4;
-  for (int64_t i0 = 0; i0 < rows; i0 += V::N)
-    for (int64_t j0 = 0; j0 < cols; j0 += V::N) {
+  for (int64_t j0 = 0; j0 < cols; j0 += V::N)
+    for (int64_t i0 = 0; i0 < rows; i0 += V::N) {
       V r[V::N];
       for (int q = 0; q < V::N; ++q) r[q] = V::load(c + (i0 + q) * ldc + j0);
       V::transpose_square(r);  // r[q]: channel j0 + q, pixels i0 ..

@@ -1,4 +1,5 @@
 """Shared helpers for the Python benchmarks: timing and conv-layer capture."""
+import random
 import statistics
 import time
 
@@ -17,18 +18,21 @@ def median_ms(fn, runs=7, warmup=1):
     return statistics.median(times) * 1e3
 
 
-def interleaved_medians_ms(fns, runs=7, warmup=1):
+def interleaved_medians_ms(fns, runs=7, warmup=1, seed=0):
     """Median ms of each of `fns`, timed one call of each per round (so that drifting
-    machine load hits all of them alike)."""
+    machine load hits all of them alike), in an order shuffled per round: a fixed order
+    always ran the first of `fns` after the last, whose memory traffic (a slow CPU bf16
+    conv's) it then paid for (benchmarks/RESULTS.md, AVX2 section)."""
     for _ in range(warmup):
         for fn in fns:
             fn()
     times = [[] for _ in fns]
+    order = random.Random(seed)
     for _ in range(runs):
-        for fn, t in zip(fns, times):
+        for i in order.sample(range(len(fns)), len(fns)):
             t0 = time.perf_counter()
-            fn()
-            t.append(time.perf_counter() - t0)
+            fns[i]()
+            times[i].append(time.perf_counter() - t0)
     return [statistics.median(t) * 1e3 for t in times]
 
 
