@@ -120,6 +120,12 @@ struct KernelTable {
   void (*gemm_packed_rows_out)(int64_t k, const float* a, const float* b, const float* c, int64_t ldc,
                                bool accumulate, const float* bias, Activation act, Residual res, float* out,
                                int64_t ld_out);
+
+  // Max pooling over one planar output row: out[j] = max over taps t (in order) of
+  // src[tap_off[t] + j], j < n, by ATen's CPU rule: a value replaces the running max
+  // if greater or NaN (the first of equal values stays; any NaN in the window comes
+  // out). Exact on every ISA: no rounding happens.
+  void (*max_row)(const float* src, const int64_t* tap_off, int ntaps, float* out, int64_t n);
 };
 
 const KernelTable& kernel_table(Isa isa);

@@ -170,6 +170,34 @@ void depthwise_row(const float* src, const int64_t* tap_off, int ntaps, const fl
   }
 }
 
+// Max pooling over one planar output row: out[j] = the ATen CPU rule (V::max_or_nan)
+// folded over src[tap_off[t] + j] for t in order, from -inf. Padding is staged as -inf,
+// which never wins, so the result is the same as skipping out-of-bounds taps.
+void max_row(const float* src, const int64_t* tap_off, int ntaps, float* out, int64_t n) {
+  constexpr int kRowVecs = 4;  // independent chains, as in depthwise_row
+  const float lowest = -std::numeric_limits<float>::infinity();
+  int64_t j = 0;
+  for (; j + kRowVecs * V::N <= n; j += kRowVecs * V::N) {
+    V acc[kRowVecs];
+    for (int u = 0; u < kRowVecs; ++u) acc[u] = V::broadcast(lowest);
+    for (int t = 0; t < ntaps; ++t)
+      for (int u = 0; u < kRowVecs; ++u) acc[u] = V::max_or_nan(V::load(src + tap_off[t] + j + u * V::N), acc[u]);
+    for (int u = 0; u < kRowVecs; ++u) acc[u].store(out + j + u * V::N);
+  }
+  // Then single vectors, the last one ending at n (an overlap recomputes the same values).
+  for (; j < n && n >= V::N; j += V::N) {
+    j = std::min(j, n - V::N);
+    V acc = V::broadcast(lowest);
+    for (int t = 0; t < ntaps; ++t) acc = V::max_or_nan(V::load(src + tap_off[t] + j), acc);
+    acc.store(out + j);
+  }
+  for (; j < n; ++j) {
+    VecScalar acc{lowest};
+    for (int t = 0; t < ntaps; ++t) acc = VecScalar::max_or_nan(VecScalar{src[tap_off[t] + j]}, acc);
+    out[j] = acc.v;
+  }
+}
+
 template <Rounding kMode, class W>
 inline W round_one(W x) {
   if constexpr (kMode == Rounding::None) {
@@ -670,5 +698,5 @@ KernelTable make_table(Isa isa) {
   return KernelTable{isa,       &gemm_packed,   &gemm_direct,  &depthwise,
                      &epilogue, &round_f32,     &depthwise_row, &epilogue_rows,
                      &round_bits, &min_exponent, &min_exponent_rounded, &pack_b_runs_vnni, &round_transpose_bits,
-                     &round_transpose, &gemm_packed_rows_out};
+                     &round_transpose, &gemm_packed_rows_out, &max_row};
 }

@@ -28,6 +28,9 @@ struct VecScalar {
   static VecScalar div(VecScalar a, VecScalar b) { return {a.v / b.v}; }
   static VecScalar max(VecScalar a, VecScalar b) { return {a.v > b.v ? a.v : b.v}; }
   static VecScalar min(VecScalar a, VecScalar b) { return {a.v < b.v ? a.v : b.v}; }
+  // Max pooling's step, ATen's CPU rule: x if x > acc or x is NaN, else acc (so the
+  // first of equal values stays, and a NaN anywhere in the window comes out).
+  static VecScalar max_or_nan(VecScalar x, VecScalar acc) { return {x.v > acc.v || x.v != x.v ? x.v : acc.v}; }
   static VecScalar floor(VecScalar x) { return {std::floor(x.v)}; }
   // 2^n for an integral n in [-126, 128] (128 gives +inf).
   static VecScalar pow2i(VecScalar n) {
@@ -82,6 +85,10 @@ struct VecAvx2 {
   static VecAvx2 div(VecAvx2 a, VecAvx2 b) { return {_mm256_div_ps(a.v, b.v)}; }
   static VecAvx2 max(VecAvx2 a, VecAvx2 b) { return {_mm256_max_ps(a.v, b.v)}; }
   static VecAvx2 min(VecAvx2 a, VecAvx2 b) { return {_mm256_min_ps(a.v, b.v)}; }
+  static VecAvx2 max_or_nan(VecAvx2 x, VecAvx2 acc) {
+    const __m256 take = _mm256_or_ps(_mm256_cmp_ps(x.v, acc.v, _CMP_GT_OQ), _mm256_cmp_ps(x.v, x.v, _CMP_UNORD_Q));
+    return {_mm256_blendv_ps(acc.v, x.v, take)};
+  }
   static VecAvx2 floor(VecAvx2 x) { return {_mm256_floor_ps(x.v)}; }
   static VecAvx2 pow2i(VecAvx2 n) {
     __m256i e = _mm256_add_epi32(_mm256_cvttps_epi32(n.v), _mm256_set1_epi32(127));
@@ -160,6 +167,10 @@ struct VecAvx512 {
   static VecAvx512 div(VecAvx512 a, VecAvx512 b) { return {_mm512_div_ps(a.v, b.v)}; }
   static VecAvx512 max(VecAvx512 a, VecAvx512 b) { return {_mm512_max_ps(a.v, b.v)}; }
   static VecAvx512 min(VecAvx512 a, VecAvx512 b) { return {_mm512_min_ps(a.v, b.v)}; }
+  static VecAvx512 max_or_nan(VecAvx512 x, VecAvx512 acc) {
+    const __mmask16 take = _mm512_cmp_ps_mask(x.v, acc.v, _CMP_GT_OQ) | _mm512_cmp_ps_mask(x.v, x.v, _CMP_UNORD_Q);
+    return {_mm512_mask_mov_ps(acc.v, take, x.v)};
+  }
   static VecAvx512 floor(VecAvx512 x) { return {_mm512_roundscale_ps(x.v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)}; }
   static VecAvx512 pow2i(VecAvx512 n) {
     __m512i e = _mm512_add_epi32(_mm512_cvttps_epi32(n.v), _mm512_set1_epi32(127));

@@ -205,6 +205,35 @@ TEST(DepthwiseRowKernel, MatchesSequentialFmaBitExactlyAndAccumulates) {
   }
 }
 
+TEST(MaxRowKernel, FollowsAtensCpuRuleOnEveryIsa) {
+  // ATen's CPU max pool: a value replaces the running max (from -inf) if greater or NaN.
+  const int ntaps = 9;
+  auto image = random_bf16(600, 8);
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  for (size_t i = 0; i < image.size(); i += 7) image[i] = (i / 7) % 2 ? 0.f : -0.f;  // +0 / -0 ties
+  image[50] = nan;
+  image[51] = -inf;
+  image[130] = inf;
+  for (size_t i = 200; i < 260; ++i) image[i] = -inf;  // windows of -inf only
+  int64_t tap_off[ntaps];
+  for (int t = 0; t < ntaps; ++t) tap_off[t] = (t / 3) * 60 + (t % 3);
+  // 5: scalar only; 29: vectors and an overlapping last one; 77: blocks of four vectors, then both.
+  for (int64_t n : {5, 29, 77})
+    for (int64_t start : {0, 1, 190, 230})
+      for (Isa isa : host_isas()) {
+        std::vector<float> out(n, 1.f);
+        kernel_table(isa).max_row(image.data() + start, tap_off, ntaps, out.data(), n);
+        for (int64_t j = 0; j < n; ++j) {
+          float m = -inf;
+          for (int t = 0; t < ntaps; ++t) {
+            const float v = image[start + tap_off[t] + j];
+            if (v > m || std::isnan(v)) m = v;
+          }
+          ASSERT_EQ(bits(out[j]), bits(m)) << isa_name(isa) << " n=" << n << " start=" << start << " j=" << j;
+        }
+      }
+}
+
 TEST(EpilogueRows, BiasReluAndBf16RoundingPerRow) {
   const int64_t rows = 3, cols = 19, ldc = 24;
   auto c = random_bf16(rows * ldc, 8);

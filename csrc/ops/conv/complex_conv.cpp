@@ -5,7 +5,6 @@
 // run them at bf16 precision. This kernel sits on AutogradPrivateUse1 of those ops, above
 // the split: complex calls go to the CPU (differentiably: the copies are autograd ops),
 // counted with the reason; real calls run the composite unchanged.
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/ops/conv1d.h>
 #include <ATen/ops/conv1d_native.h>
 #include <ATen/ops/conv2d.h>
@@ -23,16 +22,12 @@
 #include <sstream>
 
 #include "csrc/ops/conv/conv_config.h"
+#include "csrc/ops/host_op.h"
 
 namespace torch_aie::conv {
 namespace {
 
-void note_host_op(const std::string& op, const std::string& reason) {
-  static const auto note = c10::Dispatcher::singleton()
-                               .findSchemaOrThrow("_aie::note_host_op", "")
-                               .typed<void(c10::string_view, c10::string_view)>();
-  note.call(op, reason);
-}
+using ops::note_host_op;
 
 // The complex call on the CPU: the copies are autograd (and forward-AD) ops.
 template <class Run>

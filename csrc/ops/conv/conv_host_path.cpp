@@ -1,6 +1,5 @@
 // The CPU path: ATen's own convolution on host views of the aie tensors (served
 // for what the NPU path does not take; the reason is counted by the caller).
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/ops/convolution.h>
 #include <ATen/ops/empty_strided.h>
 #include <ATen/ops/hardswish.h>
@@ -18,15 +17,6 @@ at::Tensor to_device_of(const at::Tensor& r, const at::Tensor& like) {
   auto out = at::empty_strided(r.sizes(), r.strides(), r.options().device(like.device()));
   host_view(out).copy_(r);
   return out;
-}
-
-// Host work obeys the device's fallback mode ("raise" forbids it before anything runs) and
-// is counted in fallback_stats(); reached through the dispatcher (_aie::note_host_op).
-void note_host_op(const char* op, const std::string& reason) {
-  static const auto note = c10::Dispatcher::singleton()
-                               .findSchemaOrThrow("_aie::note_host_op", "")
-                               .typed<void(c10::string_view, c10::string_view)>();
-  note.call(op, reason);
 }
 
 namespace {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "csrc/ops/conv/conv_params.h"
+#include "csrc/ops/host_op.h"
 #include "csrc/ops/conv/planner.h"
 #include "csrc/ops/conv/weight_cache.h"
 #include "csrc/runtime/conv_backend.h"
@@ -34,7 +35,7 @@ at::Tensor run_on_npu(const ConvArgs& a, const ConvParams& p, const ConvDecision
 at::Tensor host_conv(const ConvArgs& a, runtime::Activation act, const at::Tensor& residual = at::Tensor());
 
 // Puts host work under the device's fallback mode and counts it in fallback_stats().
-void note_host_op(const char* op, const std::string& reason);
+using ops::note_host_op;
 
 // Returns `r` (computed on the host) on the device of `like`.
 at::Tensor to_device_of(const at::Tensor& r, const at::Tensor& like);

@@ -1,0 +1,19 @@
+// Max pooling on the host emulator (aie_kernels max_row): exact, so the same
+// values as ATen's CPU kernel on every ISA and thread count.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace torch_aie::runtime {
+
+struct PoolWindow {
+  int64_t kH, kW, sH, sW, pH, pW, dH, dW;
+};
+
+// out[n][c][oh][ow] = max over the window of x[n][c] (ATen's CPU rule, padding never
+// wins). x: 4-D float32 host tensor in any strides; out: contiguous float32
+// (N, C, OH, OW) host tensor, every window starting inside the padded input.
+void emulate_max_pool2d(const at::Tensor& x, const PoolWindow& w, const at::Tensor& out);
+
+}  // namespace torch_aie::runtime
