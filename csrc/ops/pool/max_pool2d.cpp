@@ -7,7 +7,7 @@
 //     or carries a forward-mode tangent) run the composite unchanged, as before;
 //     the rest go below autograd to
 //   - PrivateUse1: float32 inputs in NCHW (any strides) with a window ATen accepts run
-//     the host emulator's max-pool kernel (csrc/runtime/emulator/max_pool.h), the same
+//     the host max-pool kernel (max_pool_host.h), the same
 //     values as the CPU kernel. It is host work, not an NPU op (no pooling design):
 //     counted in fallback_stats() with that reason and shown so in profiles; anything else, invalid arguments included (so that
 //     ATen raises its own error), runs max_pool2d_with_indices through the fallback.
@@ -23,14 +23,12 @@
 
 #include "csrc/ops/host_op.h"
 #include "csrc/ops/profile_range.h"
-#include "csrc/runtime/emulator/max_pool.h"
+#include "csrc/ops/pool/max_pool_host.h"
 #include "csrc/runtime/memory_view.h"
 
 namespace torch_aie::pool {
 
 namespace {
-
-using runtime::PoolWindow;
 
 struct NativePool {
   PoolWindow w;
@@ -76,7 +74,7 @@ at::Tensor max_pool2d_aie(const at::Tensor& self, c10::IntArrayRef kernel_size, 
   ops::note_host_op("aten::max_pool2d", kReason);
   const ops::CpuFallbackRange range("aten::max_pool2d", kReason);
   at::Tensor out = at::empty({x.size(0), x.size(1), pool->OH, pool->OW}, x.options());
-  runtime::emulate_max_pool2d(runtime::host_view(x), pool->w, runtime::host_view(out));
+  max_pool2d_host(runtime::host_view(x), pool->w, runtime::host_view(out));
   return batched ? out : out.squeeze(0);
 }
 

@@ -5,18 +5,18 @@
 // the comparisons at stride 2, all of them vector ones. ATen's CPU kernel walks each
 // window pixel by pixel with index bookkeeping (4.4 ms for ResNet-50's 3x3/2 pool of
 // a 64x112x112 map on AVX2).
-#include "csrc/runtime/emulator/max_pool.h"
+#include "csrc/ops/pool/max_pool_host.h"
+
+#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cstring>
 #include <limits>
 #include <vector>
 
-#include "csrc/runtime/emulator/emulator.h"
-#include "csrc/runtime/emulator/host_buffers.h"
-#include "csrc/runtime/emulator/host_tasks.h"
+#include "aie_kernels/kernel_table.h"
 
-namespace torch_aie::runtime {
+namespace torch_aie::pool {
 
 namespace {
 
@@ -62,31 +62,33 @@ void stage_plane(const float* src, int64_t H, int64_t W, int64_t sH, int64_t sW,
 
 }  // namespace
 
-void emulate_max_pool2d(const at::Tensor& x, const PoolWindow& w, const at::Tensor& out) {
+void max_pool2d_host(const at::Tensor& x, const PoolWindow& w, const at::Tensor& out) {
   TORCH_CHECK(x.dim() == 4 && x.scalar_type() == at::kFloat && out.scalar_type() == at::kFloat &&
                   out.is_contiguous() && out.size(0) == x.size(0) && out.size(1) == x.size(1),
-              "emulate_max_pool2d: needs a 4-D float32 input and a contiguous float32 output of its planes");
+              "max_pool2d_host: needs a 4-D float32 input and a contiguous float32 output of its planes");
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), OH = out.size(2), OW = out.size(3);
   if (N * C * OH * OW == 0) return;
-  const auto& kt = host_kernels();
+  static const aie_kernels::KernelTable& kt = aie_kernels::kernel_table(aie_kernels::detect_host_isa());
   const PaddedPlane p = padded_plane(w, OH, OW);
   const std::vector<int64_t> taps = tap_offsets(w, p);
   const int64_t span = (OW - 1) * w.sW + 1;  // columns from the first output's window to the last's
   const float* xp = x.const_data_ptr<float>();
   float* op = out.data_ptr<float>();
-  run_tasks(N * C, [&](int64_t i) {
-    const int64_t n = i / C, c = i % C;
-    float* plane = thread_buffer<float>(kRowTmp, p.size());
-    float* full = w.sW == 1 ? nullptr : thread_buffer<float>(kRowTmp2, span);
-    stage_plane(xp + n * x.stride(0) + c * x.stride(1), H, W, x.stride(2), x.stride(3), w, p, plane);
-    for (int64_t oh = 0; oh < OH; ++oh) {
-      float* o = op + (i * OH + oh) * OW;
-      kt.max_row(plane + oh * w.sH * p.Wp, taps.data(), static_cast<int>(taps.size()), full ? full : o,
-                 full ? span : OW);
-      if (full)
-        for (int64_t ow = 0; ow < OW; ++ow) o[ow] = full[ow * w.sW];
+  // Planes cost alike, so ATen's static split of them keeps the threads even.
+  at::parallel_for(0, N * C, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> plane(p.size()), full(w.sW == 1 ? 0 : span);
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t n = i / C, c = i % C;
+      stage_plane(xp + n * x.stride(0) + c * x.stride(1), H, W, x.stride(2), x.stride(3), w, p, plane.data());
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        float* o = op + (i * OH + oh) * OW;
+        float* row_out = full.empty() ? o : full.data();
+        kt.max_row(plane.data() + oh * w.sH * p.Wp, taps.data(), static_cast<int>(taps.size()), row_out,
+                   full.empty() ? OW : span);
+        for (int64_t ow = 0; !full.empty() && ow < OW; ++ow) o[ow] = full[ow * w.sW];
+      }
     }
   });
 }
 
-}  // namespace torch_aie::runtime
+}  // namespace torch_aie::pool
