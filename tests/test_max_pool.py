@@ -1,5 +1,5 @@
-"""aten::max_pool2d on aie: float32 NCHW inputs run the host max-pool kernel, everything
-else the CPU kernel through the fallback. Either way the values must be the CPU's bit for
+"""aten::max_pool2d on aie: float32 / bfloat16 NCHW inputs run the host max-pool kernel,
+everything else the CPU kernel through the fallback. Either way the values must be the CPU's bit for
 bit (max is exact): NaN anywhere in a window comes out, the first of equal values (+0 / -0)
 stays, padding never wins; autograd, forward AD and ATen's argument errors as on the CPU.
 The NPU has no pooling design, so both paths are host work, counted in fallback_stats()."""
@@ -58,11 +58,12 @@ WINDOWS = [  # kernel, stride, padding, dilation, ceil_mode
 ]
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("shape", [(1, 64, 112, 112), (2, 3, 17, 23), (1, 5, 3, 40), (2, 8, 9, 1 + 8)])
 @pytest.mark.parametrize("window", WINDOWS, ids=str)
-def test_equals_cpu_bit_for_bit(shape, window):
+def test_equals_cpu_bit_for_bit(shape, window, dtype):
     k, s, p, d, ceil = window
-    x = _input(shape)
+    x = _input(shape).to(dtype)
     try:
         want = F.max_pool2d(x, k, s, p, d, ceil_mode=ceil)
     except RuntimeError as e:  # windows too large for the small shapes: the same error
@@ -90,7 +91,7 @@ def test_strided_and_unbatched_inputs(case):
     assert native
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64, torch.int8, torch.uint8, torch.int64])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float64, torch.int8, torch.uint8, torch.int64])
 def test_other_dtypes_take_the_cpu_kernel(dtype):
     x = _input((1, 4, 11, 9), seed=4)
     x = x.nan_to_num(0.0).mul(20).to(dtype) if not dtype.is_floating_point else x.to(dtype)

@@ -1,16 +1,16 @@
-// aten::max_pool2d on aie. ATen's max_pool2d is a composite that computes
-// max_pool2d_with_indices, which aie serves through the CPU fallback; its NCHW CPU
-// kernel walks each window pixel by pixel and writes an index per output (ResNet-50's
-// stem pool: 4.4 ms of a ~65 ms forward on AVX2, benchmarks/RESULTS.md). Values only
-// are needed unless autograd will ask for the indices, so:
-//   - AutogradPrivateUse1: calls that autograd records (an input that requires grad,
-//     or carries a forward-mode tangent) run the composite unchanged, as before;
-//     the rest go below autograd to
-//   - PrivateUse1: float32 inputs in NCHW (any strides) with a window ATen accepts run
-//     the host max-pool kernel (max_pool_host.h), the same
-//     values as the CPU kernel. It is host work, not an NPU op (no pooling design):
-//     counted in fallback_stats() with that reason and shown so in profiles; anything else, invalid arguments included (so that
-//     ATen raises its own error), runs max_pool2d_with_indices through the fallback.
+// aten::max_pool2d on aie. ATen's max_pool2d is a composite over max_pool2d_with_indices,
+// which aie serves through the CPU fallback; its NCHW CPU kernel walks each window pixel
+// by pixel and writes an index per output (ResNet-50's stem pool: 4.2 ms of a ~65 ms
+// forward on AVX2, benchmarks/RESULTS.md). Only the values are needed unless autograd
+// will ask for the indices, so:
+//   - AutogradPrivateUse1: calls autograd records (an input that requires grad, or one
+//     carrying a forward-mode tangent) run the composite unchanged; the rest go below
+//     autograd to
+//   - PrivateUse1: float32 / bfloat16 NCHW inputs (any strides) with a window ATen accepts run the
+//     host max-pool kernel (max_pool_host.h): the CPU kernel's values, bit for bit.
+//     There is no NPU pooling design, so this is host work: counted in fallback_stats()
+//     with its reason and profiled as such. Anything else, invalid arguments included
+//     (ATen then raises its own error), runs max_pool2d_with_indices through the fallback.
 #include <ATen/native/Pool.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/max_pool2d.h>
@@ -46,7 +46,8 @@ std::optional<std::pair<int64_t, int64_t>> pair_of(c10::IntArrayRef v) {
 // (DilatedMaxPool2d.cpp); nullopt sends the call to ATen, which also raises for bad ones.
 std::optional<NativePool> native_pool(const at::Tensor& x, c10::IntArrayRef kernel_size, c10::IntArrayRef stride,
                                       c10::IntArrayRef padding, c10::IntArrayRef dilation, bool ceil_mode) {
-  if (x.scalar_type() != at::kFloat || x.dim() != 4 || x.is_neg() || x.numel() == 0 ||
+  const bool float_dtype = x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16;
+  if (!float_dtype || x.dim() != 4 || x.is_neg() || x.numel() == 0 ||
       x.suggest_memory_format() != at::MemoryFormat::Contiguous)
     return std::nullopt;
   const auto k = pair_of(kernel_size), p = pair_of(padding), d = pair_of(dilation);

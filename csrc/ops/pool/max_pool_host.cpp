@@ -8,10 +8,12 @@
 #include "csrc/ops/pool/max_pool_host.h"
 
 #include <ATen/Parallel.h>
+#include <c10/util/BFloat16.h>
 
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "aie_kernels/kernel_table.h"
@@ -39,7 +41,10 @@ std::vector<int64_t> tap_offsets(const PoolWindow& w, const PaddedPlane& p) {
   return taps;
 }
 
-void stage_plane(const float* src, int64_t H, int64_t W, int64_t sH, int64_t sW, const PoolWindow& w,
+// The plane at `src` (elements of T, strides sH, sW) staged -inf-padded as fp32 (bf16
+// widens exactly).
+template <class T>
+void stage_plane(const T* src, int64_t H, int64_t W, int64_t sH, int64_t sW, const PoolWindow& w,
                  const PaddedPlane& p, float* plane) {
   constexpr float kLowest = -std::numeric_limits<float>::infinity();
   const int64_t w_end = std::min(W, p.Wp - w.pW);  // input columns some window reaches
@@ -51,44 +56,61 @@ void stage_plane(const float* src, int64_t H, int64_t W, int64_t sH, int64_t sW,
       continue;
     }
     std::fill(d, d + w.pW, kLowest);
-    const float* s = src + h * sH;
-    if (sW == 1)
+    const T* s = src + h * sH;
+    if (std::is_same_v<T, float> && sW == 1)
       std::memcpy(d + w.pW, s, w_end * sizeof(float));
     else
-      for (int64_t x = 0; x < w_end; ++x) d[w.pW + x] = s[x * sW];
+      for (int64_t x = 0; x < w_end; ++x) d[w.pW + x] = static_cast<float>(s[x * sW]);
     std::fill(d + w.pW + w_end, d + p.Wp, kLowest);
   }
+}
+
+template <class T>
+void pool_planes(const at::Tensor& x, const PoolWindow& w, const at::Tensor& out) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), OH = out.size(2), OW = out.size(3);
+  static const aie_kernels::KernelTable& kt = aie_kernels::kernel_table(aie_kernels::detect_host_isa());
+  const PaddedPlane p = padded_plane(w, OH, OW);
+  const std::vector<int64_t> taps = tap_offsets(w, p);
+  // One kernel call covers the columns from the first output's window to the last's;
+  // the outputs are every sW-th of them.
+  const int64_t span = (OW - 1) * w.sW + 1;
+  const bool direct = std::is_same_v<T, float> && w.sW == 1;  // the kernel writes the output row itself
+  const T* xp = x.const_data_ptr<T>();
+  T* op = out.data_ptr<T>();
+  // Planes cost alike, so ATen's static split of them keeps the threads even.
+  at::parallel_for(0, N * C, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> plane(p.size()), row(direct ? 0 : span);
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t n = i / C, c = i % C;
+      stage_plane(xp + n * x.stride(0) + c * x.stride(1), H, W, x.stride(2), x.stride(3), w, p, plane.data());
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        T* o = op + (i * OH + oh) * OW;
+        const float* in = plane.data() + oh * w.sH * p.Wp;
+        const int ntaps = static_cast<int>(taps.size());
+        if (direct) {
+          kt.max_row(in, taps.data(), ntaps, reinterpret_cast<float*>(o), OW);
+          continue;
+        }
+        kt.max_row(in, taps.data(), ntaps, row.data(), span);
+        for (int64_t ow = 0; ow < OW; ++ow) o[ow] = static_cast<T>(row[ow * w.sW]);  // bf16: exact
+      }
+    }
+  });
 }
 
 }  // namespace
 
 void max_pool2d_host(const at::Tensor& x, const PoolWindow& w, const at::Tensor& out) {
-  TORCH_CHECK(x.dim() == 4 && x.scalar_type() == at::kFloat && out.scalar_type() == at::kFloat &&
+  const auto dtype = x.scalar_type();
+  TORCH_CHECK(x.dim() == 4 && (dtype == at::kFloat || dtype == at::kBFloat16) && out.scalar_type() == dtype &&
                   out.is_contiguous() && out.size(0) == x.size(0) && out.size(1) == x.size(1),
-              "max_pool2d_host: needs a 4-D float32 input and a contiguous float32 output of its planes");
-  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), OH = out.size(2), OW = out.size(3);
-  if (N * C * OH * OW == 0) return;
-  static const aie_kernels::KernelTable& kt = aie_kernels::kernel_table(aie_kernels::detect_host_isa());
-  const PaddedPlane p = padded_plane(w, OH, OW);
-  const std::vector<int64_t> taps = tap_offsets(w, p);
-  const int64_t span = (OW - 1) * w.sW + 1;  // columns from the first output's window to the last's
-  const float* xp = x.const_data_ptr<float>();
-  float* op = out.data_ptr<float>();
-  // Planes cost alike, so ATen's static split of them keeps the threads even.
-  at::parallel_for(0, N * C, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> plane(p.size()), full(w.sW == 1 ? 0 : span);
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t n = i / C, c = i % C;
-      stage_plane(xp + n * x.stride(0) + c * x.stride(1), H, W, x.stride(2), x.stride(3), w, p, plane.data());
-      for (int64_t oh = 0; oh < OH; ++oh) {
-        float* o = op + (i * OH + oh) * OW;
-        float* row_out = full.empty() ? o : full.data();
-        kt.max_row(plane.data() + oh * w.sH * p.Wp, taps.data(), static_cast<int>(taps.size()), row_out,
-                   full.empty() ? OW : span);
-        for (int64_t ow = 0; !full.empty() && ow < OW; ++ow) o[ow] = full[ow * w.sW];
-      }
-    }
-  });
+              "max_pool2d_host: needs a 4-D float32 or bfloat16 input and a contiguous output of its planes "
+              "in the same dtype");
+  if (out.numel() == 0) return;
+  if (dtype == at::kFloat)
+    pool_planes<float>(x, w, out);
+  else
+    pool_planes<c10::BFloat16>(x, w, out);
 }
 
 }  // namespace torch_aie::pool

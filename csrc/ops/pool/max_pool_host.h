@@ -14,8 +14,8 @@ struct PoolWindow {
 };
 
 // out[n][c][oh][ow] = max over the window of x[n][c] (ATen's CPU rule, padding never
-// wins). x: 4-D float32 host tensor in any strides; out: contiguous float32
-// (N, C, OH, OW) host tensor, every window starting inside the padded input.
+// wins). x: 4-D float32 or bfloat16 host tensor in any strides; out: contiguous
+// (N, C, OH, OW) host tensor of x's dtype, every window starting inside the padded input.
 void max_pool2d_host(const at::Tensor& x, const PoolWindow& w, const at::Tensor& out);
 
 }  // namespace torch_aie::pool
