@@ -1,7 +1,10 @@
 """aie (host emulator, bf16 numerics) vs PyTorch CPU fp32 vs PyTorch CPU bf16 in
 channels_last (oneDNN; AMX where the host has it: the best CPU path of bf16 numerics), per
 conv layer of ResNet-50 and MobileNetV2 and end to end, same process, same threads. The
-variants are timed interleaved (one call of each per round), medians over the rounds.
+variants are timed interleaved (one call of each per round, in a shuffled order), medians over
+the rounds. Each layer is also timed inside its model ("in model": forward hooks around every
+conv during whole forward passes, the aie and CPU fp32 models alternating), where it meets the
+caches its neighbours leave, as in real use.
 
     .venv/bin/python benchmarks/layer_bench.py [--batches 1 8] [--runs 5] [--png out.png]
 
@@ -35,6 +38,42 @@ def layer_rows(name, batch, runs):
             shape = f"{tuple(inp.shape[1:])}->{mod.out_channels} k{mod.kernel_size[0]} s{mod.stride[0]} g{mod.groups}"
             rows.append((f"{name}.{lname}", shape, alg, t_aie, t_fp32, t_bf16))
     return rows
+
+
+def in_model_ms(name, batch, runs):
+    """{layer name: (aie ms, CPU fp32 ms)}: medians of each conv's time inside whole forwards
+    (batch `batch`), the aie eager and CPU fp32 models alternating in a shuffled order."""
+    import random
+    import statistics
+    import time
+
+    from torch import nn
+
+    model = models.build(name, calib_batch=1).eval()
+    aie_model = copy.deepcopy(model).to("aie")
+    x = torch.randn(batch, 3, 224, 224)
+    xa = x.to("aie")
+    times, start = {}, [0.0]
+
+    def instrument(net, key):
+        for lname, mod in net.named_modules():
+            if isinstance(mod, nn.Conv2d):
+                times[(key, lname)] = []
+                mod.register_forward_pre_hook(lambda m, i: start.__setitem__(0, time.perf_counter()))
+                mod.register_forward_hook(lambda m, i, o, k=(key, lname): times[k].append(time.perf_counter() - start[0]))
+
+    instrument(aie_model, "aie")
+    instrument(model, "cpu")
+    order = random.Random(0)
+    with torch.no_grad():
+        aie_model(xa), model(x)  # warm-up: weights packed, pools grown
+        for k in times:
+            times[k].clear()
+        for _ in range(runs):
+            for fn in order.sample([lambda: aie_model(xa), lambda: model(x)], 2):
+                fn()
+    return {lname: (statistics.median(times[("aie", lname)]) * 1e3, statistics.median(times[("cpu", lname)]) * 1e3)
+            for (key, lname) in times if key == "aie"}
 
 
 def end_to_end(name, batch, runs):
@@ -86,15 +125,17 @@ def main():
     args = ap.parse_args()
     print(f"torch {torch.__version__}, host ISA {torch_aie.host_isa()}, threads {torch.get_num_threads()}, "
           f"aie precision {torch_aie.get_conv_precision()} (host emulator)")
-    rows = []
+    rows, in_model = [], {}
     if not args.no_layers:
         for name in args.models:
             rows += layer_rows(name, 1, args.runs)
+            in_model.update({f"{name}.{k}": v for k, v in in_model_ms(name, 1, 3 * args.runs).items()})
         print(f"\n{'layer':34} {'shape':32} {'algorithm':12} {'aie ms':>8} {'fp32 ms':>8} {'bf16cl ms':>9} "
-              f"{'fp32/aie':>8} {'bf16cl/aie':>10}")
+              f"{'fp32/aie':>8} {'bf16cl/aie':>10}   in model: {'aie ms':>7} {'fp32 ms':>7} {'fp32/aie':>8}")
         for r in rows:
+            ia, ic = in_model[r[0]]
             print(f"{r[0][:34]:34} {r[1][:32]:32} {r[2]:12} {r[3]:8.3f} {r[4]:8.3f} {r[5]:9.3f} "
-                  f"{r[4] / r[3]:8.2f} {r[5] / r[3]:10.2f}")
+                  f"{r[4] / r[3]:8.2f} {r[5] / r[3]:10.2f}             {ia:7.3f} {ic:7.3f} {ic / ia:8.2f}")
         for name in args.models:
             mine = [r for r in rows if r[0].startswith(name + ".")]
             worst = min(mine, key=lambda r: min(r[4], r[5]) / r[3])
@@ -102,6 +143,11 @@ def main():
                   f"{sum(r[4] for r in mine):.2f} ms, CPU bf16 channels_last {sum(r[5] for r in mine):.2f} ms; "
                   f"slowest layer vs the best CPU path: {worst[0]} at {min(worst[4], worst[5]) / worst[3]:.2f}x; "
                   f"layers under 0.8x CPU bf16 channels_last: {sum(r[5] < 0.8 * r[3] for r in mine)} of {len(mine)}")
+            im = [in_model[r[0]] for r in mine]
+            worst_im = min(zip(mine, im), key=lambda p: p[1][1] / p[1][0])
+            print(f"{name} in model: sum aie {sum(a for a, _ in im):.2f} ms, CPU fp32 {sum(c for _, c in im):.2f} ms; "
+                  f"slowest layer {worst_im[0][0]} at {worst_im[1][1] / worst_im[1][0]:.2f}x; "
+                  f"layers under 0.8x CPU fp32: {sum(c < 0.8 * a for a, c in im)} of {len(im)}")
         plot(rows, args.png)
         print(f"plot written to {args.png}")
     print(f"\nend to end (ms; ratio > 1: aie faster). aie: model.to('aie'); aie opt: torch_aie.optimize() "
