@@ -132,7 +132,8 @@ def main(argv=None):
         print(f"\n{r['model']}: convs on the NPU path {r['conv_npu']}")
         print(f"  convs on the CPU: {r['conv_cpu'] or 'none'}")
         ops = ", ".join(f"{k} x{v}" for k, v in r["op_fallbacks"].items()) or "none"
-        print(f"  other ops through the CPU fallback (per forward): {ops}")
+        # The fallback's ops, and aten::max_pool2d on the host max-pool kernel (no NPU pooling design).
+        print(f"  other ops on the host CPU (per forward): {ops}")
     if any(r["int8"] for r in results):
         print(f"\nint8 on aie (torch_aie.quantize, {args.calib} random calibration batches) beside bf16 on aie "
               f"and CPU fp32; SQNR = 10 log10(sum fp32^2 / sum err^2) of the logits and top-1 agreement, both over\n"
