@@ -74,22 +74,23 @@ void pool_planes(const at::Tensor& x, const PoolWindow& w, const at::Tensor& out
   // One kernel call covers the columns from the first output's window to the last's;
   // the outputs are every sW-th of them.
   const int64_t span = (OW - 1) * w.sW + 1;
-  const bool direct = std::is_same_v<T, float> && w.sW == 1;  // the kernel writes the output row itself
+  const int ntaps = static_cast<int>(taps.size());
   const T* xp = x.const_data_ptr<T>();
   T* op = out.data_ptr<T>();
   // Planes cost alike, so ATen's static split of them keeps the threads even.
   at::parallel_for(0, N * C, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> plane(p.size()), row(direct ? 0 : span);
+    std::vector<float> plane(p.size()), row(span);
     for (int64_t i = begin; i < end; ++i) {
       const int64_t n = i / C, c = i % C;
       stage_plane(xp + n * x.stride(0) + c * x.stride(1), H, W, x.stride(2), x.stride(3), w, p, plane.data());
       for (int64_t oh = 0; oh < OH; ++oh) {
         T* o = op + (i * OH + oh) * OW;
         const float* in = plane.data() + oh * w.sH * p.Wp;
-        const int ntaps = static_cast<int>(taps.size());
-        if (direct) {
-          kt.max_row(in, taps.data(), ntaps, reinterpret_cast<float*>(o), OW);
-          continue;
+        if constexpr (std::is_same_v<T, float>) {
+          if (w.sW == 1) {  // the output row is the kernel's row itself
+            kt.max_row(in, taps.data(), ntaps, o, OW);
+            continue;
+          }
         }
         kt.max_row(in, taps.data(), ntaps, row.data(), span);
         for (int64_t ow = 0; ow < OW; ++ow) o[ow] = static_cast<T>(row[ow * w.sW]);  // bf16: exact
