@@ -126,7 +126,28 @@ struct KernelTable {
   // if greater or NaN (the first of equal values stays; any NaN in the window comes
   // out). Exact on every ISA: no rounding happens.
   void (*max_row)(const float* src, const int64_t* tap_off, int ntaps, float* out, int64_t n);
+
+  // Sum of src[0 .. n) for a spatial mean: fp32 vector chains over blocks of kSumBlock
+  // elements from src, each block's partial sums added into a double. The same n values
+  // give the same result on one ISA (vector widths differ across ISAs), and so does
+  // summing the row's kSumBlock pieces one call each, adding their sums in order.
+  double (*sum_row)(const float* src, int64_t n);
+
+  // out[r] = the fp32 sum of row r (n <= kShortRow elements at src + r * ld), r < rows:
+  // the planes of a small spatial mean. A row's result depends on its values and n only
+  // (not on rows or its position), on one ISA.
+  void (*sum_short_rows)(const float* src, int64_t ld, int64_t rows, int64_t n, float* out);
+
+  // acc[j] += src[j] for j < n, in fp32: one pixel row of an NHWC spatial mean.
+  void (*add_row)(const float* src, int64_t n, float* acc);
+
+  // dst[j] = the bf16 value with bits src[j], as fp32 (exact), j < n.
+  void (*widen_bf16)(const uint16_t* src, int64_t n, float* dst);
 };
+
+// sum_row's block (a multiple of every ISA's vector chains); sum_short_rows' longest row.
+constexpr int64_t kSumBlock = 1024;
+constexpr int64_t kShortRow = 256;
 
 const KernelTable& kernel_table(Isa isa);
 

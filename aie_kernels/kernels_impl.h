@@ -694,9 +694,83 @@ void gemm_packed_rows_out(int64_t k, const float* a, const float* b, const float
   }
 }
 
+// Spatial means. Within a block, kSumChains vectors accumulate independently (fp32
+// adds); the block's lanes then go into the double total in lane order, so a long row
+// keeps fp32 error per block only.
+constexpr int kSumChains = 4;
+static_assert(kSumBlock % (kSumChains * V::N) == 0, "a block is whole vector chains");
+
+double sum_row(const float* src, int64_t n) {
+  double total = 0.0;
+  for (int64_t begin = 0; begin < n; begin += kSumBlock) {
+    const int64_t end = std::min(n, begin + kSumBlock);
+    V acc[kSumChains];
+    for (int u = 0; u < kSumChains; ++u) acc[u] = V::zero();
+    int64_t j = begin;
+    for (; j + kSumChains * V::N <= end; j += kSumChains * V::N)
+      for (int u = 0; u < kSumChains; ++u) acc[u] = V::add(acc[u], V::load(src + j + u * V::N));
+    for (; j + V::N <= end; j += V::N) acc[0] = V::add(acc[0], V::load(src + j));
+    const V chains = V::add(V::add(acc[0], acc[1]), V::add(acc[2], acc[3]));
+    float lanes[V::N];
+    chains.store(lanes);
+    float block = 0.f;
+    for (float lane : lanes) block += lane;
+    for (; j < end; ++j) block += src[j];
+    total += block;
+  }
+  return total;
+}
+
+// Short rows (the 7x7 planes of a ResNet head): per-row lane sums would cost more than
+// the row, so V::N rows at a time each fill one vector (two chains: even and odd
+// vectors) and an in-register transpose adds their lanes side by side.
+void sum_short_rows(const float* src, int64_t ld, int64_t rows, int64_t n, float* out) {
+  const int64_t nv = n / V::N * V::N;
+  for (int64_t r0 = 0; r0 < rows; r0 += V::N) {
+    V acc[V::N];
+    float tail[V::N];
+    for (int r = 0; r < V::N; ++r) {
+      const float* row = src + std::min<int64_t>(r0 + r, rows - 1) * ld;  // past the end: row rows-1 again
+      V even = V::zero(), odd = V::zero();
+      int64_t j = 0;
+      for (; j + 2 * V::N <= nv; j += 2 * V::N) {
+        even = V::add(even, V::load(row + j));
+        odd = V::add(odd, V::load(row + j + V::N));
+      }
+      if (j < nv) even = V::add(even, V::load(row + j));
+      acc[r] = V::add(even, odd);
+      float t = 0.f;
+      for (j = nv; j < n; ++j) t += row[j];
+      tail[r] = t;
+    }
+    V::transpose_square(acc);  // acc[k], lane r: lane k of row r
+    V sum = V::load(tail);
+    for (int k = 0; k < V::N; ++k) sum = V::add(sum, acc[k]);
+    float sums[V::N];
+    sum.store(sums);
+    for (int r = 0; r < V::N && r0 + r < rows; ++r) out[r0 + r] = sums[r];
+  }
+}
+
+// A plain loop: the compiler vectorises it for each ISA (-O3 with its flags).
+void widen_bf16(const uint16_t* src, int64_t n, float* dst) {
+  for (int64_t j = 0; j < n; ++j) dst[j] = load_bf16(src + j);
+}
+
+void add_row(const float* src, int64_t n, float* acc) {
+  int64_t j = 0;
+  for (; j + kSumChains * V::N <= n; j += kSumChains * V::N)
+    for (int u = 0; u < kSumChains; ++u) {
+      float* a = acc + j + u * V::N;
+      V::add(V::load(a), V::load(src + j + u * V::N)).store(a);
+    }
+  for (; j + V::N <= n; j += V::N) V::add(V::load(acc + j), V::load(src + j)).store(acc + j);
+  for (; j < n; ++j) acc[j] += src[j];
+}
+
 KernelTable make_table(Isa isa) {
   return KernelTable{isa,       &gemm_packed,   &gemm_direct,  &depthwise,
                      &epilogue, &round_f32,     &depthwise_row, &epilogue_rows,
                      &round_bits, &min_exponent, &min_exponent_rounded, &pack_b_runs_vnni, &round_transpose_bits,
-                     &round_transpose, &gemm_packed_rows_out, &max_row};
+                     &round_transpose, &gemm_packed_rows_out, &max_row, &sum_row, &sum_short_rows, &add_row, &widen_bf16};
 }

@@ -96,7 +96,8 @@ OPS = {
     # functional ops built from several fallbacks
     "softplus": (lambda x: F.softplus(x, beta=2), [X]),
     "max_pool": (lambda x: F.max_pool2d(x, 2, ceil_mode=True), [NCHW]),
-    "adaptive_avg_pool_channels_last": (lambda x: F.adaptive_avg_pool2d(x, 1),
+    # (to one pixel it is a mean, which the host spatial-mean kernel serves: test_spatial_mean.py)
+    "adaptive_avg_pool_channels_last": (lambda x: F.adaptive_avg_pool2d(x, 2),
                                         [NCHW.contiguous(memory_format=torch.channels_last)]),
     "complex_conj": (lambda z: torch.exp(z.conj()), [torch.randn(5, dtype=torch.complex64, generator=_gen(11))]),
 }
@@ -418,7 +419,7 @@ _lib.impl("cached_result", _cached_result, "CPU")
 
 @pytest.mark.parametrize("name, op", [
     ("hardswish", F.hardswish), ("relu6", F.relu6), ("relu", torch.relu), ("sigmoid", torch.sigmoid),
-    ("add", lambda x: x + x), ("mean", lambda x: x.mean((2, 3), keepdim=True)),
+    ("add", lambda x: x + x), ("sum", lambda x: x.sum((2, 3), keepdim=True)),
     ("batch_norm_eval", lambda x: F.batch_norm(x, torch.zeros(3, device=x.device), torch.ones(3, device=x.device))),
     ("layer_norm_channels_last", lambda x: F.layer_norm(x.permute(0, 2, 3, 1), (3,))),
 ])

@@ -44,7 +44,7 @@ def fallback_stats() -> dict[str, int]:
     """Calls of each aten op that ran on the CPU for lack of an aie kernel, by op name
     (e.g. ``"aten::add.Tensor"``), since the last reset_fallback_stats(); host work of aie
     ops counts too (convs the NPU path refuses as ``"aten::convolution"``, max pools on the
-    host max-pool kernel as ``"aten::max_pool2d"``)."""
+    host max-pool kernel as ``"aten::max_pool2d"``, means as ``"aten::mean.dim"``)."""
     names, counts = torch.ops._aie.fallback_counts()
     return dict(zip(names, counts))
 

@@ -234,6 +234,57 @@ TEST(MaxRowKernel, FollowsAtensCpuRuleOnEveryIsa) {
       }
 }
 
+TEST(SumRowKernel, CloseToExactAndSplittableAtBlocks) {
+  // 3000 values of mixed sign and magnitude (1e-3 .. 1e3).
+  auto x = random_bf16(3000, 11);
+  for (size_t i = 0; i < x.size(); ++i) x[i] *= std::ldexp(1.f, static_cast<int>(i % 21) - 10);
+  for (int64_t n : {0, 1, 7, 31, 49, 64, 1024, 1025, 3000})
+    for (Isa isa : host_isas()) {
+      const auto& kt = kernel_table(isa);
+      double exact = 0, magnitude = 0;
+      for (int64_t j = 0; j < n; ++j) exact += x[j], magnitude += std::fabs(x[j]);
+      const double got = kt.sum_row(x.data(), n);
+      // fp32 error per block only: a few ulp of the block's magnitude.
+      ASSERT_NEAR(got, exact, 1e-6 * magnitude + 1e-30) << isa_name(isa) << " n=" << n;
+      // The driver may stage a row in kSumBlock pieces, adding their sums in order.
+      double pieces = 0.0;
+      for (int64_t b = 0; b < n; b += kSumBlock) pieces += kt.sum_row(x.data() + b, std::min(kSumBlock, n - b));
+      ASSERT_EQ(got, pieces) << isa_name(isa) << " n=" << n;
+    }
+}
+
+TEST(SumShortRowsKernel, CloseToExactAndIndependentOfItsNeighbours) {
+  const int64_t ld = 300, rows = 37;  // not a multiple of any vector width
+  auto x = random_bf16(ld * rows, 14);
+  for (size_t i = 0; i < x.size(); ++i) x[i] *= std::ldexp(1.f, static_cast<int>(i % 13) - 6);
+  for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{16}, int64_t{49}, int64_t{196}, kShortRow})
+    for (Isa isa : host_isas()) {
+      const auto& kt = kernel_table(isa);
+      std::vector<float> all(rows, -1.f);
+      kt.sum_short_rows(x.data(), ld, rows, n, all.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        double exact = 0, magnitude = 0;
+        for (int64_t j = 0; j < n; ++j) exact += x[r * ld + j], magnitude += std::fabs(x[r * ld + j]);
+        ASSERT_NEAR(all[r], exact, 1e-6 * magnitude + 1e-30) << isa_name(isa) << " n=" << n << " r=" << r;
+        float alone = -1.f;  // the same row on its own: the same bits
+        kt.sum_short_rows(x.data() + r * ld, ld, 1, n, &alone);
+        ASSERT_EQ(bits(all[r]), bits(alone)) << isa_name(isa) << " n=" << n << " r=" << r;
+      }
+    }
+}
+
+TEST(AddRowKernel, AddsEachElementOnce) {
+  auto src = random_bf16(77, 12);
+  auto base = random_bf16(77, 13);
+  for (int64_t n : {0, 5, 8, 29, 77})
+    for (Isa isa : host_isas()) {
+      std::vector<float> acc = base;
+      kernel_table(isa).add_row(src.data(), n, acc.data());
+      for (int64_t j = 0; j < 77; ++j)
+        ASSERT_EQ(bits(acc[j]), bits(j < n ? base[j] + src[j] : base[j])) << isa_name(isa) << " n=" << n << " j=" << j;
+    }
+}
+
 TEST(EpilogueRows, BiasReluAndBf16RoundingPerRow) {
   const int64_t rows = 3, cols = 19, ldc = 24;
   auto c = random_bf16(rows * ldc, 8);
