@@ -17,6 +17,7 @@
 #include <c10/core/StorageImpl.h>
 #include <c10/core/TensorImpl.h>
 #include <c10/util/Exception.h>
+#include <c10/util/SmallVector.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -232,6 +233,12 @@ at::Tensor fresh_to_aie(at::Tensor cpu, c10::Device device) {
   return copy_to_aie(cpu, device);
 }
 
+bool returns_written_argument(const c10::FunctionSchema& schema) {
+  for (const c10::Argument& r : schema.returns())
+    if (is_write(r.alias_info())) return true;
+  return false;
+}
+
 // Runs `cpu_op` (whose arguments are on the stack) on the CPU, counted as `counted_as`,
 // on CPU aliases of its aie arguments; its results replace them on the stack.
 void run_on_cpu(const c10::OperatorHandle& counted_as, const c10::OperatorHandle& cpu_op,
@@ -250,10 +257,12 @@ void run_on_cpu(const c10::OperatorHandle& counted_as, const c10::OperatorHandle
   if (range.isActive()) range.before(std::string_view("aie::cpu_fallback[" + name() + "]"));
 
   const size_t args_begin = stack->size() - num_args;
-  // The caller's arguments, for results that alias a written argument.
-  const std::vector<c10::IValue> originals(stack->begin() + args_begin, stack->end());
+  // The caller's arguments, for results that alias a written argument (in-place and
+  // out= ops only: copying every call's arguments cost a vector and its refcounts).
+  std::vector<c10::IValue> originals;
+  if (returns_written_argument(schema)) originals.assign(stack->begin() + args_begin, stack->end());
   Aliases aliases(/*resizable=*/true);
-  std::vector<Written> written;
+  c10::SmallVector<Written, 2> written;
   std::optional<c10::Device> target;  // where fresh results go
   std::optional<c10::Device> device_arg;
 

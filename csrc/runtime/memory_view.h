@@ -7,6 +7,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 #include <c10/core/CPUAllocator.h>
+#include <c10/util/SmallVector.h>
 
 #include <vector>
 
@@ -78,7 +79,8 @@ class HostViews {
   }
 
   bool resizable_;
-  std::vector<Entry> entries_;  // a handful per batch: a linear search beats hashing
+  // A handful per batch: a linear search beats hashing, and most batches fit inline.
+  c10::SmallVector<Entry, 4> entries_;
 };
 
 // A one-off host view of `t` (not resizable): `t` itself if undefined or on the CPU.
