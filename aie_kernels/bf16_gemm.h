@@ -4,7 +4,11 @@
 //
 // Formats (shared by every variant, so one packed weight serves them all):
 // - The reduction index is k = tap * kc + channel (tap-major, channel-minor), padded
-//   with zeros to Kp = bf16_k_padded(K), a multiple of the AMX tile depth.
+//   with zeros to Kp = bf16_k_padded(K, depth): a multiple of the variant's k_depth
+//   (the AMX tile depth, 32, for tiles; one pair, 2, for the vector variants, which
+//   would otherwise multiply up to 30 padded zeros per output: a 16-channel 1x1 conv
+//   did twice its work). Any multiple of a variant's depth serves it, so weights
+//   padded for the host's native variant also serve the exact variant.
 // - A (activations): row i of tap t is a + i * lda + tap_off[t], kc consecutive
 //   bf16 values; with ntaps = 1, tap_off = {0}, kc = Kp it is a row-major [m][Kp]
 //   panel (im2col-packed). Values are read in pairs (k, k + 1).
@@ -36,14 +40,16 @@ namespace aie_kernels {
 
 constexpr int kB16NR = 16;          // output channels per B panel (one zmm of fp32)
 constexpr int64_t kB16KChunk = 32;  // reduction depth of one AMX tile row (64 bytes)
+constexpr int64_t kB16KPair = 2;    // reduction depth of one vdpbf16ps lane
 constexpr int kB16RowBlock = 16;    // rows of an AMX tile: A and C buffers are padded to it
 
-inline int64_t bf16_k_padded(int64_t k) { return round_up(k, kB16KChunk); }
+inline int64_t bf16_k_padded(int64_t k, int64_t depth = kB16KChunk) { return round_up(k, depth); }
 
 struct Bf16Gemm {
   Isa isa;
+  int64_t k_depth;  // kc (and Kp) must be a multiple of it
   // C[i][j] (+)= sum_t sum_{q<kc} A(i, t, q) * B[t * kc + q][j] for i < rows and
-  // j < kB16NR * npanels. kc must be a multiple of kB16KChunk. A must have
+  // j < kB16NR * npanels. kc must be a multiple of k_depth. A must have
   // round_up(rows, kB16RowBlock) readable rows and C as many writable rows (the
   // rows past `rows` receive unspecified values).
   void (*gemm)(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc,
@@ -69,9 +75,9 @@ inline bool bf16_products_normal(int min_exp_a, int min_exp_b) {
 }
 
 // Packs B: row n of `w` holds the K reduction values (bf16 bits) of output channel n;
-// out = ceil(n_count / kB16NR) panels of bf16_k_padded(k) / 2 x kB16NR x 2, zero
+// out = ceil(n_count / kB16NR) panels of kp / 2 x kB16NR x 2 (kp even, >= k), zero
 // past k and past n_count.
-void pack_b_vnni(const uint16_t* w, int64_t n_count, int64_t k, uint16_t* out);
+void pack_b_vnni(const uint16_t* w, int64_t n_count, int64_t k, int64_t kp, uint16_t* out);
 
 // Packs A rows im2col-style: out[i][p] = A(i, p) for p < K (= ntaps * channels, p =
 // t * channels + ch, read at rows[i][tap_off[t] + ch]), zero for p in [K, kp) and

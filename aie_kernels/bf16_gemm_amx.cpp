@@ -85,7 +85,7 @@ void gemm(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int
 }  // namespace
 
 const Bf16Gemm* bf16_gemm_amx() {
-  static const Bf16Gemm k{Isa::AmxBf16, &gemm};
+  static const Bf16Gemm k{Isa::AmxBf16, kB16KChunk, &gemm};
   return &k;
 }
 

@@ -65,7 +65,7 @@ void gemm(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int
 }  // namespace
 
 const Bf16Gemm* bf16_gemm_exact_avx512() {
-  static const Bf16Gemm k{Isa::Avx512, &gemm};
+  static const Bf16Gemm k{Isa::Avx512, kB16KPair, &gemm};
   return &k;
 }
 

@@ -93,7 +93,7 @@ void gemm_ref_exact(const uint16_t* a, int64_t lda, const int64_t* tap_off, int 
 }  // namespace
 
 const Bf16Gemm* bf16_gemm_reference(Isa isa) {
-  static const Bf16Gemm dp{Isa::Avx512Bf16, &gemm_ref_dpbf16}, exact{Isa::Avx512, &gemm_ref_exact};
+  static const Bf16Gemm dp{Isa::Avx512Bf16, kB16KPair, &gemm_ref_dpbf16}, exact{Isa::Avx512, kB16KPair, &gemm_ref_exact};
   switch (isa) {
     case Isa::Avx512Bf16: return &dp;
     case Isa::Avx512: return &exact;
@@ -101,8 +101,8 @@ const Bf16Gemm* bf16_gemm_reference(Isa isa) {
   }
 }
 
-void pack_b_vnni(const uint16_t* w, int64_t n_count, int64_t k, uint16_t* out) {
-  const int64_t kp = bf16_k_padded(k), panels = ceil_div(n_count, kB16NR);
+void pack_b_vnni(const uint16_t* w, int64_t n_count, int64_t k, int64_t kp, uint16_t* out) {
+  const int64_t panels = ceil_div(n_count, kB16NR);
   std::fill(out, out + panels * kp * kB16NR, uint16_t(0));
   for (int64_t n = 0; n < n_count; ++n) {
     uint16_t* dst = out + (n / kB16NR) * kp * kB16NR + (n % kB16NR) * 2;

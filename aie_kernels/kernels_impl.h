@@ -278,28 +278,27 @@ inline float residual_at(const Residual& r, int64_t off) {
                 : static_cast<const float*>(r.data)[off];
 }
 
+// V::N consecutive residual elements from element offset `off`, as fp32.
+inline V residual_vec(const Residual& r, int64_t off) {
+  return r.bf16 ? V::load_bits(static_cast<const uint16_t*>(r.data) + off)
+                : V::load(static_cast<const float*>(r.data) + off);
+}
+
 // One contiguous run of outputs: a channels-last row (bias per element) or a planar
 // channel row (bias_stride 0: the channel's bias for every pixel).
-void epilogue_contiguous(const float* c, int64_t cols, const float* bias, int bias_stride,
+__attribute__((always_inline)) inline void epilogue_contiguous(const float* c, int64_t cols, const float* bias, int bias_stride,
                          Activation act, const Residual& res, void* out, bool bf16) {
   float* of = static_cast<float*>(out);
   uint16_t* ob = static_cast<uint16_t*>(out);
   auto vector_at = [&](int64_t j) {
     V v = V::load(c + j);
     if (bias) v = V::add(v, bias_stride ? V::load(bias + j) : V::broadcast(*bias));
-    if (res.data) {
-      float r[V::N];
-      for (int q = 0; q < V::N; ++q) r[q] = residual_at(res, j + q);
-      v = V::add(v, V::load(r));
-    }
+    if (res.data) v = V::add(v, residual_vec(res, j));
     v = activate(v, act);
-    if (!bf16) {
+    if (bf16)
+      V::round_bf16(v).store_bits(ob + j);
+    else
       v.store(of + j);
-      return;
-    }
-    float tmp[V::N];
-    V::round_bf16(v).store(tmp);
-    for (int q = 0; q < V::N; ++q) store_bf16(tmp[q], ob + j + q);
   };
   int64_t j = 0;
   for (; j + V::N <= cols; j += V::N) vector_at(j);
@@ -321,7 +320,7 @@ void epilogue_contiguous(const float* c, int64_t cols, const float* bias, int bi
   }
 }
 
-Residual offset(const Residual& r, int64_t elements) {
+inline Residual offset(const Residual& r, int64_t elements) {
   if (!r.data) return r;
   const char* p = static_cast<const char*>(r.data) + elements * (r.bf16 ? 2 : 4);
   return Residual{p, r.bf16};
@@ -383,21 +382,12 @@ void epilogue_planar_blocks(const float* c, int64_t ldc, int64_t rows, int64_t c
         const int64_t off = (j0 + q) * col_stride + i0;
         V v = r[q];
         if (bias) v = V::add(v, V::broadcast(bias[j0 + q]));
-        if (res.data && !res.bf16) {
-          v = V::add(v, V::load(static_cast<const float*>(res.data) + off));
-        } else if (res.data) {
-          float rv[V::N];
-          for (int e = 0; e < V::N; ++e) rv[e] = residual_at(res, off + e);
-          v = V::add(v, V::load(rv));
-        }
+        if (res.data) v = V::add(v, residual_vec(res, off));
         v = activate(v, act);
-        if (!bf16) {
+        if (bf16)
+          V::round_bf16(v).store_bits(reinterpret_cast<uint16_t*>(o) + off);
+        else
           v.store(reinterpret_cast<float*>(o + off * esize));
-          continue;
-        }
-        float tmp[V::N];
-        V::round_bf16(v).store(tmp);
-        for (int e = 0; e < V::N; ++e) store_bf16(tmp[e], reinterpret_cast<uint16_t*>(o) + off + e);
       }
     }
 }
@@ -477,14 +467,8 @@ void epilogue_rows(const float* c, int64_t ldc, int64_t rows, int64_t cols, cons
 template <Rounding kMode>
 void round_bits_loop(const float* src, uint16_t* dst, int64_t n) {
   int64_t i = 0;
-  float tmp[V::N];
   for (; i + V::N <= n; i += V::N) {
-    if constexpr (V::kHasStoreBits) {
-      round_one<kMode, V>(V::load(src + i)).store_bits(dst + i);
-      continue;
-    }
-    round_one<kMode, V>(V::load(src + i)).store(tmp);
-    for (int q = 0; q < V::N; ++q) store_bf16(tmp[q], dst + i + q);
+    round_one<kMode, V>(V::load(src + i)).store_bits(dst + i);
   }
   for (; i < n; ++i) store_bf16(round_one<kMode, VecScalar>(VecScalar{src[i]}).v, dst + i);
 }
@@ -589,7 +573,7 @@ void pack_b_runs_vnni(const float* src, const int64_t* k_off, int64_t k, int64_t
 template <Rounding kMode>
 void round_transpose_bits_mode(const float* src, int64_t ld_src, int64_t C, int64_t W, uint16_t* dst) {
   int64_t c0 = 0;
-  if constexpr (V::kHasTranspose16 && V::kHasStoreBits) {
+  if constexpr (V::kHasTranspose16) {
     for (; c0 + 16 <= C; c0 += 16) {
       int64_t w0 = 0;
       for (; w0 + 16 <= W; w0 += 16) {
@@ -668,15 +652,7 @@ void gemm_packed_rows_out_act(int64_t k, const float* a, const float* b, const f
       V v = acc[i][j];
       if (bias) v = V::add(v, bi);
       const int64_t o = i * ld_out + j * V::N;
-      if (res.data) {
-        if (res.bf16) {
-          float r[V::N];
-          for (int q = 0; q < V::N; ++q) r[q] = residual_at(res, o + q);
-          v = V::add(v, V::load(r));
-        } else {
-          v = V::add(v, V::load(static_cast<const float*>(res.data) + o));
-        }
-      }
+      if (res.data) v = V::add(v, residual_vec(res, o));
       activate(v, kAct).store(out + o);
     }
   }

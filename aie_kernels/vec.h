@@ -7,8 +7,19 @@
 
 struct VecScalar {
   static constexpr int N = 1;
-  static constexpr bool kHasStoreBits = false;
-  void store_bits(uint16_t*) const {}
+  // store_bits: the lanes' top halves (the bits of bf16 values held in fp32) as
+  // uint16_t; load_bits: the inverse, bf16 bits widened exactly to fp32.
+  void store_bits(uint16_t* p) const {
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    *p = static_cast<uint16_t>(u >> 16);
+  }
+  static VecScalar load_bits(const uint16_t* p) {
+    const uint32_t u = uint32_t(*p) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return {f};
+  }
   static constexpr bool kHasTranspose16 = false;
   static void transpose16(VecScalar*) {}
   static void transpose_square(VecScalar*) {}  // N x N with N = 1
@@ -49,8 +60,15 @@ struct VecScalar {
 #if defined(__AVX2__)
 struct VecAvx2 {
   static constexpr int N = 8;
-  static constexpr bool kHasStoreBits = false;
-  void store_bits(uint16_t*) const {}
+  void store_bits(uint16_t* p) const {
+    const __m256i hi = _mm256_srli_epi32(_mm256_castps_si256(v), 16);  // <= 0xFFFF: packus keeps it
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
+                     _mm_packus_epi32(_mm256_castsi256_si128(hi), _mm256_extracti128_si256(hi, 1)));
+  }
+  static VecAvx2 load_bits(const uint16_t* p) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16))};
+  }
   static constexpr bool kHasTranspose16 = false;
   static void transpose16(VecAvx2*) {}
   // In-register transpose of an 8 x 8 block (r[i] = row i): unpacks and shuffles
@@ -120,11 +138,13 @@ struct VecAvx2 {
 #if defined(__AVX512F__)
 struct VecAvx512 {
   static constexpr int N = 16;
-  // The top halves of the 16 lanes (bf16 values' bits) as 16 uint16_t.
-  static constexpr bool kHasStoreBits = true;
   void store_bits(uint16_t* p) const {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
                         _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(v), 16)));
+  }
+  static VecAvx512 load_bits(const uint16_t* p) {
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return {_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(b), 16))};
   }
   // In-register transpose of a 16 x 16 block (r[i] = row i): unpacks within 128-bit
   // lanes, then two rounds of 128-bit lane shuffles.

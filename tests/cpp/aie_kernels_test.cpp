@@ -472,16 +472,18 @@ struct Bf16Problem {
   std::vector<int64_t> tap_off;
   int64_t lda;
   std::vector<uint16_t> image, w, b_panels, a_packed;
+  int64_t depth = kB16KChunk;  // the reduction padding: a multiple of every variant's k_depth
   int64_t K() const { return ntaps * channels; }
-  int64_t Kp() const { return bf16_k_padded(K()); }
+  int64_t Kp() const { return bf16_k_padded(K(), depth); }
   int64_t npanels() const { return ceil_div(n, kB16NR); }
   int64_t padded_rows() const { return round_up(rows, kB16RowBlock); }
   float a(int64_t i, int64_t p) const { return from_bits(image[i * lda + tap_off[p / channels] + p % channels]); }
   float b(int64_t p, int64_t j) const { return j < n ? from_bits(w[j * K() + p]) : 0.f; }
 };
 
-Bf16Problem make_problem(int64_t rows, int64_t n, int64_t channels, int ntaps, uint32_t seed) {
-  Bf16Problem pr{rows, n, channels, ntaps, {}, 0, {}, {}, {}, {}};
+Bf16Problem make_problem(int64_t rows, int64_t n, int64_t channels, int ntaps, uint32_t seed,
+                         int64_t depth = kB16KChunk) {
+  Bf16Problem pr{rows, n, channels, ntaps, {}, 0, {}, {}, {}, {}, depth};
   pr.lda = ntaps * channels + 7;  // rows overlap the next rows' taps, as staged pixels do
   for (int t = 0; t < ntaps; ++t) pr.tap_off.push_back(t * channels + (t % 2));
   std::mt19937 gen(seed);
@@ -491,7 +493,7 @@ Bf16Problem make_problem(int64_t rows, int64_t n, int64_t channels, int ntaps, u
   pr.w.resize(n * pr.K());
   for (auto& v : pr.w) v = bf16_bits(dist(gen));
   pr.b_panels.resize(pr.npanels() * pr.Kp() * kB16NR);
-  pack_b_vnni(pr.w.data(), n, pr.K(), pr.b_panels.data());
+  pack_b_vnni(pr.w.data(), n, pr.K(), pr.Kp(), pr.b_panels.data());
   std::vector<const uint16_t*> rp(rows);
   for (int64_t i = 0; i < rows; ++i) rp[i] = pr.image.data() + i * pr.lda;
   pr.a_packed.resize(pr.padded_rows() * pr.Kp());
@@ -605,6 +607,45 @@ TEST(Bf16Gemm, VectorVariantsMatchTheirScalarModelsBitExactly) {
   }
 }
 
+TEST(Bf16Gemm, PairDepthVariantsMatchTheirModelsAndTheChunkPaddedSums) {
+  // The vector variants pad the reduction to one pair (k_depth 2), not to AMX's 32:
+  // channel counts like 16 and 24 multiply no zeros. Per variant: bit-exact against its
+  // scalar model in both A forms, and equal in value to the 32-padded form (a zero
+  // product adds nothing; only a -0 sum may come out +0).
+  struct Shape {
+    int64_t rows, n, channels;
+    int ntaps;
+  } shapes[] = {{12, 96, 16, 1}, {37, 50, 24, 3}, {9, 20, 2, 9}, {21, 16, 3, 1}};
+  for (Isa isa : bf16_isas_here()) {
+    const Bf16Gemm* k = bf16_gemm(isa);
+    const Bf16Gemm* ref = bf16_gemm_reference(isa);
+    if (k->k_depth != kB16KPair) {
+      EXPECT_EQ(k->k_depth, kB16KChunk) << isa_name(isa);
+      continue;
+    }
+    ASSERT_NE(ref, nullptr) << isa_name(isa);
+    for (const auto& sh : shapes) {
+      const auto pr = make_problem(sh.rows, sh.n, sh.channels, sh.ntaps, 31, kB16KPair);
+      const auto wide = make_problem(sh.rows, sh.n, sh.channels, sh.ntaps, 31, kB16KChunk);
+      ASSERT_EQ(pr.Kp(), round_up(pr.K(), 2));
+      const int64_t ldc = pr.npanels() * kB16NR;
+      const auto got = run_packed(*k, pr, ldc), want = run_packed(*ref, pr, ldc), padded = run_packed(*k, wide, ldc);
+      const bool direct_ok = sh.channels % 2 == 0;
+      std::vector<float> direct(pr.padded_rows() * ldc);
+      if (direct_ok)
+        k->gemm(pr.image.data(), pr.lda, pr.tap_off.data(), pr.ntaps, pr.channels, pr.rows, pr.b_panels.data(),
+                pr.Kp() * kB16NR, pr.npanels(), direct.data(), ldc, false);
+      for (int64_t i = 0; i < pr.rows; ++i)
+        for (int64_t j = 0; j < pr.n; ++j) {
+          const int64_t e = i * ldc + j;
+          ASSERT_EQ(bits(got[e]), bits(want[e])) << isa_name(isa) << " K=" << pr.K() << " i=" << i << " j=" << j;
+          ASSERT_EQ(got[e], padded[e]) << isa_name(isa) << " K=" << pr.K() << " i=" << i << " j=" << j;
+          if (direct_ok) ASSERT_EQ(bits(direct[e]), bits(got[e])) << isa_name(isa) << " direct i=" << i << " j=" << j;
+        }
+    }
+  }
+}
+
 TEST(Bf16Gemm, ExactVariantIsTheFp32PanelChain) {
   if (static_cast<int>(detect_host_isa()) < static_cast<int>(Isa::Avx512)) {
     std::printf("[ NOT RUN  ] exact bf16 GEMM: host lacks avx512f\n");
@@ -642,7 +683,7 @@ TEST(Bf16Gemm, Dpbf16FlushesDenormalsAsItsModel) {
     a[1] = bf16_bits(cs[2]);
     w[0] = bf16_bits(cs[3]);
     w[1] = bf16_bits(cs[4]);
-    pack_b_vnni(w.data(), 1, 32, b.data());
+    pack_b_vnni(w.data(), 1, 32, 32, b.data());
     const int64_t zero = 0;
     std::vector<float> got(kB16RowBlock * kB16NR, cs[0]), want(got);
     bf16_gemm(Isa::Avx512Bf16)->gemm(a.data(), 32, &zero, 1, 32, 1, b.data(), 0, 1, got.data(), kB16NR, true);
@@ -844,7 +885,7 @@ TEST(Bf16Gemm, EveryVariantIsSymmetricInItsOperands) {
   };
   auto panels_of = [&](const std::vector<uint16_t>& src, int64_t count) {
     std::vector<uint16_t> out(ceil_div(count, kB16NR) * kp * kB16NR);
-    pack_b_vnni(src.data(), count, k, out.data());
+    pack_b_vnni(src.data(), count, k, kp, out.data());
     return out;
   };
   const auto xa = rows_of(x, m), wa = rows_of(w, n), xb = panels_of(x, m), wb = panels_of(w, n);

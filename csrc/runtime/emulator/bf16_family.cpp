@@ -33,8 +33,13 @@ const aie_kernels::Bf16Gemm& bf16_gemm_for(int min_exp_a, int min_exp_b) {
                                                                   : *aie_kernels::bf16_gemm(aie_kernels::Isa::Avx512);
 }
 
+int64_t bf16_k_depth() {
+  const aie_kernels::Bf16Gemm* native = native_bf16_gemm();
+  return native ? native->k_depth : aie_kernels::kB16KChunk;
+}
+
 bool bf16_direct_applies(const ConvShape& s) {
-  return s.Cg() % aie_kernels::kB16KChunk == 0 && s.stride_h == 1 && s.stride_w == 1;
+  return s.Cg() % bf16_k_depth() == 0 && s.stride_h == 1 && s.stride_w == 1;
 }
 
 HostLayout choose_bf16_layout(const ConvShape& s, bool channels_last) {
@@ -49,7 +54,7 @@ Bf16PackedWeights pack_weights_bf16(const float* w, const ConvShape& s, Numerics
   pw.groups = s.groups;
   pw.ocg = s.OCg();
   pw.k = s.K();
-  pw.kp = aie_kernels::bf16_k_padded(pw.k);
+  pw.kp = aie_kernels::bf16_k_padded(pw.k, bf16_k_depth());
   const std::vector<float> ordered = to_tap_major(w, s);
   const bool rows = layout == HostLayout::ChannelRows;
   const int64_t padded_oc = aie_kernels::round_up(pw.ocg, rows ? kB16RowBlock : kB16NR);
@@ -68,7 +73,7 @@ Bf16PackedWeights pack_weights_bf16(const float* w, const ConvShape& s, Numerics
       const uint16_t* src = rounded.data() + g * pw.ocg * pw.k;
       uint16_t* out = reinterpret_cast<uint16_t*>(dst.data<c10::BFloat16>()) + g * pw.group_stride;
       if (!rows) {
-        aie_kernels::pack_b_vnni(src, pw.ocg, pw.k, out);
+        aie_kernels::pack_b_vnni(src, pw.ocg, pw.k, pw.kp, out);
         continue;
       }
       for (int64_t i = 0; i < pw.ocg; ++i) row_ptr[i] = src + i * pw.k;

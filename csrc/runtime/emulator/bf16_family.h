@@ -29,8 +29,12 @@ const aie_kernels::Bf16Gemm* native_bf16_gemm();
 // memory format, blocking and thread count.
 const aie_kernels::Bf16Gemm& bf16_gemm_for(int min_exp_a, int min_exp_b);
 
+// The reduction depth the packed operands are padded to on this host: the native
+// GEMM's k_depth (32 for AMX tiles, 2 for vdpbf16ps; aie_kernels/bf16_gemm.h).
+int64_t bf16_k_depth();
+
 // Whether pixel rows read A tiles straight from the staged image (stride-1 convs
-// whose groups have a multiple of 32 channels) instead of packing them.
+// whose groups have a multiple of bf16_k_depth() channels) instead of packing them.
 bool bf16_direct_applies(const ConvShape& s);
 
 // Channels-last convs, and planar ones with several taps whose A tiles can be read
