@@ -28,9 +28,12 @@ void emulate_depthwise_pixel_rows(const ConvShape& s, const PackedWeights& w, co
     for (int64_t i = begin; i < end; ++i) {
       const int64_t m0 = (i / chunks) * s.OW + (i % chunks) * kDepthwisePixels;
       const int npix = static_cast<int>(std::min<int64_t>(kDepthwisePixels, (i / chunks + 1) * s.OW - m0));
+      // A chunk lies in one output row: its pixels are stride_w staged pixels apart.
+      const int64_t first = nhwc_pixel_offset(s, in, m0), step = s.stride_w * in.C;
       for (size_t p = 0; p < passes.size(); ++p) {
         const float* pix[kDepthwisePixels];
-        for (int j = 0; j < npix; ++j) pix[j] = in.variant<float>(passes[p].a) + nhwc_pixel_offset(s, in, m0 + j);
+        const float* base = in.variant<float>(passes[p].a) + first;
+        for (int j = 0; j < npix; ++j) pix[j] = base + j * step;
         kt.depthwise(pix, npix, taps.data(), static_cast<int>(taps.size()), s.C, w.for_group(passes[p].b, 0), c,
                      s.C, p > 0);
       }
