@@ -143,6 +143,10 @@ struct KernelTable {
 
   // dst[j] = the bf16 value with bits src[j], as fp32 (exact), j < n.
   void (*widen_bf16)(const uint16_t* src, int64_t n, float* dst);
+
+  // dst[i] = rounding(the bf16 value with bits src[i]): widen_bf16 then round_f32 in one
+  // pass (the staging of bfloat16 tensors), the same values.
+  void (*round_bf16_f32)(const uint16_t* src, float* dst, int64_t n, Rounding mode);
 };
 
 // sum_row's block (a multiple of every ISA's vector chains); sum_short_rows' longest row.

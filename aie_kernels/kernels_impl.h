@@ -219,6 +219,22 @@ void round_loop(const float* src, float* dst, int64_t n) {
   for (; i < n; ++i) dst[i] = round_one<kMode, VecScalar>(VecScalar{src[i]}).v;
 }
 
+template <Rounding kMode>
+void round_bf16_loop(const uint16_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + V::N <= n; i += V::N) round_one<kMode, V>(V::load_bits(src + i)).store(dst + i);
+  for (; i < n; ++i) dst[i] = round_one<kMode, VecScalar>(VecScalar::load_bits(src + i)).v;
+}
+
+void round_bf16_f32(const uint16_t* src, float* dst, int64_t n, Rounding mode) {
+  switch (mode) {
+    case Rounding::Bf16: return round_bf16_loop<Rounding::Bf16>(src, dst, n);
+    case Rounding::Bf16Finite: return round_bf16_loop<Rounding::Bf16Finite>(src, dst, n);
+    case Rounding::Bf16Lo: return round_bf16_loop<Rounding::Bf16Lo>(src, dst, n);
+    case Rounding::None: return round_bf16_loop<Rounding::None>(src, dst, n);
+  }
+}
+
 void round_f32(const float* src, float* dst, int64_t n, Rounding mode) {
   switch (mode) {
     case Rounding::Bf16: return round_loop<Rounding::Bf16>(src, dst, n);
@@ -748,5 +764,5 @@ KernelTable make_table(Isa isa) {
   return KernelTable{isa,       &gemm_packed,   &gemm_direct,  &depthwise,
                      &epilogue, &round_f32,     &depthwise_row, &epilogue_rows,
                      &round_bits, &min_exponent, &min_exponent_rounded, &pack_b_runs_vnni, &round_transpose_bits,
-                     &round_transpose, &gemm_packed_rows_out, &max_row, &sum_row, &sum_short_rows, &add_row, &widen_bf16};
+                     &round_transpose, &gemm_packed_rows_out, &max_row, &sum_row, &sum_short_rows, &add_row, &widen_bf16, &round_bf16_f32};
 }
