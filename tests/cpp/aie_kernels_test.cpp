@@ -570,6 +570,25 @@ TEST(Bf16Gemm, RoundBitsAreRoundF32sTopHalfAndMinExponent) {
   EXPECT_FALSE(bf16_products_normal(127 - 50, 127 - 51));
 }
 
+TEST(Bf16Gemm, RoundBf16F32IsWidenThenRound) {
+  // The one-pass staging of bfloat16 rows against its two-pass form, every ISA and
+  // rounding, over normal values, +-0, +-inf, NaNs, denormals and a ragged tail.
+  std::vector<uint16_t> src;
+  for (float v : random_bf16(997, 23)) src.push_back(bf16_bits(v));
+  for (uint16_t special : {0x0000, 0x8000, 0x7F80, 0xFF80, 0x7FC0, 0x7F81, 0xFFC1, 0x0001, 0x807F, 0x0080})
+    src.push_back(special);
+  for (Isa isa : host_isas())
+    for (Rounding m : {Rounding::Bf16, Rounding::Bf16Finite, Rounding::Bf16Lo, Rounding::None}) {
+      const auto& kt = kernel_table(isa);
+      std::vector<float> wide(src.size()), want(src.size()), got(src.size());
+      kt.widen_bf16(src.data(), static_cast<int64_t>(src.size()), wide.data());
+      kt.round_f32(wide.data(), want.data(), static_cast<int64_t>(src.size()), m);
+      kt.round_bf16_f32(src.data(), got.data(), static_cast<int64_t>(src.size()), m);
+      for (size_t i = 0; i < src.size(); ++i)
+        ASSERT_EQ(bits(got[i]), bits(want[i])) << isa_name(isa) << " mode " << static_cast<int>(m) << " i=" << i;
+    }
+}
+
 TEST(Bf16Gemm, VectorVariantsMatchTheirScalarModelsBitExactly) {
   const auto isas = bf16_isas_here();
   struct Shape {
