@@ -1,6 +1,9 @@
 """optimize() on real-model structure: aie eager vs aie optimize()d vs PyTorch CPU fp32
 eager vs CPU fp32 with BatchNorm folded (torch.fx fuse), end to end, one process, same
 threads, interleaved rounds (medians); and what optimize() folded and fused per model.
+The same models in bf16 channels_last ("bf16cl": bf16 activations, the numerics of
+PyTorch's bf16 CPU path) give the like-for-like pair: aie bf16cl optimize()d against
+CPU bf16cl eager and BN-folded.
 
     .venv/bin/python benchmarks/optimize_bench.py [--runs 9] [--batch 1] [--models ...]
 """
@@ -46,9 +49,10 @@ def main():
           f"batch {args.batch}, aie precision {torch_aie.get_conv_precision()}, median of {args.runs} "
           "interleaved rounds")
     print("| model | aie eager ms | aie eager, inference_mode ms | aie optimize() ms | cpu fp32 ms | "
-          "cpu fp32 BN-folded ms | fp32/aie | folded/opt | convs | BN folded (of) | residual adds | "
-          "activations fused |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "cpu fp32 BN-folded ms | fp32/aie | folded/opt | aie bf16cl opt ms | cpu bf16cl ms | "
+          "cpu bf16cl BN-folded ms | bf16cl/aie bf16cl opt | folded bf16cl/aie bf16cl opt | fp32/aie bf16cl opt | "
+          "convs | BN folded (of) | residual adds | activations fused |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.models:
         model = models.build(name, calib_batch=2)
         x = torch.randn(args.batch, 3, 224, 224)
@@ -57,11 +61,17 @@ def main():
             aie = copy.deepcopy(model).to("aie")
             opt = torch_aie.optimize(copy.deepcopy(model).to("aie"))
             folded = fuse(copy.deepcopy(model))
+            bf = copy.deepcopy(model).to(torch.bfloat16).to(memory_format=torch.channels_last)
+            xb = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+            xab = xb.to("aie")
+            bf_folded = fuse(copy.deepcopy(bf))
+            bf_opt = torch_aie.optimize(copy.deepcopy(bf).to("aie"))
         with torch.inference_mode():
             aie_inf = copy.deepcopy(model).to("aie")
         fns = {
             "aie": lambda: aie(xa), "opt": lambda: opt(xa), "cpu": lambda: model(x),
-            "folded": lambda: folded(x),
+            "folded": lambda: folded(x), "bf_opt": lambda: bf_opt(xab), "bf": lambda: bf(xb),
+            "bf_folded": lambda: bf_folded(xb),
         }
         with torch.no_grad():
             t = _interleaved_ms(fns, args.runs)
@@ -73,6 +83,8 @@ def main():
         acts = ", ".join(f"{k} {v}" for k, v in sorted(s["activations_fused"].items())) or "-"
         print(f"| {name} | {t['aie']:.1f} | {t_inf:.1f} (uncacheable {uncacheable}) | {t['opt']:.1f} | "
               f"{t['cpu']:.1f} | {t['folded']:.1f} | {t['cpu'] / t['aie']:.2f} | {t['folded'] / t['opt']:.2f} | "
+              f"{t['bf_opt']:.1f} | {t['bf']:.1f} | {t['bf_folded']:.1f} | {t['bf'] / t['bf_opt']:.2f} | "
+              f"{t['bf_folded'] / t['bf_opt']:.2f} | {t['cpu'] / t['bf_opt']:.2f} | "
               f"{s['convs']} | {s['bn_folded']} ({_bn_count(model)}) | {s['residuals_fused']} | {acts} |")
 
 
