@@ -34,6 +34,7 @@
 #include <cstdint>
 
 #include "aie_kernels/isa.h"
+#include "aie_kernels/kernel_table.h"
 #include "aie_kernels/tile_shapes.h"
 
 namespace aie_kernels {
@@ -45,6 +46,21 @@ constexpr int kB16RowBlock = 16;    // rows of an AMX tile: A and C buffers are 
 
 inline int64_t bf16_k_padded(int64_t k, int64_t depth = kB16KChunk) { return round_up(k, depth); }
 
+// Where a gemm_out call writes C's rows instead of C: the conv's output with the
+// epilogue fused into the kernel (no round trip through C). Row i goes to rows[i]
+// (nullptr: not written, e.g. a row-padding pixel) as kB16NR * npanels consecutive
+// channels, each element finished exactly as KernelTable::epilogue finishes it: + bias
+// (per column), + the residual at res_rows[i], the activation, rounded once to bf16
+// if `bf16`.
+struct Bf16Out {
+  char* const* rows;
+  const char* const* res_rows;  // nullptr: no residual
+  bool res_bf16;
+  const float* bias;  // nullptr: none
+  Activation act;
+  bool bf16;
+};
+
 struct Bf16Gemm {
   Isa isa;
   int64_t k_depth;  // kc (and Kp) must be a multiple of it
@@ -55,6 +71,11 @@ struct Bf16Gemm {
   void (*gemm)(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc,
                int64_t rows, const uint16_t* b, int64_t b_stride, int64_t npanels, float* c,
                int64_t ldc, bool accumulate);
+  // The same GEMM writing `out` instead of C (C is read only if `accumulate`): the
+  // same bits as gemm then the epilogue. nullptr for variants without it.
+  void (*gemm_out)(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc,
+                   int64_t rows, const uint16_t* b, int64_t b_stride, int64_t npanels, const float* c,
+                   int64_t ldc, bool accumulate, const Bf16Out& out) = nullptr;
 };
 
 // The bf16 GEMM of `isa`: AmxBf16 -> tiles, Avx512Bf16 -> vdpbf16ps, Avx512 -> the

@@ -114,6 +114,45 @@ void write_block(const float* c, int64_t ldc, int64_t rows, const ConvShape& s, 
   }
 }
 
+// The output element offset (channel 0) of each of a block's rows, -1 for the virtual
+// pixels write_block drops; the same mapping, stepped pixel by pixel from the first
+// (divisions once per block, not per row).
+void row_offsets(int64_t rows, const ConvShape& s, const Bf16StagedInput& in, const Bf16Geometry& g, int64_t seg,
+                 int64_t first, const OutputView& out, int64_t* off) {
+  // (n, oh, col): the block's first row; a row is `width` columns wide, OW of them real.
+  int64_t n, oh, col, width;
+  if (g.direct) {
+    const int64_t orow = seg * g.rows_per_seg + first / in.Wp;
+    n = orow / s.OH;
+    oh = orow % s.OH;
+    col = first % in.Wp;
+    width = in.Wp;
+  } else {
+    const int64_t ohw = s.OH * s.OW, r = first % ohw;
+    n = first / ohw;
+    oh = r / s.OW;
+    col = r % s.OW;
+    width = s.OW;
+  }
+  for (int64_t i = 0; i < rows; ++i) {
+    off[i] = col < s.OW ? n * out.sN + oh * out.sH + col * out.sW : -1;
+    if (++col == width) {
+      col = 0;
+      if (++oh == s.OH) {
+        oh = 0;
+        ++n;
+      }
+    }
+  }
+}
+
+// The fused-output form of a sub-block's last pass (Bf16Gemm::gemm_out): where the
+// kernel has one, the output's channels are contiguous and the sub-block has no
+// partial panel.
+bool fuse_output(const aie_kernels::Bf16Gemm& k, const OutputView& out, int64_t cols, int64_t nq) {
+  return k.gemm_out && out.sC == 1 && cols == nq * kB16NR;
+}
+
 }  // namespace
 
 void emulate_bf16_pixel_rows(const ConvShape& s, const Bf16PackedWeights& w, const Bf16StagedInput& in,
@@ -160,17 +199,37 @@ void emulate_bf16_pixel_rows(const ConvShape& s, const Bf16PackedWeights& w, con
     // Channel sub-blocks small enough that C stays in L1 from the kernel to the epilogue.
     const int64_t ldc = kSubPanels * kB16NR;
     float* c = thread_buffer<float>(kTileC, padded * ldc);
+    int64_t off[kMB];
+    bool have_offsets = false;
     for (int64_t q0 = 0; q0 < npan; q0 += kSubPanels) {
       const int64_t nq = std::min(kSubPanels, npan - q0);
+      const int64_t oc0 = grp * s.OCg() + (p0 + q0) * kB16NR;
+      const int64_t cols = std::min(nq * kB16NR, s.OCg() - (p0 + q0) * kB16NR);
+      bool written = false;
       for (size_t p = 0; p < passes.size(); ++p) {
         const int ra = static_cast<int>(passes[p].a), rb = static_cast<int>(passes[p].b);
         const uint16_t* b = w.for_group(passes[p].b, grp) + (p0 + q0) * kp * kB16NR;
-        bf16_gemm_for(staged_min_exp(in, passes[p].a), w.min_exp[rb])
-            .gemm(a_of[ra], lda, taps, ntaps, kc, rows, b, kp * kB16NR, nq, c, ldc, p > 0);
+        const auto& k = bf16_gemm_for(staged_min_exp(in, passes[p].a), w.min_exp[rb]);
+        if (p + 1 == passes.size() && fuse_output(k, out, cols, nq)) {
+          if (!have_offsets) row_offsets(rows, s, in, g, seg, first, out, off);
+          have_offsets = true;
+          char* rp[kMB];
+          const char* rr[kMB];
+          const int64_t esize = out.esize(), res_esize = epi.residual_bf16 ? 2 : 4;
+          for (int64_t j = 0; j < padded && j < kMB; ++j) {
+            const bool live = j < rows && off[j] >= 0;
+            rp[j] = live ? static_cast<char*>(out.data) + (off[j] + oc0) * esize : nullptr;
+            rr[j] = live && epi.residual ? static_cast<const char*>(epi.residual) + (off[j] + oc0) * res_esize : nullptr;
+          }
+          const aie_kernels::Bf16Out o{rp, epi.residual ? rr : nullptr, epi.residual_bf16,
+                                       epi.bias ? epi.bias + oc0 : nullptr, epi.act, out.bf16()};
+          k.gemm_out(a_of[ra], lda, taps, ntaps, kc, rows, b, kp * kB16NR, nq, c, ldc, p > 0, o);
+          written = true;
+          break;
+        }
+        k.gemm(a_of[ra], lda, taps, ntaps, kc, rows, b, kp * kB16NR, nq, c, ldc, p > 0);
       }
-      const int64_t oc0 = grp * s.OCg() + (p0 + q0) * kB16NR;
-      const int64_t cols = std::min(nq * kB16NR, s.OCg() - (p0 + q0) * kB16NR);
-      write_block(c, ldc, rows, s, in, g, seg, first, oc0, cols, epi, out);
+      if (!written) write_block(c, ldc, rows, s, in, g, seg, first, oc0, cols, epi, out);
     }
   });
 }
