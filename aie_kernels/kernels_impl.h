@@ -246,18 +246,9 @@ void round_f32(const float* src, float* dst, int64_t n, Rounding mode) {
 
 #include "aie_kernels/activation_impl.h"
 
-inline void store_bf16(float v, uint16_t* dst) {
-  uint32_t u;
-  std::memcpy(&u, &v, 4);
-  *dst = static_cast<uint16_t>(u >> 16);
-}
+inline void store_bf16(float v, uint16_t* dst) { VecScalar{v}.store_bits(dst); }
 
-inline float load_bf16(const uint16_t* p) {
-  const uint32_t u = uint32_t(*p) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
+inline float load_bf16(const uint16_t* p) { return VecScalar::load_bits(p).v; }
 
 // Residual element at element offset `off` from its base, as fp32.
 inline float residual_at(const Residual& r, int64_t off) {

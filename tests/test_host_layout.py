@@ -148,3 +148,32 @@ def test_tiny_operands_stay_within_the_bound(kernel, padding):
     tol = conv_error_bound("ieee", k, mag, ref) + (k + 1) * 2.0**-149
     assert ((out.cpu().double() - ref).abs() <= tol).all()
     assert (ref.abs() > 2.0**-126).any() and (out.cpu() != 0).any()
+
+
+@pytest.mark.parametrize("precision,dtype,mode", MODES, ids=[m[2] for m in MODES])
+@pytest.mark.parametrize("memory_format", [torch.channels_last, torch.contiguous_format], ids=["nhwc", "nchw"])
+def test_depthwise_staged_a_few_images_at_a_time_equals_each_image_alone(precision, dtype, mode, memory_format):
+    """csrc/runtime/emulator/float_family.cpp: a depthwise conv whose staged batch would outgrow the cache
+    (8 MiB) is staged and run a few images at a time. Each image's result is the one it gets alone, and the
+    batch is within the bound of the fp64 reference; the residual and bias follow their images."""
+    torch.manual_seed(11)
+    x = torch.randn(3, 64, 112, 112).to(dtype).contiguous(memory_format=memory_format)
+    wt = (torch.randn(64, 1, 3, 3) * 0.3).to(dtype)
+    b = torch.randn(64).to(dtype)
+    skip = torch.randn(3, 64, 112, 112).to(dtype).contiguous(memory_format=memory_format)
+    torch_aie.set_conv_precision(precision)
+    xa, wa, ba, sa = x.to("aie"), wt.to("aie"), b.to("aie"), skip.to("aie")
+    assert torch_aie.explain_conv(xa, wa, ba, 1, 1, 1, 64).startswith("depthwise")
+    batch = F.conv2d(xa, wa, ba, 1, 1, 1, 64).cpu()
+    alone = torch.cat([F.conv2d(xa[i:i + 1], wa, ba, 1, 1, 1, 64).cpu() for i in range(3)])
+    assert torch.equal(batch, alone)
+    fused = torch.ops.aie.conv2d(xa, wa, ba, [1, 1], [1, 1], [1, 1], 64, "auto", True, "none", sa).cpu()
+    fused_alone = torch.cat([torch.ops.aie.conv2d(xa[i:i + 1], wa, ba, [1, 1], [1, 1], [1, 1], 64, "auto", True,
+                                                  "none", sa[i:i + 1]).cpu() for i in range(3)])
+    assert torch.equal(fused, fused_alone)
+    ref = F.conv2d(x.double(), wt.double(), b.double(), 1, 1, 1, 64)
+    mag = F.conv2d(x.double().abs(), wt.double().abs(), b.double().abs(), 1, 1, 1, 64)
+    tol = conv_error_bound(mode, 9, mag, ref)
+    assert ((batch.double() - ref).abs() <= tol).all()
+    fused_ref = torch.relu(ref + skip.double())
+    assert ((fused.double() - fused_ref).abs() <= tol + skip.double().abs() * 2.0**-8).all()
