@@ -133,7 +133,7 @@ class Bf16Family final : public KernelFamily {
     TORCH_CHECK(w->layout == layout, "host_emulator native_bf16 family: weights packed for ",
                 host_layout_name(w->layout), " tiles, the conv runs as ", host_layout_name(layout), " tiles");
     const Bf16StagedInput staged = stage_input_bf16(io.input, job.shape, job.numerics, layout);
-    at::Tensor bias;  // the fp32 bias the epilogue reads, alive until the conv ends
+    std::vector<float> bias;  // the fp32 bias the epilogue reads where it widens one, alive until the conv ends
     const Epilogue epi = epilogue_for(job, io, bias);
     const OutputView ov = output_view(io.output);
     if (layout == HostLayout::ChannelRows)

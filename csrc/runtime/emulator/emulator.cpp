@@ -3,6 +3,9 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace torch_aie::runtime {
 
 const aie_kernels::KernelTable& host_kernels() {
@@ -22,7 +25,7 @@ void emulate_conv(const ConvShape& s, const PackedWeights& w, const StagedInput&
     (rows ? emulate_gemm_channel_rows : emulate_gemm_pixel_rows)(s, w, in, epi, out);
 }
 
-Epilogue epilogue_for(const ConvJob& job, const ConvIO& io, at::Tensor& bias) {
+Epilogue epilogue_for(const ConvJob& job, const ConvIO& io, std::vector<float>& bias) {
   Epilogue epi;
   // runtime::Activation and aie_kernels::Activation list the same activations in one order
   // (static_assert in float_family.cpp).
@@ -35,8 +38,21 @@ Epilogue epilogue_for(const ConvJob& job, const ConvIO& io, at::Tensor& bias) {
     epi.residual_bf16 = io.skip.scalar_type() == at::kBFloat16;
   }
   if (job.epilogue.bias) {
-    bias = io.bias.to(at::kFloat).contiguous();
-    epi.bias = bias.const_data_ptr<float>();
+    // Not io.bias.to(kFloat) on every call: a dispatched copy per conv (the profiler's
+    // aten::_to_copy, once per conv of a bf16 model).
+    const at::Tensor& b = io.bias;
+    if (b.scalar_type() == at::kFloat && b.is_contiguous()) {
+      epi.bias = b.const_data_ptr<float>();
+      return epi;
+    }
+    bias.resize(b.numel());
+    if (b.scalar_type() == at::kBFloat16 && b.is_contiguous()) {
+      host_kernels().widen_bf16(reinterpret_cast<const uint16_t*>(b.const_data_ptr()), b.numel(), bias.data());
+    } else {
+      const at::Tensor f = b.to(at::kFloat).contiguous();
+      std::copy(f.const_data_ptr<float>(), f.const_data_ptr<float>() + f.numel(), bias.begin());
+    }
+    epi.bias = bias.data();
   }
   return epi;
 }

@@ -2,6 +2,8 @@
 // the NPU's numerics, parallel over output tiles (never over the reduction), so
 // results do not depend on the thread count.
 #pragma once
+#include <vector>
+
 #include "aie_kernels/kernel_table.h"
 #include "csrc/runtime/conv_backend.h"
 #include "csrc/runtime/emulator/packed_weights.h"
@@ -37,9 +39,10 @@ struct Epilogue {
   }
 };
 
-// The epilogue of `job` over `io` (bias as fp32 in `bias`, which must outlive it; the
-// fused activation; the residual read at the output's offsets), shared by every float family.
-Epilogue epilogue_for(const ConvJob& job, const ConvIO& io, at::Tensor& bias);
+// The epilogue of `job` over `io` (the bias read in place if it is contiguous fp32, else
+// widened into `bias`, which must outlive it; the fused activation; the residual read at
+// the output's offsets), shared by every float family.
+Epilogue epilogue_for(const ConvJob& job, const ConvIO& io, std::vector<float>& bias);
 
 // Where `output` (a 4-D host view) receives results.
 OutputView output_view(const at::Tensor& output);

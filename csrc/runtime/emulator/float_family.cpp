@@ -97,7 +97,7 @@ class FloatFamily final : public KernelFamily {
 
  private:
   void run_images(const ConvJob& job, const PackedWeights& w, const ConvIO& io) const {
-    at::Tensor bias;  // the fp32 bias the epilogue reads, alive until the conv ends
+    std::vector<float> bias;  // the fp32 bias the epilogue reads where it widens one, alive until the conv ends
     const Epilogue epi = epilogue_for(job, io, bias);
     const OutputView ov = output_view(io.output);
     if (job.algorithm == ConvAlgorithm::Depthwise && layout_of(job) == HostLayout::PixelRows &&
