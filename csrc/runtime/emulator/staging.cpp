@@ -35,21 +35,18 @@ StagingTargets claim_staging(Numerics numerics, int64_t total, StagedInput& st) 
   return t;
 }
 
-const float* gather_row(const StagingSource& x, const char* src, int64_t W, int64_t C, int64_t sW,
-                        int64_t sC, float* tmp) {
-  const bool contiguous = C == 1 ? sW == 1 : sC == 1 && sW == C;
-  if (!x.bf16 && contiguous) return reinterpret_cast<const float*>(src);
-  if (x.bf16 && contiguous) {
-    // The vector widening of the host's kernels: the scalar loop below, built without the
-    // host's ISA flags, cost a depthwise conv on bf16 channels_last input a fifth of its time.
-    host_kernels().widen_bf16(reinterpret_cast<const uint16_t*>(src), W * C, tmp);
-    return tmp;
-  }
+RowValues gather_row(const StagingSource& x, const char* src, int64_t W, int64_t C, int64_t sW, int64_t sC,
+                     float* tmp) {
+  // In place where possible: the gather loops below are built without the host's ISA
+  // flags (a copy through them was a fifth of a bf16 channels_last depthwise conv).
+  if (C == 1 ? sW == 1 : sC == 1 && sW == C)
+    return x.bf16 ? RowValues{nullptr, reinterpret_cast<const uint16_t*>(src)}
+                  : RowValues{reinterpret_cast<const float*>(src), nullptr};
   if (x.bf16)
     gather(reinterpret_cast<const c10::BFloat16*>(src), W, C, sW, sC, tmp);
   else
     gather(reinterpret_cast<const float*>(src), W, C, sW, sC, tmp);
-  return tmp;
+  return RowValues{tmp, nullptr};
 }
 
 }  // namespace torch_aie::runtime

@@ -37,16 +37,27 @@ struct StagingTargets {
 // Claims this thread's staging slots for `numerics`' roundings and records them in `st`.
 StagingTargets claim_staging(Numerics numerics, int64_t total, StagedInput& st);
 
-// Values of W pixels x C channels (element [w][c] at src + (w * sW + c * sC) elements)
-// as fp32 [w][c], in `tmp` unless they already are exactly that.
-const float* gather_row(const StagingSource& x, const char* src, int64_t W, int64_t C, int64_t sW,
-                        int64_t sC, float* tmp);
+// A row of source values in [w][c] order: fp32 values, or the bits of bf16 ones.
+struct RowValues {
+  const float* f32 = nullptr;
+  const uint16_t* bf16 = nullptr;
+};
 
-// d = [lead zeros][round(vals[0..n))][trail zeros].
-inline void pad_round(const aie_kernels::KernelTable& kt, const float* vals, float* d, int64_t lead, int64_t n,
+// Values of W pixels x C channels (element [w][c] at src + (w * sW + c * sC) elements)
+// in [w][c] order: in place where the source already is that (fp32 or bf16), else
+// gathered into `tmp` as fp32.
+RowValues gather_row(const StagingSource& x, const char* src, int64_t W, int64_t C, int64_t sW, int64_t sC,
+                     float* tmp);
+
+// d = [lead zeros][round(vals[0..n))][trail zeros]; bf16 values widened in the same pass
+// (KernelTable::round_bf16_f32: the values round_f32 gives their fp32 form).
+inline void pad_round(const aie_kernels::KernelTable& kt, RowValues vals, float* d, int64_t lead, int64_t n,
                       int64_t trail, aie_kernels::Rounding m) {
   std::memset(d, 0, lead * sizeof(float));
-  kt.round_f32(vals, d + lead, n, m);
+  if (vals.bf16)
+    kt.round_bf16_f32(vals.bf16, d + lead, n, m);
+  else
+    kt.round_f32(vals.f32, d + lead, n, m);
   std::memset(d + lead + n, 0, trail * sizeof(float));
 }
 

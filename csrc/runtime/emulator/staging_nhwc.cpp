@@ -34,17 +34,7 @@ StagedInput stage_input_nhwc(const at::Tensor& x, const ConvShape& s, Numerics n
         }
         continue;
       }
-      if (src.bf16 && src.sC == 1 && src.sW == s.C) {  // bf16 NHWC rows: widened and rounded in one pass
-        const auto* bits = reinterpret_cast<const uint16_t*>(src.at(n, 0, h));
-        for (aie_kernels::Rounding m : dst.modes) {
-          float* d = dst[m] + off;
-          std::memset(d, 0, s.pad_w * s.C * sizeof(float));
-          kt.round_bf16_f32(bits, d + s.pad_w * s.C, s.W * s.C, m);
-          std::memset(d + (s.pad_w + s.W) * s.C, 0, s.pad_w * s.C * sizeof(float));
-        }
-        continue;
-      }
-      const float* vals = gather_row(src, src.at(n, 0, h), s.W, s.C, src.sW, src.sC,
+      const RowValues vals = gather_row(src, src.at(n, 0, h), s.W, s.C, src.sW, src.sC,
                                      thread_buffer<float>(kRowTmp, s.W * s.C));
       for (aie_kernels::Rounding m : dst.modes)
         pad_round(kt, vals, dst[m] + off, s.pad_w * s.C, s.W * s.C, s.pad_w * s.C, m);

@@ -39,7 +39,7 @@ void stage_row(const StagingSource& x, const char* plane_src, int64_t h, int64_t
     zero_run(dst, off, row);
     return;
   }
-  const float* vals = gather_row(x, plane_src + h * x.sH * x.esize, s.W, 1, x.sW, 1, thread_buffer<float>(kRowTmp, s.W));
+  const RowValues vals = gather_row(x, plane_src + h * x.sH * x.esize, s.W, 1, x.sW, 1, thread_buffer<float>(kRowTmp, s.W));
   for (aie_kernels::Rounding m : dst.modes) {
     float* d = dst[m] + off;
     // Padded row first; with stride phases it is then dealt out phase by phase.
@@ -79,7 +79,7 @@ StagedInput stage_input_planar(const at::Tensor& x, const ConvShape& s, Numerics
       if (whole_rows) {  // rows [hp0, hp1): zeros, then interior rows [lo, hi), then zeros
         const int64_t lo = std::clamp(s.pad_h, hp0, hp1), hi = std::clamp(s.pad_h + s.H, lo, hp1);
         for (aie_kernels::Rounding m : dst.modes)
-          pad_round(kt, reinterpret_cast<const float*>(plane_src) + (lo - s.pad_h) * s.W,
+          pad_round(kt, RowValues{reinterpret_cast<const float*>(plane_src) + (lo - s.pad_h) * s.W, nullptr},
                     dst[m] + nc * plane + hp0 * row, (lo - hp0) * row, (hi - lo) * row, (hp1 - hi) * row, m);
       } else {
         for (int64_t hp = hp0; hp < hp1; ++hp)
