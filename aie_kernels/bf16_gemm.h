@@ -46,15 +46,27 @@ constexpr int kB16RowBlock = 16;    // rows of an AMX tile: A and C buffers are 
 
 inline int64_t bf16_k_padded(int64_t k, int64_t depth = kB16KChunk) { return round_up(k, depth); }
 
+// Where a block's rows live: row i at table[i] (nullptr: not there), or, with no table,
+// at base + i * stride bytes (evenly spaced rows, e.g. consecutive pixels of a
+// channels-last output, which need no per-row table); neither: no rows at all.
+template <class P>
+struct Bf16Rows {
+  P const* table = nullptr;
+  P base = nullptr;
+  int64_t stride = 0;
+  P at(int64_t i) const { return table ? table[i] : base ? base + i * stride : nullptr; }
+  explicit operator bool() const { return table || base; }
+};
+
 // Where a gemm_out call writes C's rows instead of C: the conv's output with the
-// epilogue fused into the kernel (no round trip through C). Row i goes to rows[i]
-// (nullptr: not written, e.g. a row-padding pixel) as kB16NR * npanels consecutive
-// channels, each element finished exactly as KernelTable::epilogue finishes it: + bias
-// (per column), + the residual at res_rows[i], the activation, rounded once to bf16
-// if `bf16`.
+// epilogue fused into the kernel (no round trip through C). Row i < rows goes to
+// rows.at(i) (skipped where nullptr, e.g. a row-padding pixel) as kB16NR * npanels
+// consecutive channels, each element finished exactly as KernelTable::epilogue
+// finishes it: + bias (per column), + the residual at res_rows.at(i), the activation,
+// rounded once to bf16 if `bf16`.
 struct Bf16Out {
-  char* const* rows;
-  const char* const* res_rows;  // nullptr: no residual
+  Bf16Rows<char*> rows;
+  Bf16Rows<const char*> res_rows;  // none: no residual
   bool res_bf16;
   const float* bias;  // nullptr: none
   Activation act;

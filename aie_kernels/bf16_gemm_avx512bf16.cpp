@@ -3,12 +3,18 @@
 // x 2 panels = 16 accumulators; each pair of A values is one 32-bit broadcast.
 // gemm_out finishes the accumulators in registers and stores the conv's output
 // (bias, residual, activation, bf16 rounding: the epilogue's own arithmetic, from
-// activation_impl.h), saving C's store and reload.
+// activation_impl.h), saving C's store and reload; its output stage is compiled per
+// activation, residual kind and output type (Stage), and converts to bf16 with
+// vcvtne2ps2bf16 wherever that gives the emulator's rounding.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
+#include <utility>
+#include <vector>
 
 #include "aie_kernels/bf16.h"
 #include "aie_kernels/bf16_gemm.h"
@@ -31,29 +37,53 @@ inline __m512bh pair_broadcast(const uint16_t* p) {
   return reinterpret_cast<__m512bh>(_mm512_set1_epi32(v));
 }
 
-// One finished output vector: the per-element steps of KernelTable::epilogue
-// (kernels_impl.h epilogue_contiguous), in its order.
-inline void finish(V v, int64_t col, const Bf16Out& out, const char* res, char* dst) {
-  if (out.bias) v = V::add(v, V::load(out.bias + col));
-  if (res)
-    v = V::add(v, out.res_bf16 ? V::load_bits(reinterpret_cast<const uint16_t*>(res) + col)
-                               : V::load(reinterpret_cast<const float*>(res) + col));
-  v = bf16_dp::activate(v, out.act);
-  if (out.bf16)
-    V::round_bf16(v).store_bits(reinterpret_cast<uint16_t*>(dst) + col);
-  else
-    v.store(reinterpret_cast<float*>(dst) + col);
-}
+// The output stage of one gemm_out call, its choices fixed at compile time: at thin K
+// (a 16-channel 1x1 conv) the stage is as long as the dot products, and a run-time
+// branch per choice and vector doubled it. Per element, KernelTable::epilogue's steps
+// (kernels_impl.h epilogue_contiguous) in its order: + bias, + residual, activation,
+// one rounding to bf16. A missing bias is a bias of -0 (x + -0 == x, bit for bit).
+enum class Res { None, F32, Bf16 };
 
-// `out` null: C rows row0.. receive the sums; else out->rows[row0 + i] the outputs.
+template <Activation A, Res R, bool Bf16Out>
+struct Stage {
+  static V finish(V v, const float* bias, const char* res, int64_t col) {
+    v = V::add(v, V::load(bias + col));
+    if constexpr (R == Res::F32) v = V::add(v, V::load(reinterpret_cast<const float*>(res) + col));
+    if constexpr (R == Res::Bf16) v = V::add(v, V::load_bits(reinterpret_cast<const uint16_t*>(res) + col));
+    return bf16_dp::activate(v, A);
+  }
+  // A row's NP vectors at dst + col0 (contiguous channels).
+  template <int NP>
+  static void store(const V (&v)[NP], char* dst, int64_t col0) {
+    if constexpr (!Bf16Out) {
+      for (int j = 0; j < NP; ++j) v[j].store(reinterpret_cast<float*>(dst) + col0 + j * kB16NR);
+    } else {
+      uint16_t* d = reinterpret_cast<uint16_t*>(dst) + col0;
+      if (convert_differs<NP>(v)) {
+        for (int j = 0; j < NP; ++j) V::round_bf16(v[j]).store_bits(d + j * kB16NR);
+      } else if constexpr (NP == 2) {
+        _mm512_storeu_si512(d, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(v[1].v, v[0].v)));
+      } else {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(d), reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v[0].v)));
+      }
+    }
+  }
+  // Whether any lane is one where the hardware's bf16 conversion (vcvtne[2]ps2bf16)
+  // may differ from round_bf16 (vec.h): NaNs (the hardware keeps their payload, the
+  // emulator writes one quiet NaN) and denormals (the hardware flushes them).
+  // Elsewhere both are the same round to nearest even.
+  template <int NP>
+  static bool convert_differs(const V (&v)[NP]) {
+    __mmask16 m = 0;
+    for (int j = 0; j < NP; ++j) m |= _mm512_fpclass_ps_mask(v[j].v, 0x01 | 0x20 | 0x80);
+    return m != 0;
+  }
+};
+
+// The dot products of one block (kMRb rows x NP panels) into acc.
 template <int NP>
-void block(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc,
-           const uint16_t* b, int64_t b_stride, float* c, const float* c_in, int64_t ldc, bool accumulate,
-           const Bf16Out* out, int64_t row0, int64_t col0) {
-  __m512 acc[kMRb][NP];
-  for (int i = 0; i < kMRb; ++i)
-    for (int j = 0; j < NP; ++j)
-      acc[i][j] = accumulate ? _mm512_loadu_ps(c_in + i * ldc + j * kB16NR) : _mm512_setzero_ps();
+inline void dot_block(__m512 (&acc)[kMRb][NP], const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps,
+                      int64_t kc, const uint16_t* b, int64_t b_stride) {
   const uint16_t* bp = b;
   for (int t = 0; t < ntaps; ++t) {
     const uint16_t* ar = a + tap_off[t];
@@ -67,47 +97,109 @@ void block(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, in
       }
     }
   }
-  if (!out) {
-    for (int i = 0; i < kMRb; ++i)
-      for (int j = 0; j < NP; ++j) _mm512_storeu_ps(c + i * ldc + j * kB16NR, acc[i][j]);
-    return;
-  }
+}
+
+template <int NP>
+inline void load_acc(__m512 (&acc)[kMRb][NP], const float* c_in, int64_t ldc, bool accumulate) {
+  for (int i = 0; i < kMRb; ++i)
+    for (int j = 0; j < NP; ++j)
+      acc[i][j] = accumulate ? _mm512_loadu_ps(c_in + i * ldc + j * kB16NR) : _mm512_setzero_ps();
+}
+
+// C rows of one block: C (+)= A B.
+template <int NP>
+void c_block(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc, const uint16_t* b,
+             int64_t b_stride, float* c, int64_t ldc, bool accumulate) {
+  __m512 acc[kMRb][NP];
+  load_acc(acc, c, ldc, accumulate);
+  dot_block(acc, a, lda, tap_off, ntaps, kc, b, b_stride);
+  for (int i = 0; i < kMRb; ++i)
+    for (int j = 0; j < NP; ++j) _mm512_storeu_ps(c + i * ldc + j * kB16NR, acc[i][j]);
+}
+
+// Output rows of one block: out->rows.at(row0 + i) for its `live` rows (<= kMRb).
+template <int NP, class S>
+void out_block(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc, const uint16_t* b,
+               int64_t b_stride, const float* c_in, int64_t ldc, bool accumulate, const Bf16Out& out,
+               const float* bias, int64_t row0, int64_t live, int64_t col0) {
+  __m512 acc[kMRb][NP];
+  load_acc(acc, c_in, ldc, accumulate);
+  dot_block(acc, a, lda, tap_off, ntaps, kc, b, b_stride);
   for (int i = 0; i < kMRb; ++i) {
-    char* dst = out->rows[row0 + i];
+    char* dst = i < live ? out.rows.at(row0 + i) : nullptr;
     if (!dst) continue;
-    const char* res = out->res_rows ? out->res_rows[row0 + i] : nullptr;
-    for (int j = 0; j < NP; ++j) finish(V{acc[i][j]}, col0 + j * kB16NR, *out, res, dst);
+    const char* res = out.res_rows.at(row0 + i);
+    V v[NP];
+    for (int j = 0; j < NP; ++j) v[j] = S::finish(V{acc[i][j]}, bias, res, col0 + j * kB16NR);
+    S::template store<NP>(v, dst, col0);
   }
 }
 
-void run(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc, int64_t rows,
-         const uint16_t* b, int64_t b_stride, int64_t npanels, float* c, const float* c_in, int64_t ldc,
-         bool accumulate, const Bf16Out* out) {
-  // Panel pairs outside, row blocks inside: the pair's B stays cached while A streams.
-  for (int64_t p = 0; p < npanels; p += 2) {
-    const uint16_t* bp = b + p * b_stride;
-    for (int64_t i = 0; i < rows; i += kMRb) {
-      const int64_t at = i * ldc + p * kB16NR;
-      if (p + 1 < npanels)
-        block<2>(a + i * lda, lda, tap_off, ntaps, kc, bp, b_stride, c ? c + at : nullptr, c_in ? c_in + at : nullptr,
-                 ldc, accumulate, out, i, p * kB16NR);
-      else
-        block<1>(a + i * lda, lda, tap_off, ntaps, kc, bp, b_stride, c ? c + at : nullptr, c_in ? c_in + at : nullptr,
-                 ldc, accumulate, out, i, p * kB16NR);
-    }
-  }
+// Panel pairs outside, row blocks inside: the pair's B stays cached while A streams.
+template <class Block>
+void for_blocks(int64_t rows, int64_t npanels, const Block& blk) {
+  for (int64_t p = 0; p < npanels; p += 2)
+    for (int64_t i = 0; i < rows; i += kMRb) blk(p, i, std::min<int64_t>(kMRb, rows - i), p + 1 < npanels);
 }
 
 void gemm(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc,
           int64_t rows, const uint16_t* b, int64_t b_stride, int64_t npanels, float* c,
           int64_t ldc, bool accumulate) {
-  run(a, lda, tap_off, ntaps, kc, rows, b, b_stride, npanels, c, c, ldc, accumulate, nullptr);
+  for_blocks(rows, npanels, [&](int64_t p, int64_t i, int64_t, bool pair) {
+    const uint16_t* ai = a + i * lda;
+    const uint16_t* bp = b + p * b_stride;
+    float* ci = c + i * ldc + p * kB16NR;
+    if (pair)
+      c_block<2>(ai, lda, tap_off, ntaps, kc, bp, b_stride, ci, ldc, accumulate);
+    else
+      c_block<1>(ai, lda, tap_off, ntaps, kc, bp, b_stride, ci, ldc, accumulate);
+  });
 }
+
+template <class S>
+void gemm_out_with(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc, int64_t rows,
+                   const uint16_t* b, int64_t b_stride, int64_t npanels, const float* c, int64_t ldc,
+                   bool accumulate, const Bf16Out& out, const float* bias) {
+  for_blocks(rows, npanels, [&](int64_t p, int64_t i, int64_t live, bool pair) {
+    const uint16_t* ai = a + i * lda;
+    const uint16_t* bp = b + p * b_stride;
+    const float* ci = c ? c + i * ldc + p * kB16NR : nullptr;
+    if (pair)
+      out_block<2, S>(ai, lda, tap_off, ntaps, kc, bp, b_stride, ci, ldc, accumulate, out, bias, i, live, p * kB16NR);
+    else
+      out_block<1, S>(ai, lda, tap_off, ntaps, kc, bp, b_stride, ci, ldc, accumulate, out, bias, i, live, p * kB16NR);
+  });
+}
+
+// gemm_out_with's instantiations, indexed [activation][residual kind][bf16 output].
+using GemmOutFn = void (*)(const uint16_t*, int64_t, const int64_t*, int, int64_t, int64_t, const uint16_t*, int64_t,
+                           int64_t, const float*, int64_t, bool, const Bf16Out&, const float*);
+constexpr int kStages = kNumActivations * 3 * 2;
+
+template <int I>
+constexpr GemmOutFn stage_entry() {
+  return &gemm_out_with<Stage<static_cast<Activation>(I / 6), static_cast<Res>(I / 2 % 3), I % 2 == 1>>;
+}
+
+template <size_t... I>
+constexpr std::array<GemmOutFn, sizeof...(I)> stage_table(std::index_sequence<I...>) {
+  return {stage_entry<static_cast<int>(I)>()...};
+}
+
+constexpr std::array<GemmOutFn, kStages> kGemmOut = stage_table(std::make_index_sequence<kStages>());
 
 void gemm_out(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc,
               int64_t rows, const uint16_t* b, int64_t b_stride, int64_t npanels, const float* c,
               int64_t ldc, bool accumulate, const Bf16Out& out) {
-  run(a, lda, tap_off, ntaps, kc, rows, b, b_stride, npanels, nullptr, c, ldc, accumulate, &out);
+  const Res r = !out.res_rows ? Res::None : out.res_bf16 ? Res::Bf16 : Res::F32;
+  const float* bias = out.bias;
+  if (!bias) {
+    static thread_local std::vector<float> neg_zero;
+    neg_zero.assign(npanels * kB16NR, -0.f);
+    bias = neg_zero.data();
+  }
+  const int i = static_cast<int>(out.act) * 6 + static_cast<int>(r) * 2 + (out.bf16 ? 1 : 0);
+  kGemmOut[i](a, lda, tap_off, ntaps, kc, rows, b, b_stride, npanels, c, ldc, accumulate, out, bias);
 }
 
 }  // namespace

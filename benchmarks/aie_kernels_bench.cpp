@@ -216,6 +216,32 @@ void BM_Bf16Gemm(benchmark::State& st) {
   st.SetLabel(std::string(isa_name(isa)) + (direct ? " direct" : " packed"));
 }
 
+// The fused-output form (Bf16Gemm::gemm_out) on a 1x1 conv's task: 64 NHWC pixels x
+// `panels` x 16 channels, K = `channels` read in place, bf16 output rows with bias and
+// the activation `act` (kernel_table.h): the thin-K 1x1 convs of MobileNetV2, where
+// the output stage costs as much as the dot products. Args: channels, panels, act.
+void BM_Bf16GemmOut(benchmark::State& st) {
+  if (!runs_here(Isa::Avx512Bf16)) return st.SkipWithError("ISA not available on this host");
+  const Bf16Gemm* g = bf16_gemm(Isa::Avx512Bf16);
+  const int64_t rows = 64, channels = st.range(0), panels = st.range(1), cols = panels * kB16NR;
+  const auto act = static_cast<Activation>(st.range(2));
+  const int64_t kp = bf16_k_padded(channels, g->k_depth);
+  std::mt19937 gen(1);
+  std::vector<uint16_t> image(rows * channels + 64), bpan(panels * kp * kB16NR), out(rows * cols);
+  for (auto& v : image) v = 0x3f80 + (gen() & 0x7f);
+  for (auto& v : bpan) v = 0xbf80 + (gen() & 0x7f);
+  std::vector<float> bias(cols, 0.5f);
+  const Bf16Out o{{nullptr, reinterpret_cast<char*>(out.data()), cols * 2}, {}, false, bias.data(), act, true};
+  const int64_t zero = 0;
+  for (auto _ : st) {
+    g->gemm_out(image.data(), channels, &zero, 1, kp, rows, bpan.data(), kp * kB16NR, panels, nullptr, cols,
+                false, o);
+    benchmark::DoNotOptimize(out.data());
+  }
+  st.counters["FLOPS"] = benchmark::Counter(2.0 * rows * cols * channels * st.iterations(),
+                                            benchmark::Counter::kIsRate);
+}
+
 // ---- int8 (qs8) family: GOP/s counter "OPS" (2 ops per MAC), one case per variant. ----
 
 bool qs8_skip(benchmark::State& st, qs8::QIsa isa) {
@@ -322,6 +348,7 @@ BENCHMARK(BM_AmxPeak);
 // Exact form, vdpbf16ps, AMX: a ResNet-50 3x3 block (64 / 256 channels), direct and packed.
 BENCHMARK(BM_Bf16Gemm)->ArgsProduct({{2, 3, 4}, {64}, {4}, {64, 256}, {1, 0}});
 BENCHMARK(BM_Bf16Gemm)->ArgsProduct({{3, 4}, {128}, {8}, {64}, {1}});
+BENCHMARK(BM_Bf16GemmOut)->ArgsProduct({{16, 24, 96}, {4, 6}, {0, 2}});
 BENCHMARK(BM_GemmMicroKernel)->ArgsProduct({{0, 1, 2}, {256, 1024}});
 BENCHMARK(BM_DirectConvTile)->ArgsProduct({{1, 2}, {64, 256}});
 BENCHMARK(BM_PackAPanel)->Arg(64)->Arg(256);

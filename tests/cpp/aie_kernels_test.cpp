@@ -38,6 +38,12 @@ uint32_t bits(float x) {
   return u;
 }
 
+float float_of(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
 }  // namespace
 
 TEST(Bf16Rounding, MatchesC10OnEdgeAndRandomValues) {
@@ -713,7 +719,7 @@ TEST(Bf16Gemm, FusedOutputIsGemmThenTheEpilogue) {
             rows[i] = got.data() + i * ld_out * esize;
             if (res.data) res_rows[i] = static_cast<const char*>(res.data) + i * ld_out * (res.bf16 ? 2 : 4);
           }
-          const Bf16Out out{rows.data(), res.data ? res_rows.data() : nullptr, res.bf16,
+          const Bf16Out out{{rows.data()}, {res.data ? res_rows.data() : nullptr}, res.bf16,
                             with_bias ? bias.data() : nullptr, Activation(act), bf16_out};
           k.gemm_out(pr.a_packed.data(), pr.Kp(), &zero, 1, pr.Kp(), pr.rows, pr.b_panels.data(), pr.Kp() * kB16NR,
                      pr.npanels(), c.data(), ldc, two_pass, out);
@@ -721,6 +727,54 @@ TEST(Bf16Gemm, FusedOutputIsGemmThenTheEpilogue) {
               << isa_name(isa) << " act " << act << " variant " << variant << " residual " << res_kind;
         }
       }
+  }
+}
+
+TEST(Bf16Gemm, FusedOutputRoundsSpecialValuesAsTheEpilogue) {
+  // The fused output converts to bf16 with the hardware's instruction where that
+  // equals the emulator's rounding: outputs that are NaNs (with payloads), denormals,
+  // infinities, signed zeros, overflow and ties must still come out as the host
+  // epilogue writes them. A is zero, so each output is the residual (+ bias).
+  for (Isa isa : bf16_isas_here()) {
+    const Bf16Gemm& k = *bf16_gemm(isa);
+    if (!k.gemm_out) continue;
+    const KernelTable& kt = kernel_table(Isa::Avx512);
+    const int64_t rows = 16, kp = 4, npanels = 2, ldc = npanels * kB16NR, zero = 0;
+    std::vector<uint16_t> a(rows * kp, 0), b(npanels * kp * kB16NR, 0x3f80);
+    const float specials[] = {std::numeric_limits<float>::quiet_NaN(),
+                              float_of(0x7fa00001u),  // signalling NaN with a payload
+                              float_of(0xffc12345u),  // negative quiet NaN with a payload
+                              std::numeric_limits<float>::denorm_min(),
+                              -std::numeric_limits<float>::denorm_min(),
+                              float_of(0x007fffffu),  // the largest denormal: rounds to a normal
+                              float_of(0x00008000u),  // a denormal tie
+                              std::numeric_limits<float>::infinity(),
+                              -std::numeric_limits<float>::infinity(),
+                              0.f, -0.f,
+                              std::numeric_limits<float>::max(),  // rounds to +inf
+                              float_of(0x3f808000u),            // a tie to even (down)
+                              float_of(0x3f818000u),            // a tie to even (up)
+                              std::numeric_limits<float>::min(),
+                              1.f};
+    std::vector<float> res(rows * ldc);
+    for (size_t i = 0; i < res.size(); ++i) res[i] = specials[(i * 7 + i / ldc) % 16];
+    for (int with_bias = 0; with_bias < 2; ++with_bias) {
+      std::vector<float> bias(ldc, with_bias ? -0.f : 0.f);  // no bias, or a bias that keeps every value
+      for (int act = 0; act < kNumActivations; ++act) {
+        std::vector<uint16_t> want(rows * ldc), got(rows * ldc);
+        std::vector<float> c(rows * ldc, 0.f);
+        for (int64_t i = 0; i < rows; ++i)
+          kt.epilogue(c.data() + i * ldc, ldc, 1, ldc, with_bias ? bias.data() : nullptr, Activation(act),
+                      Residual{res.data() + i * ldc, false}, want.data() + i * ldc, true, ldc, 1);
+        const Bf16Out out{{nullptr, reinterpret_cast<char*>(got.data()), ldc * 2},
+                          {nullptr, reinterpret_cast<const char*>(res.data()), ldc * 4}, false,
+                          with_bias ? bias.data() : nullptr, Activation(act), true};
+        k.gemm_out(a.data(), kp, &zero, 1, kp, rows, b.data(), kp * kB16NR, npanels, nullptr, ldc, false, out);
+        for (size_t i = 0; i < want.size(); ++i)
+          ASSERT_EQ(want[i], got[i]) << isa_name(isa) << " act " << act << " bias " << with_bias << " element " << i
+                                     << " residual bits " << std::hex << bits(res[i]);
+      }
+    }
   }
 }
 

@@ -153,6 +153,52 @@ bool fuse_output(const aie_kernels::Bf16Gemm& k, const OutputView& out, int64_t 
   return k.gemm_out && out.sC == 1 && cols == nq * kB16NR;
 }
 
+// A task's block of rows: `rows` of them (`padded` with the kernels' row padding) from
+// `first` of segment `seg` (direct) or from output pixel `first` (packed).
+struct BlockRows {
+  int64_t seg, first, rows, padded;
+};
+
+// Per-row tables of a block for gemm_out, filled once per block (all its channel
+// sub-blocks share them) where its rows are not evenly spaced.
+struct RowTables {
+  bool filled = false;
+  int64_t off[kMB];
+  char* out[kMB];
+  const char* res[kMB];
+};
+
+// Where gemm_out writes a block's rows of channels from oc0 (and reads their
+// residual): evenly spaced when the output is channels-last contiguous and the block
+// has no virtual pixels (the kernel steps from the first row, no table); else per-row
+// tables.
+aie_kernels::Bf16Out fused_rows(const BlockRows& b, const ConvShape& s, const Bf16StagedInput& in,
+                                const Bf16Geometry& g, int64_t oc0, const Epilogue& epi, const OutputView& out,
+                                RowTables& t) {
+  const int64_t esize = out.esize(), res_esize = epi.residual_bf16 ? 2 : 4;
+  char* data = static_cast<char*>(out.data);
+  const char* res = static_cast<const char*>(epi.residual);
+  aie_kernels::Bf16Out o{{}, {}, epi.residual_bf16, epi.bias ? epi.bias + oc0 : nullptr, epi.act, out.bf16()};
+  const bool no_virtual = !g.direct || in.Wp == s.OW;
+  if (no_virtual && out.sH == s.OW * out.sW && out.sN == s.OH * out.sH) {
+    int64_t off0;
+    row_offsets(1, s, in, g, b.seg, b.first, out, &off0);
+    o.rows = {nullptr, data + (off0 + oc0) * esize, out.sW * esize};
+    if (res) o.res_rows = {nullptr, res + (off0 + oc0) * res_esize, out.sW * res_esize};
+    return o;
+  }
+  if (!t.filled) row_offsets(b.rows, s, in, g, b.seg, b.first, out, t.off);
+  t.filled = true;
+  for (int64_t j = 0; j < b.padded && j < kMB; ++j) {
+    const bool live = j < b.rows && t.off[j] >= 0;
+    t.out[j] = live ? data + (t.off[j] + oc0) * esize : nullptr;
+    t.res[j] = live && res ? res + (t.off[j] + oc0) * res_esize : nullptr;
+  }
+  o.rows.table = t.out;
+  if (res) o.res_rows.table = t.res;
+  return o;
+}
+
 }  // namespace
 
 void emulate_bf16_pixel_rows(const ConvShape& s, const Bf16PackedWeights& w, const Bf16StagedInput& in,
@@ -199,8 +245,8 @@ void emulate_bf16_pixel_rows(const ConvShape& s, const Bf16PackedWeights& w, con
     // Channel sub-blocks small enough that C stays in L1 from the kernel to the epilogue.
     const int64_t ldc = kSubPanels * kB16NR;
     float* c = thread_buffer<float>(kTileC, padded * ldc);
-    int64_t off[kMB];
-    bool have_offsets = false;
+    const BlockRows blk{seg, first, rows, padded};
+    RowTables tables;
     for (int64_t q0 = 0; q0 < npan; q0 += kSubPanels) {
       const int64_t nq = std::min(kSubPanels, npan - q0);
       const int64_t oc0 = grp * s.OCg() + (p0 + q0) * kB16NR;
@@ -211,18 +257,7 @@ void emulate_bf16_pixel_rows(const ConvShape& s, const Bf16PackedWeights& w, con
         const uint16_t* b = w.for_group(passes[p].b, grp) + (p0 + q0) * kp * kB16NR;
         const auto& k = bf16_gemm_for(staged_min_exp(in, passes[p].a), w.min_exp[rb]);
         if (p + 1 == passes.size() && fuse_output(k, out, cols, nq)) {
-          if (!have_offsets) row_offsets(rows, s, in, g, seg, first, out, off);
-          have_offsets = true;
-          char* rp[kMB];
-          const char* rr[kMB];
-          const int64_t esize = out.esize(), res_esize = epi.residual_bf16 ? 2 : 4;
-          for (int64_t j = 0; j < padded && j < kMB; ++j) {
-            const bool live = j < rows && off[j] >= 0;
-            rp[j] = live ? static_cast<char*>(out.data) + (off[j] + oc0) * esize : nullptr;
-            rr[j] = live && epi.residual ? static_cast<const char*>(epi.residual) + (off[j] + oc0) * res_esize : nullptr;
-          }
-          const aie_kernels::Bf16Out o{rp, epi.residual ? rr : nullptr, epi.residual_bf16,
-                                       epi.bias ? epi.bias + oc0 : nullptr, epi.act, out.bf16()};
+          const auto o = fused_rows(blk, s, in, g, oc0, epi, out, tables);
           k.gemm_out(a_of[ra], lda, taps, ntaps, kc, rows, b, kp * kB16NR, nq, c, ldc, p > 0, o);
           written = true;
           break;

@@ -1,5 +1,5 @@
 // Staging for the native-bf16 family (bf16_family.h): NHWC bf16 pixel rows with
-// slack for the direct kernels; planar channel rows (the float family's staging, the
+// slack for the direct kernels (or the input itself, where it already is them); planar channel rows (the float family's staging, the
 // input itself, or the pixels a strided 1x1 conv reads); and the exponent scan that
 // picks the exact GEMM form for operands with tiny exponents.
 #include <ATen/Parallel.h>
@@ -57,6 +57,19 @@ int scan_min_exp(const float* p, int64_t n) {
     int local = 255;
     for (int64_t i = begin; i < end; ++i)
       local = std::min(local, kt.min_exponent_rounded(p + i * chunk, std::min(chunk, n - i * chunk)));
+    atomic_min(min_exp, local);
+  });
+  return min_exp;
+}
+
+// Smallest exponent field of the bf16 values p[0..n), in parallel.
+int scan_min_exp_bits(const uint16_t* p, int64_t n) {
+  const auto& kt = host_kernels();
+  constexpr int64_t chunk = int64_t(1) << 16;
+  std::atomic<int> min_exp{255};
+  at::parallel_for(0, ceil_div(n, chunk), 1, [&](int64_t begin, int64_t end) {
+    int local = 255;
+    for (int64_t i = begin; i < end; ++i) local = std::min(local, kt.min_exponent(p + i * chunk, std::min(chunk, n - i * chunk)));
     atomic_min(min_exp, local);
   });
   return min_exp;
@@ -123,6 +136,18 @@ Bf16StagedInput stage_planar_bf16(const at::Tensor& x, const ConvShape& s, Numer
 
 }  // namespace
 
+// Whether a bf16 channels-last tensor is already its own pixel-row staging: a dense
+// NHWC input of a stride-1 unpadded 1x1 conv whose values the passes take unrounded,
+// with a pixel count the kernels' row padding divides (so no block reads past the
+// tensor's end, where the staging has its zeroed slack).
+bool nhwc_in_place(const at::Tensor& x, const ConvShape& s, Numerics numerics) {
+  const StagingSource src(x);
+  const auto modes = staged_roundings(numerics);
+  return src.bf16 && modes.size() == 1 && modes[0] == Rounding::None && one_by_one_unpadded(s) &&
+         s.stride_h == 1 && s.stride_w == 1 && src.sC == 1 && src.sW == s.C && src.sH == s.W * s.C &&
+         src.sN == s.H * s.W * s.C && (s.N * s.H * s.W) % kB16RowBlock == 0;
+}
+
 Bf16StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numerics numerics, HostLayout layout) {
   if (layout == HostLayout::ChannelRows) return stage_planar_bf16(x, s, numerics);
   Bf16StagedInput st;
@@ -131,6 +156,14 @@ Bf16StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numeri
   st.Hp = s.Hp();
   st.Wp = s.Wp();
   st.C = s.C;
+  if (nhwc_in_place(x, s, numerics)) {
+    const auto* p = reinterpret_cast<const uint16_t*>(x.const_data_ptr());
+    st.raw = true;
+    st.bf16[static_cast<int>(Rounding::None)] = p;
+    st.variants[static_cast<int>(Rounding::None)] = p;
+    st.min_exp_hi = scan_min_exp_bits(p, x.numel());
+    return st;
+  }
   const int64_t row = st.Wp * s.C, plane = st.Hp * row, total = s.N * plane;
   const auto modes = staged_roundings(numerics);
   std::array<uint16_t*, 4> dst{};
