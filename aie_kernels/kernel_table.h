@@ -147,7 +147,24 @@ struct KernelTable {
   // dst[i] = rounding(the bf16 value with bits src[i]): widen_bf16 then round_f32 in one
   // pass (the staging of bfloat16 tensors), the same values.
   void (*round_bf16_f32)(const uint16_t* src, float* dst, int64_t n, Rounding mode);
+
+  // `depthwise` (accumulate false) on bf16 pixels: pix[j] holds bf16 bits, each
+  // widened exactly, so the results equal `depthwise` on the widened values.
+  void (*depthwise_bf16)(const uint16_t* const* pix, int npix, const int64_t* tap_off, int ntaps,
+                         int64_t channels, const float* w, float* out, int64_t ld_out);
+
+  // depthwise_bf16 for 8 consecutive outputs of one row, dilation 1: output j's
+  // window row kh starts at base + row_off[kh] + j * stride * pix_stride, input pixels
+  // pix_stride elements apart; kh_count x kw_count taps. Loads each input pixel once
+  // per kernel row; the same results. False (nothing done) for the window shapes it
+  // has no form for (kw_count x stride other than 3x1, 3x2, 5x1, 5x2, 7x1).
+  bool (*depthwise_bf16_rows)(const uint16_t* base, const int64_t* row_off, int kh_count, int kw_count,
+                              int stride, int64_t pix_stride, int64_t channels, const float* w, float* out,
+                              int64_t ld_out);
 };
+
+// Output pixels per depthwise_bf16_rows call.
+constexpr int kChunkPixels = 8;
 
 // sum_row's block (a multiple of every ISA's vector chains); sum_short_rows' longest row.
 constexpr int64_t kSumBlock = 1024;

@@ -130,6 +130,122 @@ void depthwise(const float* const* pix, int npix, const int64_t* tap_off, int nt
   }
 }
 
+// `depthwise` on bf16 pixels (bits), each widened exactly as it is loaded: the same
+// FMA chain per element as `depthwise` on the widened values.
+template <int P>
+int64_t depthwise_bf16_pixels(const uint16_t* const* pix, const int64_t* tap_off, int ntaps, int64_t channels,
+                              const float* w, float* out, int64_t ld_out) {
+  int64_t ch = 0;
+  for (; ch + V::N <= channels; ch += V::N) {
+    V acc[P];
+    for (int j = 0; j < P; ++j) acc[j] = V::zero();
+    for (int t = 0; t < ntaps; ++t) {
+      const V wt = V::load(w + t * channels + ch);
+      const int64_t off = tap_off[t] + ch;
+      for (int j = 0; j < P; ++j) acc[j] = V::fma(V::load_bits(pix[j] + off), wt, acc[j]);
+    }
+    for (int j = 0; j < P; ++j) acc[j].store(out + j * ld_out + ch);
+  }
+  return ch;
+}
+
+void depthwise_bf16(const uint16_t* const* pix, int npix, const int64_t* tap_off, int ntaps, int64_t channels,
+                    const float* w, float* out, int64_t ld_out) {
+  int64_t ch = 0;
+  switch (npix) {
+#define TORCH_AIE_DW_CASE(P) \
+  case P: ch = depthwise_bf16_pixels<P>(pix, tap_off, ntaps, channels, w, out, ld_out); break;
+    TORCH_AIE_DW_CASE(1) TORCH_AIE_DW_CASE(2) TORCH_AIE_DW_CASE(3) TORCH_AIE_DW_CASE(4)
+    TORCH_AIE_DW_CASE(5) TORCH_AIE_DW_CASE(6) TORCH_AIE_DW_CASE(7) TORCH_AIE_DW_CASE(8)
+#undef TORCH_AIE_DW_CASE
+    default: break;
+  }
+  for (; ch + V::N <= channels; ch += V::N) {
+    for (int j = 0; j < npix; ++j) {
+      V acc = V::zero();
+      for (int t = 0; t < ntaps; ++t)
+        acc = V::fma(V::load_bits(pix[j] + tap_off[t] + ch), V::load(w + t * channels + ch), acc);
+      acc.store(out + j * ld_out + ch);
+    }
+  }
+  for (; ch < channels; ++ch) {  // channel tail: the same FMA chain, one lane
+    for (int j = 0; j < npix; ++j) {
+      VecScalar acc = VecScalar::zero();
+      for (int t = 0; t < ntaps; ++t)
+        acc = VecScalar::fma(VecScalar::load_bits(pix[j] + tap_off[t] + ch), VecScalar{w[t * channels + ch]}, acc);
+      out[j * ld_out + ch] = acc.v;
+    }
+  }
+}
+
+// f(integral_constant<int, i>) for i < N, unrolled (compile-time indices keep the
+// accumulators of depthwise_bf16_window in registers).
+template <int N, class F>
+__attribute__((always_inline)) inline void static_for(F&& f) {
+  [&]<int... I>(std::integer_sequence<int, I...>) { (f(std::integral_constant<int, I>{}), ...); }
+  (std::make_integer_sequence<int, N>());
+}
+
+// depthwise_bf16 for kChunkPixels consecutive outputs of one row, windows KW wide
+// (dilation 1) at stride SW: each input pixel of a kernel row is loaded and widened
+// once and feeds every output whose window holds it (the pointer form loads it once
+// per tap). For each output the taps still go kernel row by kernel row, left to
+// right: the same FMA chain.
+
+template <int KW, int SW>
+void depthwise_bf16_window(const uint16_t* base, const int64_t* row_off, int kh_count, int64_t pix_stride,
+                           int64_t channels, const float* w, float* out, int64_t ld_out) {
+  constexpr int P = kChunkPixels, span = (P - 1) * SW + KW;
+  int64_t ch = 0;
+  for (; ch + V::N <= channels; ch += V::N) {
+    V acc[P];
+    static_for<P>([&](auto j) { acc[j] = V::zero(); });
+    for (int kh = 0; kh < kh_count; ++kh) {
+      V wv[KW];
+      static_for<KW>([&](auto kw) { wv[kw] = V::load(w + (kh * KW + kw) * channels + ch); });
+      const uint16_t* row = base + row_off[kh] + ch;
+      static_for<span>([&](auto p) {
+        const V v = V::load_bits(row + p * pix_stride);
+        static_for<KW>([&](auto kw) {
+          constexpr int q = p - kw;
+          if constexpr (q >= 0 && q % SW == 0 && q / SW < P) acc[q / SW] = V::fma(v, wv[kw], acc[q / SW]);
+        });
+      });
+    }
+    static_for<P>([&](auto j) { acc[j].store(out + j * ld_out + ch); });
+  }
+  if (ch == channels) return;
+  // The channel tail through the pointer form (the same chain).
+  const uint16_t* pix[P];
+  for (int j = 0; j < P; ++j) pix[j] = base + j * SW * pix_stride + ch;
+  int64_t taps[7 * 7];
+  for (int kh = 0; kh < kh_count; ++kh)
+    for (int kw = 0; kw < KW; ++kw) taps[kh * KW + kw] = row_off[kh] + kw * pix_stride;
+  // depthwise_bf16 reads weights at t * channels + ch: offset w and out to the tail.
+  for (int j = 0; j < P; ++j)
+    for (int64_t c = ch; c < channels; ++c) {
+      VecScalar a = VecScalar::zero();
+      for (int t = 0; t < kh_count * KW; ++t)
+        a = VecScalar::fma(VecScalar::load_bits(pix[j] + taps[t] + (c - ch)), VecScalar{w[t * channels + c]}, a);
+      out[j * ld_out + c] = a.v;
+    }
+}
+
+bool depthwise_bf16_rows(const uint16_t* base, const int64_t* row_off, int kh_count, int kw_count, int stride,
+                         int64_t pix_stride, int64_t channels, const float* w, float* out, int64_t ld_out) {
+  using Fn = void (*)(const uint16_t*, const int64_t*, int, int64_t, int64_t, const float*, float*, int64_t);
+  Fn fn = nullptr;
+  if (kh_count * kw_count > 7 * 7) return false;  // the tail's tap table
+  if (kw_count == 3 && stride == 1) fn = &depthwise_bf16_window<3, 1>;
+  if (kw_count == 3 && stride == 2) fn = &depthwise_bf16_window<3, 2>;
+  if (kw_count == 5 && stride == 1) fn = &depthwise_bf16_window<5, 1>;
+  if (kw_count == 5 && stride == 2) fn = &depthwise_bf16_window<5, 2>;
+  if (kw_count == 7 && stride == 1) fn = &depthwise_bf16_window<7, 1>;
+  if (!fn) return false;
+  fn(base, row_off, kh_count, pix_stride, channels, w, out, ld_out);
+  return true;
+}
+
 void depthwise_row(const float* src, const int64_t* tap_off, int ntaps, const float* w,
                    int64_t w_stride, float* out, int64_t n, bool accumulate) {
   // kRowVecs independent FMA chains at a time, so that FMA latency is hidden and each
@@ -726,5 +842,5 @@ KernelTable make_table(Isa isa) {
   return KernelTable{isa,       &gemm_packed,   &gemm_direct,  &depthwise,
                      &epilogue, &round_f32,     &depthwise_row, &epilogue_rows,
                      &round_bits, &min_exponent, &min_exponent_rounded, &pack_b_runs_vnni, &round_transpose_bits,
-                     &round_transpose, &gemm_packed_rows_out, &max_row, &sum_row, &sum_short_rows, &add_row, &widen_bf16, &round_bf16_f32};
+                     &round_transpose, &gemm_packed_rows_out, &max_row, &sum_row, &sum_short_rows, &add_row, &widen_bf16, &round_bf16_f32, &depthwise_bf16, &depthwise_bf16_rows};
 }

@@ -177,3 +177,39 @@ def test_depthwise_staged_a_few_images_at_a_time_equals_each_image_alone(precisi
     assert ((batch.double() - ref).abs() <= tol).all()
     fused_ref = torch.relu(ref + skip.double())
     assert ((fused.double() - fused_ref).abs() <= tol + skip.double().abs() * 2.0**-8).all()
+
+
+# (C, H, W, kernel, stride, padding, dilation): windows inside and across every border.
+IN_PLACE_DEPTHWISE = [
+    (32, 17, 29, 3, 1, 1, 1),   # interior chunks read in place, border chunks from patches
+    (24, 16, 33, 3, 2, 1, 1),   # stride 2
+    (20, 12, 40, 5, 1, 4, 2),   # dilated 5x5, padding past the kernel's reach
+    (17, 9, 7, 7, 1, 3, 1),     # 7x7 on a row narrower than a chunk, odd channel count
+    (48, 6, 6, 3, 2, 0, 1),     # no padding
+]
+
+
+@pytest.mark.parametrize("shape", IN_PLACE_DEPTHWISE, ids=lambda s: "x".join(map(str, s)))
+def test_bf16_channels_last_depthwise_read_in_place_equals_the_staged_result(shape):
+    """csrc/runtime/emulator/depthwise_in_place.cpp: a depthwise conv on a bfloat16 channels-last input reads the
+    tensor itself (a strided channels-last view too), copying only border windows into zero-padded patches. Its
+    result is the planar (staged) path's, bit for bit, with bias, ReLU and a residual, and within the bound."""
+    c, h, w, k, s, p, d = shape
+    torch.manual_seed(c * h + w)
+    wide = torch.randn(2, c + 5, h, w).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    x = wide[:, 2:2 + c]
+    wt = (torch.randn(c, 1, k, k) * 0.3).to(torch.bfloat16)
+    b = torch.randn(c).to(torch.bfloat16)
+    torch_aie.set_conv_precision("bf16")
+    xa, wa, ba = wide.to("aie")[:, 2:2 + c], wt.to("aie"), b.to("aie")
+    assert xa.stride(1) == 1 and xa.stride(3) == c + 5  # channels contiguous, pixels c + 5 elements apart
+    planar = F.conv2d(xa.contiguous(), wa, ba, s, p, d, c).cpu()
+    assert torch.equal(F.conv2d(xa, wa, ba, s, p, d, c).cpu(), planar)
+    assert torch.equal(F.conv2d(xa.contiguous(memory_format=torch.channels_last), wa, ba, s, p, d, c).cpu(), planar)
+    skip = torch.randn(planar.shape).to(torch.bfloat16)
+    args = ([s, s], [p, p], [d, d], c, "auto", True, "none")
+    fused = torch.ops.aie.conv2d(xa, wa, ba, *args, skip.contiguous(memory_format=torch.channels_last).to("aie"))
+    assert torch.equal(fused.cpu(), torch.ops.aie.conv2d(xa.contiguous(), wa, ba, *args, skip.to("aie")).cpu())
+    ref = F.conv2d(x.double(), wt.double(), b.double(), s, p, d, c)
+    mag = F.conv2d(x.double().abs(), wt.double().abs(), b.double().abs(), s, p, d, c)
+    assert ((planar.double() - ref).abs() <= conv_error_bound("bf16_tensor", k * k, mag, ref)).all()

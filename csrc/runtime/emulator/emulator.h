@@ -68,4 +68,10 @@ bool depthwise_streams(const ConvShape& s, const at::Tensor& x);
 void emulate_depthwise_streamed(const ConvShape& s, const PackedWeights& w, const at::Tensor& x,
                                 const Epilogue& epi, const OutputView& out);
 
+// Pixel-row depthwise reading a bfloat16 channels-last input in place, no staging
+// (depthwise_in_place.cpp); the same bits as staging first.
+bool depthwise_in_place(const ConvShape& s, const at::Tensor& x, Numerics numerics);
+void emulate_depthwise_in_place(const ConvShape& s, const PackedWeights& w, const at::Tensor& x,
+                                const Epilogue& epi, const OutputView& out);
+
 }  // namespace torch_aie::runtime

@@ -77,7 +77,7 @@ class FloatFamily final : public KernelFamily {
   void run(const ConvJob& job, const PackedOperand& weights, const ConvIO& io) const override {
     const auto* w = dynamic_cast<const PackedWeights*>(&weights);
     TORCH_CHECK(w, "host_emulator float family: packed weights were made by another family or backend");
-    const int64_t per = images_per_staging(job);
+    const int64_t per = in_place(job, io) ? job.shape.N : images_per_staging(job);
     if (per < job.shape.N) {
       for (int64_t n0 = 0; n0 < job.shape.N; n0 += per) {
         ConvJob part = job;
@@ -96,10 +96,16 @@ class FloatFamily final : public KernelFamily {
   }
 
  private:
+  static bool in_place(const ConvJob& job, const ConvIO& io) {
+    return job.algorithm == ConvAlgorithm::Depthwise && layout_of(job) == HostLayout::PixelRows &&
+           depthwise_in_place(job.shape, io.input, job.numerics);
+  }
+
   void run_images(const ConvJob& job, const PackedWeights& w, const ConvIO& io) const {
     std::vector<float> bias;  // the fp32 bias the epilogue reads where it widens one, alive until the conv ends
     const Epilogue epi = epilogue_for(job, io, bias);
     const OutputView ov = output_view(io.output);
+    if (in_place(job, io)) return emulate_depthwise_in_place(job.shape, w, io.input, epi, ov);
     if (job.algorithm == ConvAlgorithm::Depthwise && layout_of(job) == HostLayout::PixelRows &&
         depthwise_streams(job.shape, io.input))
       return emulate_depthwise_streamed(job.shape, w, io.input, epi, ov);

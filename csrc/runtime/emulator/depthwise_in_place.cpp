@@ -1,0 +1,137 @@
+// Pixel-row depthwise convs on bfloat16 channels-last tensors, read in place: no
+// staged copy of the input. A task is one output row. Chunks of its pixels whose
+// windows lie inside the image read the tensor itself (a channels-last tensor's taps
+// are at fixed element offsets from a window's first pixel, as in a staged image);
+// chunks that reach into the padding copy their windows into a small zero-filled
+// patch first. Either way every element sees the staged path's FMA chain on the same
+// values (the padding's zeros included), so the bits are the staged path's.
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "csrc/runtime/emulator/emulator.h"
+#include "csrc/runtime/emulator/host_buffers.h"
+#include "csrc/runtime/emulator/host_tasks.h"
+#include "csrc/runtime/emulator/passes.h"
+
+namespace torch_aie::runtime {
+
+namespace {
+
+constexpr int kChunk = aie_kernels::kChunkPixels;  // output pixels per kernel call
+
+// Where a conv's windows are: the input tensor's strides, and the patch a border
+// chunk's windows are copied into.
+struct Windows {
+  const uint16_t* x;
+  int64_t sN, sH, sW;
+  std::vector<int64_t> taps;        // tap offsets from a window's first pixel, in the tensor
+  std::vector<int64_t> rows;        // kernel row offsets from it (the window-row kernel's form)
+  int64_t patch_w;                  // patch pixels per kernel row: a full chunk's windows
+  std::vector<int64_t> patch_taps;  // the same offsets within the patch
+  std::vector<int64_t> patch_rows;
+
+  Windows(const ConvShape& s, const at::Tensor& in)
+      : x(reinterpret_cast<const uint16_t*>(in.const_data_ptr())), sN(in.stride(0)), sH(in.stride(2)),
+        sW(in.stride(3)), patch_w((kChunk - 1) * s.stride_w + (s.KW - 1) * s.dil_w + 1) {
+    for (int64_t kh = 0; kh < s.KH; ++kh) {
+      rows.push_back(kh * s.dil_h * sH);
+      patch_rows.push_back(kh * patch_w * s.C);
+    }
+    for (int64_t kh = 0; kh < s.KH; ++kh)
+      for (int64_t kw = 0; kw < s.KW; ++kw) {
+        taps.push_back(kh * s.dil_h * sH + kw * s.dil_w * sW);
+        patch_taps.push_back((kh * patch_w + kw * s.dil_w) * s.C);  // one patch row per kernel row
+      }
+  }
+};
+
+// Copies the windows of output pixels (n, oh, ow0 ..) into `patch` ([KH][patch_w][C],
+// zeros where they reach into the padding).
+void fill_patch(const ConvShape& s, const Windows& win, int64_t n, int64_t oh, int64_t ow0, uint16_t* patch) {
+  const int64_t row = win.patch_w * s.C;
+  std::memset(patch, 0, s.KH * row * sizeof(uint16_t));
+  const int64_t iw0 = ow0 * s.stride_w - s.pad_w;
+  for (int64_t kh = 0; kh < s.KH; ++kh) {
+    const int64_t ih = oh * s.stride_h - s.pad_h + kh * s.dil_h;
+    if (ih < 0 || ih >= s.H) continue;
+    const uint16_t* src = win.x + n * win.sN + ih * win.sH;
+    for (int64_t p = std::max<int64_t>(0, -iw0); p < win.patch_w && iw0 + p < s.W; ++p)
+      std::memcpy(patch + kh * row + p * s.C, src + (iw0 + p) * win.sW, s.C * sizeof(uint16_t));
+  }
+}
+
+// One conv's state for its tasks.
+struct InPlaceConv {
+  const ConvShape& s;
+  const Windows win;
+  const float* w;  // [tap][channel]
+  const Epilogue& epi;
+  const OutputView& out;
+  int64_t first_in, last_in;  // output columns whose windows are inside the image horizontally
+
+  InPlaceConv(const ConvShape& shape, const at::Tensor& x, const float* weights, const Epilogue& e,
+              const OutputView& o)
+      : s(shape), win(shape, x), w(weights), epi(e), out(o) {
+    first_in = std::min(s.OW, aie_kernels::ceil_div(s.pad_w, s.stride_w));
+    const int64_t reach = s.W - 1 + s.pad_w - (s.KW - 1) * s.dil_w;  // pad_w + the last window start inside
+    last_in = reach < 0 ? first_in : std::clamp(reach / s.stride_w + 1, first_in, s.OW);
+  }
+
+  // Output row r (image r / OH, row r % OH), kChunk pixels per kernel call.
+  void output_row(int64_t r) const {
+    const auto& kt = host_kernels();
+    const int64_t n = r / s.OH, oh = r % s.OH, ih0 = oh * s.stride_h - s.pad_h;
+    const bool rows_in = ih0 >= 0 && ih0 + (s.KH - 1) * s.dil_h < s.H;
+    float* c = thread_buffer<float>(kTileC, kChunk * s.C);
+    uint16_t* patch = thread_buffer<uint16_t>(kRowTmp, s.KH * win.patch_w * s.C);
+    for (int64_t ow0 = 0; ow0 < s.OW; ow0 += kChunk) {
+      const int np = static_cast<int>(std::min<int64_t>(kChunk, s.OW - ow0));
+      // The chunk's first window, and how its taps and pixels are spaced.
+      const bool inside = rows_in && ow0 >= first_in && ow0 + np <= last_in;
+      if (!inside) fill_patch(s, win, n, oh, ow0, patch);
+      const uint16_t* base =
+          inside ? win.x + n * win.sN + ih0 * win.sH + (ow0 * s.stride_w - s.pad_w) * win.sW : patch;
+      const int64_t pix_stride = inside ? win.sW : s.C;
+      const bool by_rows = np == kChunk && s.dil_w == 1 &&
+                           kt.depthwise_bf16_rows(base, inside ? win.rows.data() : win.patch_rows.data(),
+                                                  static_cast<int>(s.KH), static_cast<int>(s.KW),
+                                                  static_cast<int>(s.stride_w), pix_stride, s.C, w, c, s.C);
+      if (!by_rows) {
+        const uint16_t* pix[kChunk];
+        for (int j = 0; j < np; ++j) pix[j] = base + j * s.stride_w * pix_stride;
+        kt.depthwise_bf16(pix, np, inside ? win.taps.data() : win.patch_taps.data(), static_cast<int>(s.taps()),
+                          s.C, w, c, s.C);
+      }
+      char* dst = static_cast<char*>(out.data) + (n * out.sN + oh * out.sH + ow0 * out.sW) * out.esize();
+      kt.epilogue(c, s.C, np, s.C, epi.bias, epi.act, epi.residual_for(out, dst), dst, out.bf16(), out.sW, out.sC);
+    }
+  }
+};
+
+}  // namespace
+
+bool depthwise_in_place(const ConvShape& s, const at::Tensor& x, Numerics numerics) {
+  return numerics == Numerics::Bf16Tensor && x.scalar_type() == at::kBFloat16 && x.stride(1) == 1;
+}
+
+void emulate_depthwise_in_place(const ConvShape& s, const PackedWeights& w, const at::Tensor& x,
+                                const Epilogue& epi, const OutputView& out) {
+  TORCH_CHECK(depthwise_in_place(s, x, w.numerics), "emulate_depthwise_in_place: needs a bf16 channels-last input");
+  const auto passes = passes_for(w.numerics);
+  TORCH_CHECK(passes.size() == 1, "emulate_depthwise_in_place: one pass expected");
+  if (s.M() == 0 || s.C == 0) return;
+  const InPlaceConv conv(s, x, w.for_group(passes[0].b, 0), epi, out);
+  // A task is a run of consecutive output rows, so that the input rows neighbouring
+  // outputs share stay in its thread's caches (rows dealt one at a time went to both
+  // threads in turn, and each read every input row from memory).
+  const int64_t rows = s.N * s.OH;
+  const int64_t per_task = std::max<int64_t>(1, rows / (8 * at::get_num_threads()));
+  run_tasks(aie_kernels::ceil_div(rows, per_task), [&](int64_t t) {
+    for (int64_t r = t * per_task; r < std::min(rows, (t + 1) * per_task); ++r) conv.output_row(r);
+  });
+}
+
+}  // namespace torch_aie::runtime
