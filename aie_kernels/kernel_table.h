@@ -47,6 +47,18 @@ struct PixelRun {
   int64_t base;
 };
 
+// Where depthwise_bf16_rows writes its outputs: channels-last pixels pix_stride
+// elements apart, finished as `epilogue` finishes them (+ bias[ch], + the residual at
+// the output element's offset, the activation, one rounding to bf16 if `bf16`).
+struct DepthwiseOut {
+  void* data;
+  int64_t pix_stride, channels;
+  const float* bias;  // null: none
+  Activation act;
+  Residual res;
+  bool bf16;
+};
+
 struct KernelTable {
   Isa isa;
 
@@ -153,14 +165,15 @@ struct KernelTable {
   void (*depthwise_bf16)(const uint16_t* const* pix, int npix, const int64_t* tap_off, int ntaps,
                          int64_t channels, const float* w, float* out, int64_t ld_out);
 
-  // depthwise_bf16 for 8 consecutive outputs of one row, dilation 1: output j's
-  // window row kh starts at base + row_off[kh] + j * stride * pix_stride, input pixels
-  // pix_stride elements apart; kh_count x kw_count taps. Loads each input pixel once
-  // per kernel row; the same results. False (nothing done) for the window shapes it
-  // has no form for (kw_count x stride other than 3x1, 3x2, 5x1, 5x2, 7x1).
+  // depthwise_bf16 for kChunkPixels consecutive outputs of one row, dilation 1, with
+  // the output stage fused: output j's window row kh starts at base + row_off[kh] +
+  // j * stride * pix_stride (input pixels pix_stride elements apart), kh_count x
+  // kw_count taps; its finished channels go to `out` at element j * out.pix_stride.
+  // Loads each input pixel once per kernel row; the bits of depthwise_bf16 then
+  // `epilogue`. False (nothing done) for the window shapes it has no form for
+  // (kw_count x stride other than 3x1, 3x2, 5x1, 5x2, 7x1).
   bool (*depthwise_bf16_rows)(const uint16_t* base, const int64_t* row_off, int kh_count, int kw_count,
-                              int stride, int64_t pix_stride, int64_t channels, const float* w, float* out,
-                              int64_t ld_out);
+                              int stride, int64_t pix_stride, const float* w, const DepthwiseOut& out);
 };
 
 // Output pixels per depthwise_bf16_rows call.

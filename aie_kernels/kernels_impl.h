@@ -178,74 +178,6 @@ void depthwise_bf16(const uint16_t* const* pix, int npix, const int64_t* tap_off
   }
 }
 
-// f(integral_constant<int, i>) for i < N, unrolled (compile-time indices keep the
-// accumulators of depthwise_bf16_window in registers).
-template <int N, class F>
-__attribute__((always_inline)) inline void static_for(F&& f) {
-  [&]<int... I>(std::integer_sequence<int, I...>) { (f(std::integral_constant<int, I>{}), ...); }
-  (std::make_integer_sequence<int, N>());
-}
-
-// depthwise_bf16 for kChunkPixels consecutive outputs of one row, windows KW wide
-// (dilation 1) at stride SW: each input pixel of a kernel row is loaded and widened
-// once and feeds every output whose window holds it (the pointer form loads it once
-// per tap). For each output the taps still go kernel row by kernel row, left to
-// right: the same FMA chain.
-
-template <int KW, int SW>
-void depthwise_bf16_window(const uint16_t* base, const int64_t* row_off, int kh_count, int64_t pix_stride,
-                           int64_t channels, const float* w, float* out, int64_t ld_out) {
-  constexpr int P = kChunkPixels, span = (P - 1) * SW + KW;
-  int64_t ch = 0;
-  for (; ch + V::N <= channels; ch += V::N) {
-    V acc[P];
-    static_for<P>([&](auto j) { acc[j] = V::zero(); });
-    for (int kh = 0; kh < kh_count; ++kh) {
-      V wv[KW];
-      static_for<KW>([&](auto kw) { wv[kw] = V::load(w + (kh * KW + kw) * channels + ch); });
-      const uint16_t* row = base + row_off[kh] + ch;
-      static_for<span>([&](auto p) {
-        const V v = V::load_bits(row + p * pix_stride);
-        static_for<KW>([&](auto kw) {
-          constexpr int q = p - kw;
-          if constexpr (q >= 0 && q % SW == 0 && q / SW < P) acc[q / SW] = V::fma(v, wv[kw], acc[q / SW]);
-        });
-      });
-    }
-    static_for<P>([&](auto j) { acc[j].store(out + j * ld_out + ch); });
-  }
-  if (ch == channels) return;
-  // The channel tail through the pointer form (the same chain).
-  const uint16_t* pix[P];
-  for (int j = 0; j < P; ++j) pix[j] = base + j * SW * pix_stride + ch;
-  int64_t taps[7 * 7];
-  for (int kh = 0; kh < kh_count; ++kh)
-    for (int kw = 0; kw < KW; ++kw) taps[kh * KW + kw] = row_off[kh] + kw * pix_stride;
-  // depthwise_bf16 reads weights at t * channels + ch: offset w and out to the tail.
-  for (int j = 0; j < P; ++j)
-    for (int64_t c = ch; c < channels; ++c) {
-      VecScalar a = VecScalar::zero();
-      for (int t = 0; t < kh_count * KW; ++t)
-        a = VecScalar::fma(VecScalar::load_bits(pix[j] + taps[t] + (c - ch)), VecScalar{w[t * channels + c]}, a);
-      out[j * ld_out + c] = a.v;
-    }
-}
-
-bool depthwise_bf16_rows(const uint16_t* base, const int64_t* row_off, int kh_count, int kw_count, int stride,
-                         int64_t pix_stride, int64_t channels, const float* w, float* out, int64_t ld_out) {
-  using Fn = void (*)(const uint16_t*, const int64_t*, int, int64_t, int64_t, const float*, float*, int64_t);
-  Fn fn = nullptr;
-  if (kh_count * kw_count > 7 * 7) return false;  // the tail's tap table
-  if (kw_count == 3 && stride == 1) fn = &depthwise_bf16_window<3, 1>;
-  if (kw_count == 3 && stride == 2) fn = &depthwise_bf16_window<3, 2>;
-  if (kw_count == 5 && stride == 1) fn = &depthwise_bf16_window<5, 1>;
-  if (kw_count == 5 && stride == 2) fn = &depthwise_bf16_window<5, 2>;
-  if (kw_count == 7 && stride == 1) fn = &depthwise_bf16_window<7, 1>;
-  if (!fn) return false;
-  fn(base, row_off, kh_count, pix_stride, channels, w, out, ld_out);
-  return true;
-}
-
 void depthwise_row(const float* src, const int64_t* tap_off, int ntaps, const float* w,
                    int64_t w_stride, float* out, int64_t n, bool accumulate) {
   // kRowVecs independent FMA chains at a time, so that FMA latency is hidden and each
@@ -418,6 +350,88 @@ inline Residual offset(const Residual& r, int64_t elements) {
   if (!r.data) return r;
   const char* p = static_cast<const char*>(r.data) + elements * (r.bf16 ? 2 : 4);
   return Residual{p, r.bf16};
+}
+
+// f(integral_constant<int, i>) for i < N, unrolled (compile-time indices keep the
+// accumulators of depthwise_bf16_window in registers).
+template <int N, class F>
+__attribute__((always_inline)) inline void static_for(F&& f) {
+  [&]<int... I>(std::integer_sequence<int, I...>) { (f(std::integral_constant<int, I>{}), ...); }
+  (std::make_integer_sequence<int, N>());
+}
+
+// One finished output vector of a channels-last pixel: epilogue_contiguous's steps.
+__attribute__((always_inline)) inline void finish_store(V v, const DepthwiseOut& o, int64_t e, int64_t ch) {
+  if (o.bias) v = V::add(v, V::load(o.bias + ch));
+  if (o.res.data) v = V::add(v, residual_vec(o.res, e));
+  v = activate(v, o.act);
+  if (o.bf16)
+    V::round_bf16(v).store_bits(static_cast<uint16_t*>(o.data) + e);
+  else
+    v.store(static_cast<float*>(o.data) + e);
+}
+
+inline void finish_store_scalar(float acc, const DepthwiseOut& o, int64_t e, int64_t ch) {
+  VecScalar v{acc};
+  if (o.bias) v = VecScalar::add(v, VecScalar{o.bias[ch]});
+  if (o.res.data) v = VecScalar::add(v, VecScalar{residual_at(o.res, e)});
+  v = activate(v, o.act);
+  if (o.bf16)
+    store_bf16(VecScalar::round_bf16(v).v, static_cast<uint16_t*>(o.data) + e);
+  else
+    static_cast<float*>(o.data)[e] = v.v;
+}
+
+// depthwise_bf16_rows for windows KW wide at stride SW: each input pixel of a kernel
+// row is loaded and widened once and feeds every output whose window holds it (the
+// pointer form loads it once per tap). For each output the taps still go kernel row
+// by kernel row, left to right: the same FMA chain. Outputs are finished in registers.
+template <int KW, int SW>
+void depthwise_bf16_window(const uint16_t* base, const int64_t* row_off, int kh_count, int64_t pix_stride,
+                           const float* w, const DepthwiseOut& o) {
+  constexpr int P = kChunkPixels, span = (P - 1) * SW + KW;
+  const int64_t channels = o.channels;
+  int64_t ch = 0;
+  for (; ch + V::N <= channels; ch += V::N) {
+    V acc[P];
+    static_for<P>([&](auto j) { acc[j] = V::zero(); });
+    for (int kh = 0; kh < kh_count; ++kh) {
+      V wv[KW];
+      static_for<KW>([&](auto kw) { wv[kw] = V::load(w + (kh * KW + kw) * channels + ch); });
+      const uint16_t* row = base + row_off[kh] + ch;
+      static_for<span>([&](auto p) {
+        const V v = V::load_bits(row + p * pix_stride);
+        static_for<KW>([&](auto kw) {
+          constexpr int q = p - kw;
+          if constexpr (q >= 0 && q % SW == 0 && q / SW < P) acc[q / SW] = V::fma(v, wv[kw], acc[q / SW]);
+        });
+      });
+    }
+    static_for<P>([&](auto j) { finish_store(acc[j], o, j * o.pix_stride + ch, ch); });
+  }
+  for (; ch < channels; ++ch)  // the channel tail, one lane: the same chain
+    for (int j = 0; j < P; ++j) {
+      VecScalar a = VecScalar::zero();
+      for (int kh = 0; kh < kh_count; ++kh)
+        for (int kw = 0; kw < KW; ++kw)
+          a = VecScalar::fma(VecScalar::load_bits(base + row_off[kh] + (j * SW + kw) * pix_stride + ch),
+                             VecScalar{w[(kh * KW + kw) * channels + ch]}, a);
+      finish_store_scalar(a.v, o, j * o.pix_stride + ch, ch);
+    }
+}
+
+bool depthwise_bf16_rows(const uint16_t* base, const int64_t* row_off, int kh_count, int kw_count, int stride,
+                         int64_t pix_stride, const float* w, const DepthwiseOut& out) {
+  using Fn = void (*)(const uint16_t*, const int64_t*, int, int64_t, const float*, const DepthwiseOut&);
+  Fn fn = nullptr;
+  if (kw_count == 3 && stride == 1) fn = &depthwise_bf16_window<3, 1>;
+  if (kw_count == 3 && stride == 2) fn = &depthwise_bf16_window<3, 2>;
+  if (kw_count == 5 && stride == 1) fn = &depthwise_bf16_window<5, 1>;
+  if (kw_count == 5 && stride == 2) fn = &depthwise_bf16_window<5, 2>;
+  if (kw_count == 7 && stride == 1) fn = &depthwise_bf16_window<7, 1>;
+  if (!fn) return false;
+  fn(base, row_off, kh_count, pix_stride, w, out);
+  return true;
 }
 
 // Rows [i_begin, i_end) x columns [j_begin, j_end) of a pixel-row tile written to

@@ -95,18 +95,18 @@ struct InPlaceConv {
       const uint16_t* base =
           inside ? win.x + n * win.sN + ih0 * win.sH + (ow0 * s.stride_w - s.pad_w) * win.sW : patch;
       const int64_t pix_stride = inside ? win.sW : s.C;
-      const bool by_rows = np == kChunk && s.dil_w == 1 &&
-                           kt.depthwise_bf16_rows(base, inside ? win.rows.data() : win.patch_rows.data(),
-                                                  static_cast<int>(s.KH), static_cast<int>(s.KW),
-                                                  static_cast<int>(s.stride_w), pix_stride, s.C, w, c, s.C);
-      if (!by_rows) {
-        const uint16_t* pix[kChunk];
-        for (int j = 0; j < np; ++j) pix[j] = base + j * s.stride_w * pix_stride;
-        kt.depthwise_bf16(pix, np, inside ? win.taps.data() : win.patch_taps.data(), static_cast<int>(s.taps()),
-                          s.C, w, c, s.C);
-      }
       char* dst = static_cast<char*>(out.data) + (n * out.sN + oh * out.sH + ow0 * out.sW) * out.esize();
-      kt.epilogue(c, s.C, np, s.C, epi.bias, epi.act, epi.residual_for(out, dst), dst, out.bf16(), out.sW, out.sC);
+      const aie_kernels::DepthwiseOut o{dst, out.sW, s.C, epi.bias, epi.act, epi.residual_for(out, dst), out.bf16()};
+      // Whole chunks of undilated windows into a channels-last output: the fused window kernel.
+      if (np == kChunk && s.dil_w == 1 && out.sC == 1 &&
+          kt.depthwise_bf16_rows(base, inside ? win.rows.data() : win.patch_rows.data(), static_cast<int>(s.KH),
+                                 static_cast<int>(s.KW), static_cast<int>(s.stride_w), pix_stride, w, o))
+        continue;
+      const uint16_t* pix[kChunk];
+      for (int j = 0; j < np; ++j) pix[j] = base + j * s.stride_w * pix_stride;
+      kt.depthwise_bf16(pix, np, inside ? win.taps.data() : win.patch_taps.data(), static_cast<int>(s.taps()), s.C,
+                        w, c, s.C);
+      kt.epilogue(c, s.C, np, s.C, epi.bias, epi.act, o.res, dst, out.bf16(), out.sW, out.sC);
     }
   }
 };
