@@ -179,13 +179,14 @@ def test_depthwise_staged_a_few_images_at_a_time_equals_each_image_alone(precisi
     assert ((fused.double() - fused_ref).abs() <= tol + skip.double().abs() * 2.0**-8).all()
 
 
-# (C, H, W, kernel, stride, padding, dilation): windows inside and across every border.
+# (C, H, W, kernel, stride, padding, dilation): windows inside and across every border, rows of >= 32 outputs
+# (narrower ones are staged: kMinInPlaceWidth).
 IN_PLACE_DEPTHWISE = [
-    (32, 17, 29, 3, 1, 1, 1),   # interior chunks read in place, border chunks from patches
-    (24, 16, 33, 3, 2, 1, 1),   # stride 2
+    (32, 17, 45, 3, 1, 1, 1),   # interior chunks read in place, border chunks from patches, a short last chunk
+    (24, 16, 70, 3, 2, 1, 1),   # stride 2
     (20, 12, 40, 5, 1, 4, 2),   # dilated 5x5, padding past the kernel's reach
-    (17, 9, 7, 7, 1, 3, 1),     # 7x7 on a row narrower than a chunk, odd channel count
-    (48, 6, 6, 3, 2, 0, 1),     # no padding
+    (17, 9, 40, 7, 1, 3, 1),    # 7x7, odd channel count
+    (48, 6, 66, 3, 2, 0, 1),    # no padding
 ]
 
 

@@ -113,8 +113,16 @@ struct InPlaceConv {
 
 }  // namespace
 
+// Rows of at least this many output pixels: at most two of a row's chunks (a quarter
+// or less) reach into the side padding and copy patches. On narrower rows nearly every
+// chunk does, recopying each input row for every output row that reads it, and staging
+// the image once is cheaper (Zen 4, 2 threads, MobileNetV2 b8's (576,14,14) 3x3:
+// 0.37 ms in place, 0.25 ms staged).
+constexpr int64_t kMinInPlaceWidth = 4 * kChunk;
+
 bool depthwise_in_place(const ConvShape& s, const at::Tensor& x, Numerics numerics) {
-  return numerics == Numerics::Bf16Tensor && x.scalar_type() == at::kBFloat16 && x.stride(1) == 1;
+  return numerics == Numerics::Bf16Tensor && x.scalar_type() == at::kBFloat16 && x.stride(1) == 1 &&
+         s.OW >= kMinInPlaceWidth;
 }
 
 void emulate_depthwise_in_place(const ConvShape& s, const PackedWeights& w, const at::Tensor& x,
