@@ -176,6 +176,55 @@ TEST(DepthwiseKernel, MatchesSequentialFmaBitExactlyForEveryChunkSizeAndAccumula
   }
 }
 
+TEST(DepthwiseKernel, Bf16FormsAreTheFloatKernelOnWidenedValuesThenTheEpilogue) {
+  // depthwise_bf16 (pointer form) and depthwise_bf16_rows (window form, output stage
+  // fused) on bf16 bits against depthwise on the widened values, then the epilogue:
+  // bit for bit, every ISA the host runs, every window form, a channel tail.
+  const int64_t channels = 37, row = 40;  // 37 channels: vectors and a tail; 40 pixels per input row
+  const auto values = random_bf16(8 * row * (channels + 3), 5);  // 7 input rows of pixels channels + 3 apart
+  std::vector<uint16_t> bits16(values.size());
+  for (size_t i = 0; i < values.size(); ++i) bits16[i] = static_cast<uint16_t>(bits(values[i]) >> 16);
+  const auto w = random_bf16(49 * channels, 6);
+  const auto bias = random_bf16(channels, 7);
+  const auto res = random_bf16(8 * 50 * channels, 8);
+  const int forms[][2] = {{3, 1}, {3, 2}, {5, 1}, {5, 2}, {7, 1}};
+  for (Isa isa : host_isas()) {
+    const KernelTable& kt = kernel_table(isa);
+    for (const auto& f : forms) {
+      const int kw = f[0], stride = f[1], kh = kw;
+      const int64_t pix_stride = channels + 3, out_stride = channels + 5;  // strided pixels and outputs
+      std::vector<int64_t> row_off(kh), taps(kh * kw);
+      for (int r = 0; r < kh; ++r) row_off[r] = r * row * pix_stride;
+      for (int t = 0; t < kh * kw; ++t) taps[t] = row_off[t / kw] + (t % kw) * pix_stride;
+      std::vector<const float*> pix32(kChunkPixels);
+      std::vector<const uint16_t*> pix16(kChunkPixels);
+      for (int j = 0; j < kChunkPixels; ++j) {
+        pix32[j] = values.data() + 3 + j * stride * pix_stride;
+        pix16[j] = bits16.data() + 3 + j * stride * pix_stride;
+      }
+      std::vector<float> c32(kChunkPixels * channels), c16(c32.size());
+      kt.depthwise(pix32.data(), kChunkPixels, taps.data(), kh * kw, channels, w.data(), c32.data(), channels, false);
+      kt.depthwise_bf16(pix16.data(), kChunkPixels, taps.data(), kh * kw, channels, w.data(), c16.data(), channels);
+      ASSERT_EQ(0, std::memcmp(c32.data(), c16.data(), c32.size() * 4)) << isa_name(isa) << " pointer form " << kw;
+      for (int act = 0; act < kNumActivations; ++act)
+        for (int variant = 0; variant < 4; ++variant) {
+          const bool bf16_out = variant & 1, with_res = variant & 2;
+          const Residual r{with_res ? res.data() : nullptr, false};
+          const int64_t esize = bf16_out ? 2 : 4;
+          std::vector<char> want(kChunkPixels * out_stride * esize, 0), got(want);
+          kt.epilogue(c32.data(), channels, kChunkPixels, channels, bias.data(), Activation(act), r, want.data(),
+                      bf16_out, out_stride, 1);
+          const DepthwiseOut o{got.data(), out_stride, channels, bias.data(), Activation(act), r, bf16_out};
+          ASSERT_TRUE(kt.depthwise_bf16_rows(bits16.data() + 3, row_off.data(), kh, kw, stride, pix_stride, w.data(), o));
+          ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size()))
+              << isa_name(isa) << " window " << kw << "x" << stride << " act " << act << " variant " << variant;
+        }
+    }
+    const DepthwiseOut none{nullptr, 0, channels, nullptr, Activation::None, {}, false};
+    EXPECT_FALSE(kt.depthwise_bf16_rows(bits16.data(), nullptr, 3, 3, 3, channels, w.data(), none));  // no 3x3 stride-3 form
+  }
+}
+
 TEST(Packing, BPanelsZeroPadPastLastChannel) {
   const int64_t n = 20, k = 7;
   auto w = random_bf16(n * k, 5);
