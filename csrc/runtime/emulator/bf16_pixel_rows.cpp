@@ -70,10 +70,22 @@ Bf16Geometry geometry(const ConvShape& s, const Bf16StagedInput& in) {
   return g;
 }
 
-// Output pixel m's first tap within the staged image (channel 0).
-inline int64_t pixel_offset(const ConvShape& s, const Bf16StagedInput& in, int64_t m) {
-  const int64_t ohw = s.OH * s.OW, n = m / ohw, r = m % ohw, oh = r / s.OW, ow = r % s.OW;
-  return ((n * in.Hp + oh * s.stride_h) * in.Wp + ow * s.stride_w) * in.C;
+// rp[j] = a + the first tap of output pixel first + j within the staged image
+// (channel 0), j < rows: divisions once, then stepped pixel by pixel.
+void pixel_rows(const ConvShape& s, const Bf16StagedInput& in, const uint16_t* a, int64_t first, int64_t rows,
+                const uint16_t** rp) {
+  const int64_t ohw = s.OH * s.OW;
+  int64_t n = first / ohw, oh = first % ohw / s.OW, ow = first % s.OW;
+  for (int64_t j = 0; j < rows; ++j) {
+    rp[j] = a + ((n * in.Hp + oh * s.stride_h) * in.Wp + ow * s.stride_w) * in.C;
+    if (++ow == s.OW) {
+      ow = 0;
+      if (++oh == s.OH) {
+        oh = 0;
+        ++n;
+      }
+    }
+  }
 }
 
 // Writes C rows [0, rows) of a block to the output: rows are consecutive pixels
@@ -232,7 +244,7 @@ void emulate_bf16_pixel_rows(const ConvShape& s, const Bf16PackedWeights& w, con
         continue;
       }
       const uint16_t* rp[kMB];
-      for (int64_t j = 0; j < rows; ++j) rp[j] = a + pixel_offset(s, in, first + j);
+      pixel_rows(s, in, a, first, rows, rp);
       uint16_t* dst = apack + v * padded * kp;
       aie_kernels::pack_a_rows_bf16(rp, static_cast<int>(rows), static_cast<int>(padded), g.taps.data(),
                                     static_cast<int>(g.taps.size()), cg, kp, dst);
