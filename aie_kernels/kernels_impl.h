@@ -81,11 +81,17 @@ void gemm_direct(const float* const* rows, const int64_t* tap_off, int ntaps, in
   store_tile(acc, c, ldc);
 }
 
+// A pixel vector as fp32: fp32 storage loaded, bf16 bits widened (exactly).
+inline V load_pixels(const float* p) { return V::load(p); }
+inline V load_pixels(const uint16_t* p) { return V::load_bits(p); }
+inline VecScalar load_pixel(const float* p) { return VecScalar::load(p); }
+inline VecScalar load_pixel(const uint16_t* p) { return VecScalar::load_bits(p); }
+
 // P pixels at once: one FMA chain per pixel in registers, each tap's weight vector
 // loaded once for all of them; every element keeps its own tap order. Returns the
 // channels done (whole vectors).
-template <int P>
-int64_t depthwise_pixels(const float* const* pix, const int64_t* tap_off, int ntaps, int64_t channels,
+template <int P, class T>
+int64_t depthwise_pixels(const T* const* pix, const int64_t* tap_off, int ntaps, int64_t channels,
                          const float* w, float* out, int64_t ld_out, bool accumulate) {
   int64_t ch = 0;
   for (; ch + V::N <= channels; ch += V::N) {
@@ -94,15 +100,18 @@ int64_t depthwise_pixels(const float* const* pix, const int64_t* tap_off, int nt
     for (int t = 0; t < ntaps; ++t) {
       const V wt = V::load(w + t * channels + ch);
       const int64_t off = tap_off[t] + ch;
-      for (int j = 0; j < P; ++j) acc[j] = V::fma(V::load(pix[j] + off), wt, acc[j]);
+      for (int j = 0; j < P; ++j) acc[j] = V::fma(load_pixels(pix[j] + off), wt, acc[j]);
     }
     for (int j = 0; j < P; ++j) acc[j].store(out + j * ld_out + ch);
   }
   return ch;
 }
 
-void depthwise(const float* const* pix, int npix, const int64_t* tap_off, int ntaps,
-               int64_t channels, const float* w, float* out, int64_t ld_out, bool accumulate) {
+// `depthwise` on pixels of either storage (fp32, or bf16 bits widened as loaded: the
+// same FMA chain per element as on the widened values).
+template <class T>
+void depthwise_of(const T* const* pix, int npix, const int64_t* tap_off, int ntaps, int64_t channels, const float* w,
+                  float* out, int64_t ld_out, bool accumulate) {
   int64_t ch = 0;
   switch (npix) {  // the pixel-row emulator's chunks: up to 8 pixels (short rows: fewer)
 #define TORCH_AIE_DW_CASE(P) \
@@ -116,66 +125,28 @@ void depthwise(const float* const* pix, int npix, const int64_t* tap_off, int nt
     for (int j = 0; j < npix; ++j) {
       V acc = accumulate ? V::load(out + j * ld_out + ch) : V::zero();
       for (int t = 0; t < ntaps; ++t)
-        acc = V::fma(V::load(pix[j] + tap_off[t] + ch), V::load(w + t * channels + ch), acc);
+        acc = V::fma(load_pixels(pix[j] + tap_off[t] + ch), V::load(w + t * channels + ch), acc);
       acc.store(out + j * ld_out + ch);
     }
   }
   for (; ch < channels; ++ch) {  // channel tail: the same FMA chain, one lane
     for (int j = 0; j < npix; ++j) {
-      float acc = accumulate ? out[j * ld_out + ch] : 0.f;
+      VecScalar acc{accumulate ? out[j * ld_out + ch] : 0.f};
       for (int t = 0; t < ntaps; ++t)
-        acc = std::fma(pix[j][tap_off[t] + ch], w[t * channels + ch], acc);
-      out[j * ld_out + ch] = acc;
+        acc = VecScalar::fma(load_pixel(pix[j] + tap_off[t] + ch), VecScalar{w[t * channels + ch]}, acc);
+      out[j * ld_out + ch] = acc.v;
     }
   }
 }
 
-// `depthwise` on bf16 pixels (bits), each widened exactly as it is loaded: the same
-// FMA chain per element as `depthwise` on the widened values.
-template <int P>
-int64_t depthwise_bf16_pixels(const uint16_t* const* pix, const int64_t* tap_off, int ntaps, int64_t channels,
-                              const float* w, float* out, int64_t ld_out) {
-  int64_t ch = 0;
-  for (; ch + V::N <= channels; ch += V::N) {
-    V acc[P];
-    for (int j = 0; j < P; ++j) acc[j] = V::zero();
-    for (int t = 0; t < ntaps; ++t) {
-      const V wt = V::load(w + t * channels + ch);
-      const int64_t off = tap_off[t] + ch;
-      for (int j = 0; j < P; ++j) acc[j] = V::fma(V::load_bits(pix[j] + off), wt, acc[j]);
-    }
-    for (int j = 0; j < P; ++j) acc[j].store(out + j * ld_out + ch);
-  }
-  return ch;
+void depthwise(const float* const* pix, int npix, const int64_t* tap_off, int ntaps,
+               int64_t channels, const float* w, float* out, int64_t ld_out, bool accumulate) {
+  depthwise_of(pix, npix, tap_off, ntaps, channels, w, out, ld_out, accumulate);
 }
 
 void depthwise_bf16(const uint16_t* const* pix, int npix, const int64_t* tap_off, int ntaps, int64_t channels,
                     const float* w, float* out, int64_t ld_out) {
-  int64_t ch = 0;
-  switch (npix) {
-#define TORCH_AIE_DW_CASE(P) \
-  case P: ch = depthwise_bf16_pixels<P>(pix, tap_off, ntaps, channels, w, out, ld_out); break;
-    TORCH_AIE_DW_CASE(1) TORCH_AIE_DW_CASE(2) TORCH_AIE_DW_CASE(3) TORCH_AIE_DW_CASE(4)
-    TORCH_AIE_DW_CASE(5) TORCH_AIE_DW_CASE(6) TORCH_AIE_DW_CASE(7) TORCH_AIE_DW_CASE(8)
-#undef TORCH_AIE_DW_CASE
-    default: break;
-  }
-  for (; ch + V::N <= channels; ch += V::N) {
-    for (int j = 0; j < npix; ++j) {
-      V acc = V::zero();
-      for (int t = 0; t < ntaps; ++t)
-        acc = V::fma(V::load_bits(pix[j] + tap_off[t] + ch), V::load(w + t * channels + ch), acc);
-      acc.store(out + j * ld_out + ch);
-    }
-  }
-  for (; ch < channels; ++ch) {  // channel tail: the same FMA chain, one lane
-    for (int j = 0; j < npix; ++j) {
-      VecScalar acc = VecScalar::zero();
-      for (int t = 0; t < ntaps; ++t)
-        acc = VecScalar::fma(VecScalar::load_bits(pix[j] + tap_off[t] + ch), VecScalar{w[t * channels + ch]}, acc);
-      out[j * ld_out + ch] = acc.v;
-    }
-  }
+  depthwise_of(pix, npix, tap_off, ntaps, channels, w, out, ld_out, false);
 }
 
 void depthwise_row(const float* src, const int64_t* tap_off, int ntaps, const float* w,

@@ -48,32 +48,24 @@ void atomic_min(std::atomic<int>& a, int v) {
 // most kB16RowBlock - 1 rows past the last virtual pixel, plus the last tap's reach).
 int64_t staging_slack(const ConvShape& s) { return (kB16RowBlock + (s.KW - 1) * s.dil_w + 1) * s.C; }
 
-// Smallest exponent field of the bf16 roundings of p[0..n) (planar fp32), in parallel.
-int scan_min_exp(const float* p, int64_t n) {
-  const auto& kt = host_kernels();
+// The smallest of min_exp(p + i, chunk) over p[0..n) cut in chunks, in parallel.
+template <class T, class F>
+int scan_chunks(const T* p, int64_t n, F min_exp) {
   constexpr int64_t chunk = int64_t(1) << 16;
-  std::atomic<int> min_exp{255};
+  std::atomic<int> result{255};
   at::parallel_for(0, ceil_div(n, chunk), 1, [&](int64_t begin, int64_t end) {
     int local = 255;
-    for (int64_t i = begin; i < end; ++i)
-      local = std::min(local, kt.min_exponent_rounded(p + i * chunk, std::min(chunk, n - i * chunk)));
-    atomic_min(min_exp, local);
+    for (int64_t i = begin; i < end; ++i) local = std::min(local, min_exp(p + i * chunk, std::min(chunk, n - i * chunk)));
+    atomic_min(result, local);
   });
-  return min_exp;
+  return result;
 }
 
-// Smallest exponent field of the bf16 values p[0..n), in parallel.
-int scan_min_exp_bits(const uint16_t* p, int64_t n) {
-  const auto& kt = host_kernels();
-  constexpr int64_t chunk = int64_t(1) << 16;
-  std::atomic<int> min_exp{255};
-  at::parallel_for(0, ceil_div(n, chunk), 1, [&](int64_t begin, int64_t end) {
-    int local = 255;
-    for (int64_t i = begin; i < end; ++i) local = std::min(local, kt.min_exponent(p + i * chunk, std::min(chunk, n - i * chunk)));
-    atomic_min(min_exp, local);
-  });
-  return min_exp;
-}
+// Smallest exponent field of the bf16 roundings of p[0..n) (planar fp32).
+int scan_min_exp(const float* p, int64_t n) { return scan_chunks(p, n, host_kernels().min_exponent_rounded); }
+
+// Smallest exponent field of the bf16 values p[0..n).
+int scan_min_exp_bits(const uint16_t* p, int64_t n) { return scan_chunks(p, n, host_kernels().min_exponent); }
 
 bool one_by_one_unpadded(const ConvShape& s) { return s.KH == 1 && s.KW == 1 && s.pad_h == 0 && s.pad_w == 0; }
 
