@@ -238,6 +238,18 @@ void round_loop(const float* src, float* dst, int64_t n) {
   for (; i < n; ++i) dst[i] = round_one<kMode, VecScalar>(VecScalar{src[i]}).v;
 }
 
+// f(integral_constant<Rounding, mode>): a run-time rounding mode as the template
+// argument of the kernel bodies that are compiled per mode.
+template <class F>
+inline void with_rounding(Rounding mode, F&& f) {
+  switch (mode) {
+    case Rounding::Bf16: return f(std::integral_constant<Rounding, Rounding::Bf16>{});
+    case Rounding::Bf16Finite: return f(std::integral_constant<Rounding, Rounding::Bf16Finite>{});
+    case Rounding::Bf16Lo: return f(std::integral_constant<Rounding, Rounding::Bf16Lo>{});
+    case Rounding::None: return f(std::integral_constant<Rounding, Rounding::None>{});
+  }
+}
+
 template <Rounding kMode>
 void round_bf16_loop(const uint16_t* src, float* dst, int64_t n) {
   int64_t i = 0;
@@ -246,21 +258,11 @@ void round_bf16_loop(const uint16_t* src, float* dst, int64_t n) {
 }
 
 void round_bf16_f32(const uint16_t* src, float* dst, int64_t n, Rounding mode) {
-  switch (mode) {
-    case Rounding::Bf16: return round_bf16_loop<Rounding::Bf16>(src, dst, n);
-    case Rounding::Bf16Finite: return round_bf16_loop<Rounding::Bf16Finite>(src, dst, n);
-    case Rounding::Bf16Lo: return round_bf16_loop<Rounding::Bf16Lo>(src, dst, n);
-    case Rounding::None: return round_bf16_loop<Rounding::None>(src, dst, n);
-  }
+  with_rounding(mode, [&](auto m) { round_bf16_loop<m.value>(src, dst, n); });
 }
 
 void round_f32(const float* src, float* dst, int64_t n, Rounding mode) {
-  switch (mode) {
-    case Rounding::Bf16: return round_loop<Rounding::Bf16>(src, dst, n);
-    case Rounding::Bf16Finite: return round_loop<Rounding::Bf16Finite>(src, dst, n);
-    case Rounding::Bf16Lo: return round_loop<Rounding::Bf16Lo>(src, dst, n);
-    case Rounding::None: return round_loop<Rounding::None>(src, dst, n);
-  }
+  with_rounding(mode, [&](auto m) { round_loop<m.value>(src, dst, n); });
 }
 
 #include "aie_kernels/activation_impl.h"
@@ -553,12 +555,7 @@ void round_bits_loop(const float* src, uint16_t* dst, int64_t n) {
 }
 
 void round_bits(const float* src, uint16_t* dst, int64_t n, Rounding mode) {
-  switch (mode) {
-    case Rounding::Bf16: return round_bits_loop<Rounding::Bf16>(src, dst, n);
-    case Rounding::Bf16Finite: return round_bits_loop<Rounding::Bf16Finite>(src, dst, n);
-    case Rounding::Bf16Lo: return round_bits_loop<Rounding::Bf16Lo>(src, dst, n);
-    case Rounding::None: return round_bits_loop<Rounding::None>(src, dst, n);
-  }
+  with_rounding(mode, [&](auto m) { round_bits_loop<m.value>(src, dst, n); });
 }
 
 // Written as a plain loop the compiler vectorises for the file's ISA.
@@ -635,16 +632,7 @@ void pack_b_runs_vnni_mode(const float* src, const int64_t* k_off, int64_t k, in
 
 void pack_b_runs_vnni(const float* src, const int64_t* k_off, int64_t k, int64_t kp, const PixelRun* runs,
                       const int* nruns, int npanels, Rounding mode, uint16_t* out) {
-  switch (mode) {
-    case Rounding::Bf16:
-      return pack_b_runs_vnni_mode<Rounding::Bf16>(src, k_off, k, kp, runs, nruns, npanels, out);
-    case Rounding::Bf16Finite:
-      return pack_b_runs_vnni_mode<Rounding::Bf16Finite>(src, k_off, k, kp, runs, nruns, npanels, out);
-    case Rounding::Bf16Lo:
-      return pack_b_runs_vnni_mode<Rounding::Bf16Lo>(src, k_off, k, kp, runs, nruns, npanels, out);
-    case Rounding::None:
-      return pack_b_runs_vnni_mode<Rounding::None>(src, k_off, k, kp, runs, nruns, npanels, out);
-  }
+  with_rounding(mode, [&](auto m) { pack_b_runs_vnni_mode<m.value>(src, k_off, k, kp, runs, nruns, npanels, out); });
 }
 
 // dst[w * C + c] = bits of mode(src[c * ld_src + w]) for c < C, w < W: a planar row
@@ -697,21 +685,11 @@ void round_transpose_mode(const float* src, int64_t ld_src, int64_t C, int64_t W
 }
 
 void round_transpose(const float* src, int64_t ld_src, int64_t C, int64_t W, float* dst, Rounding mode) {
-  switch (mode) {
-    case Rounding::Bf16: return round_transpose_mode<Rounding::Bf16>(src, ld_src, C, W, dst);
-    case Rounding::Bf16Finite: return round_transpose_mode<Rounding::Bf16Finite>(src, ld_src, C, W, dst);
-    case Rounding::Bf16Lo: return round_transpose_mode<Rounding::Bf16Lo>(src, ld_src, C, W, dst);
-    case Rounding::None: return round_transpose_mode<Rounding::None>(src, ld_src, C, W, dst);
-  }
+  with_rounding(mode, [&](auto m) { round_transpose_mode<m.value>(src, ld_src, C, W, dst); });
 }
 
 void round_transpose_bits(const float* src, int64_t ld_src, int64_t C, int64_t W, uint16_t* dst, Rounding mode) {
-  switch (mode) {
-    case Rounding::Bf16: return round_transpose_bits_mode<Rounding::Bf16>(src, ld_src, C, W, dst);
-    case Rounding::Bf16Finite: return round_transpose_bits_mode<Rounding::Bf16Finite>(src, ld_src, C, W, dst);
-    case Rounding::Bf16Lo: return round_transpose_bits_mode<Rounding::Bf16Lo>(src, ld_src, C, W, dst);
-    case Rounding::None: return round_transpose_bits_mode<Rounding::None>(src, ld_src, C, W, dst);
-  }
+  with_rounding(mode, [&](auto m) { round_transpose_bits_mode<m.value>(src, ld_src, C, W, dst); });
 }
 
 // gemm_packed with the channel-rows output stage applied to the finished tile in

@@ -1,7 +1,8 @@
 // Staging for the native-bf16 family (bf16_family.h): NHWC bf16 pixel rows with
-// slack for the direct kernels (or the input itself, where it already is them); planar channel rows (the float family's staging, the
-// input itself, or the pixels a strided 1x1 conv reads); and the exponent scan that
-// picks the exact GEMM form for operands with tiny exponents.
+// slack for the direct kernels (or the input itself, where it already is them);
+// planar channel rows (the float family's staging, the input itself, or the pixels a
+// strided 1x1 conv reads); and the exponent scan that picks the exact GEMM form for
+// operands with tiny exponents.
 #include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
 
