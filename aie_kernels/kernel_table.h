@@ -29,8 +29,11 @@ enum class Rounding {
 //   Hardswish  v * min(6, max(0, v + 3)) / 6, as ATen's CPU kernel orders it
 //   Silu       v / (1 + exp(-v)), exp by range reduction and a degree-6 polynomial
 //              (within 2 ulp of fp32 exp; exp(-v) is clamped to [2^-126, inf))
-enum class Activation : int32_t { None = 0, Relu = 1, Relu6 = 2, Hardswish = 3, Silu = 4 };
-constexpr int kNumActivations = 5;
+//   Gelu       0.5 v (1 + erf(v / sqrt 2)) (nn.GELU(), the erf form), erf by a rational
+//              fit (activation_impl.h): absolute error under 4e-7, as ATen's vectorised
+//              erf; so relative error grows in the negative tail, where 1 + erf cancels
+enum class Activation : int32_t { None = 0, Relu = 1, Relu6 = 2, Hardswish = 3, Silu = 4, Gelu = 5 };
+constexpr int kNumActivations = 6;
 
 // A tensor added to C + bias before the activation (a residual connection), laid out
 // like the output: `data` is the element of the output's first element, and every

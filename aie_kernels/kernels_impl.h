@@ -722,7 +722,7 @@ void gemm_packed_rows_out(int64_t k, const float* a, const float* b, const float
   case A: return gemm_packed_rows_out_act<A>(k, a, b, c, ldc, accumulate, bias, res, out, ld_out);
     TORCH_AIE_ROWS_OUT_CASE(Activation::None) TORCH_AIE_ROWS_OUT_CASE(Activation::Relu)
     TORCH_AIE_ROWS_OUT_CASE(Activation::Relu6) TORCH_AIE_ROWS_OUT_CASE(Activation::Hardswish)
-    TORCH_AIE_ROWS_OUT_CASE(Activation::Silu)
+    TORCH_AIE_ROWS_OUT_CASE(Activation::Silu) TORCH_AIE_ROWS_OUT_CASE(Activation::Gelu)
 #undef TORCH_AIE_ROWS_OUT_CASE
   }
 }

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import torch_aie
+from conv_bounds import conv_error_bound
 
 SHAPES = [  # (x shape, w shape, stride, padding, dilation, groups)
     ((2, 8, 9, 9), (16, 8, 3, 3), [1, 1], [1, 1], [1, 1], 1),
@@ -73,7 +74,8 @@ def test_gradcheck_custom_op_in_bf16x3():
         assert torch.autograd.gradcheck(fn, (x, w), eps=1e-2, atol=1e-2, rtol=1e-2)
 
 
-_ACTS = {"none": lambda t: t, "relu": torch.relu, "relu6": F.relu6, "hardswish": F.hardswish, "silu": F.silu}
+_ACTS = {"none": lambda t: t, "relu": torch.relu, "relu6": F.relu6, "hardswish": F.hardswish, "silu": F.silu,
+         "gelu": F.gelu}
 
 
 _GRAD_CASES = [(b, r, needs) for b in (False, True) for r in (False, True)
@@ -108,7 +110,42 @@ def test_gradients_of_every_epilogue_match_aten(act, with_bias, with_residual, n
         torch.testing.assert_close(leaves_aie[k].grad.cpu(), t.grad, rtol=1e-4, atol=1e-4, msg=f"grad of {k}")
 
 
-@pytest.mark.parametrize("act", ["silu", "hardswish", "relu6"])
+# Emulated paths an epilogue runs on: (x shape, w shape, padding, groups, dtype, layout).
+EPILOGUE_PATHS = {
+    "1x1 bf16 channels_last (input in place, fused GEMM output)": ((2, 32, 8, 16), (48, 32, 1, 1), 0, 1, torch.bfloat16, True),
+    "3x3 bf16 (direct)": ((1, 16, 10, 12), (32, 16, 3, 3), 1, 1, torch.bfloat16, False),
+    "depthwise bf16 channels_last (in place, window kernel)": ((1, 32, 6, 40), (32, 1, 3, 3), 1, 32, torch.bfloat16, True),
+    "3x3 fp32 (bf16 operands)": ((1, 8, 7, 7), (16, 8, 3, 3), 1, 1, torch.float32, False),
+}
+# The largest slope of each activation: an error e before it is at most L e after it.
+_LIPSCHITZ = {"none": 1.0, "relu": 1.0, "relu6": 1.0, "hardswish": 1.5, "silu": 1.1, "gelu": 1.13}
+
+
+@pytest.mark.parametrize("path", list(EPILOGUE_PATHS))
+@pytest.mark.parametrize("act", list(_ACTS))
+def test_every_fused_activation_on_every_emulated_path_holds_the_bound(act, path):
+    """act(conv + bias) from the epilogue against the activation of ATen's float64 conv
+    of the same bf16-rounded operands: within the slope times the conv's bound (GELU: plus
+    its erf fit's 4e-7 |v| / 2)."""
+    xs, ws, pad, groups, dtype, cl = EPILOGUE_PATHS[path]
+    g = torch.Generator().manual_seed(len(path) * 7 + len(act))
+    x, w, b = 2 * torch.randn(xs, generator=g), 0.3 * torch.randn(ws, generator=g), torch.randn(ws[0], generator=g)
+    x, w, b = x.to(dtype), w.to(dtype), b.to(dtype)
+    if cl:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch_aie.conv2d(x.to("aie"), w.to("aie"), b.to("aie"), 1, pad, groups=groups, activation=act).cpu()
+    r = lambda t: t.to(torch.bfloat16).double()  # noqa: E731
+    pre = F.conv2d(r(x), r(w), b.double(), 1, pad, 1, groups)
+    mag = F.conv2d(r(x).abs(), r(w).abs(), b.double().abs(), 1, pad, 1, groups)
+    k = ws[1] * ws[2] * ws[3]
+    tol = _LIPSCHITZ[act] * conv_error_bound("bf16_tensor" if dtype == torch.bfloat16 else "bf16", k, mag, pre)
+    if act == "gelu":
+        tol = tol + 0.5 * 4e-7 * pre.abs()
+    err = (y.double() - _ACTS[act](pre)).abs()
+    assert (err <= tol).all(), f"{act} on {path}: max excess {(err - tol).max().item()}"
+
+
+@pytest.mark.parametrize("act", ["silu", "hardswish", "relu6", "gelu"])
 def test_double_backward_through_the_op_matches_aten(act):
     torch_aie.set_conv_precision("ieee")
     g = torch.Generator().manual_seed(3)

@@ -245,15 +245,18 @@ def test_bf16x3_precision_is_the_row_dtype_and_triples_the_reduction():
 
 def test_optimized_model_rows_come_from_the_custom_op():
     """optimize() runs convs through torch.ops.aie.conv2d (whose own dispatcher event is
-    also named aie::conv2d): same conv rows, BatchNorm folded away, ReLU fused."""
+    also named aie::conv2d): same conv rows, BatchNorm folded away, ReLU fused; the
+    Linear head joins them as a 1x1 GEMM row and leaves the CPU rows."""
     model, x = _model(), _x()
     eager = torch_aie.profile(model, x, runs=1, cpu_baseline=False)
     opt = torch_aie.optimize(copy.deepcopy(model).to("aie"))
     report = torch_aie.profile(opt, x, runs=1, cpu_baseline=False)
-    assert [r.algorithm for r in report.npu_rows] == [r.algorithm for r in eager.npu_rows]
-    assert [r.npu_us_model for r in report.npu_rows] == [r.npu_us_model for r in eager.npu_rows]
-    assert not any("batch_norm" in r.op for r in report.cpu_rows)
-    assert any("batch_norm" in r.op for r in eager.cpu_rows)
+    convs = report.npu_rows[:len(eager.npu_rows)]
+    assert [r.algorithm for r in convs] == [r.algorithm for r in eager.npu_rows]
+    assert [r.npu_us_model for r in convs] == [r.npu_us_model for r in eager.npu_rows]
+    assert [r.algorithm for r in report.npu_rows[len(eager.npu_rows):]] == ["gemm_1x1"]
+    assert not any("batch_norm" in r.op or "addmm" in r.op for r in report.cpu_rows)
+    assert any("batch_norm" in r.op for r in eager.cpu_rows) and any("addmm" in r.op for r in eager.cpu_rows)
 
 
 def test_model_on_aie_is_profiled_in_place_and_plot_writes_a_png(tmp_path):

@@ -15,7 +15,7 @@ from ._device import *  # noqa: E402,F401,F403
 from ._library import host_isa  # noqa: E402,F401
 from .conv_op import *  # noqa: E402,F401,F403
 from .qconv_op import *  # noqa: E402,F401,F403
-from .optimize import AieConv1d, AieConv2d, optimize  # noqa: E402,F401
+from .optimize import AieConv1d, AieConv2d, AieLinear, optimize  # noqa: E402,F401
 from .npu_profile import NpuProfile, profile  # noqa: E402,F401
 from .weight_cache import *  # noqa: E402,F401,F403
 from . import backends  # noqa: E402,F401

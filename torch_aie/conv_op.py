@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 
-ACTIVATIONS = ("none", "relu", "relu6", "hardswish", "silu")
+ACTIVATIONS = ("none", "relu", "relu6", "hardswish", "silu", "gelu")
 
 
 @torch.library.register_fake("aie::conv2d")
@@ -47,7 +47,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
            algorithm="auto", relu=False, activation="none", residual=None):
     """`torch.ops.aie.conv2d` with `F.conv2d`-style int-or-pair arguments; also takes
     1-D convs (3-D input). The epilogue computes act((conv + bias) + residual) in fp32
-    and rounds once: `activation` is "none", "relu", "relu6", "hardswish" or "silu";
+    and rounds once: `activation` is "none", "relu", "relu6", "hardswish", "silu" or
+    "gelu" (erf form);
     `residual` (optional) is broadcast to the output's shape."""
     n = input.dim() - 2
     seq = lambda v: [v] * n if isinstance(v, int) else list(v)  # noqa: E731

@@ -296,17 +296,21 @@ class _Bf16OperandConv(nn.Module):
 
     def forward(self, x):
         c, r = self.conv, lambda t: t.to(torch.bfloat16).float()
+        if isinstance(c, nn.Linear):
+            return nn.functional.linear(r(x), r(c.weight), c.bias)
         f = nn.functional.conv1d if isinstance(c, nn.Conv1d) else nn.functional.conv2d
         return f(r(x), r(c.weight), c.bias, c.stride, c.padding, c.dilation, c.groups)
 
 
-def bf16_operand_model(model: nn.Module) -> nn.Module:
-    """A CPU copy whose convs round their operands to bf16 (ATen fp32 otherwise): the error
-    ATen itself makes with the NPU's input precision, to compare aie's error against."""
+def bf16_operand_model(model: nn.Module, linears: bool = False) -> nn.Module:
+    """A CPU copy whose convs (and Linears, if `linears`: optimize() puts them on the
+    NPU too) round their operands to bf16 (ATen fp32 otherwise): the error ATen itself
+    makes with the NPU's input precision, to compare aie's error against."""
+    kinds = (nn.Conv1d, nn.Conv2d, nn.Linear) if linears else (nn.Conv1d, nn.Conv2d)
     m = copy.deepcopy(model)
     for parent in list(m.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, (nn.Conv1d, nn.Conv2d)):
+            if isinstance(child, kinds):
                 setattr(parent, name, _Bf16OperandConv(child))
     return m
 

@@ -3,7 +3,8 @@
 `optimize(model)` traces the model with torch.fx and rewrites every Conv1d / Conv2d
 into an `AieConv1d` / `AieConv2d` calling torch.ops.aie.conv2d, folding a following
 eval-mode BatchNorm into its weight and bias and fusing a following activation into
-the conv's epilogue, then packs every weight into the cache. Outputs stay within the
+the conv's epilogue, and every nn.Linear into an `AieLinear` (a 1x1 conv over the
+input's rows, see AieLinear), then packs every weight into the cache. Outputs stay within the
 numeric contract's bound of the original model (folding changes rounding only; the
 epilogue computes act(acc + bias) in fp32 and rounds once, see
 aie_kernels/kernel_table.h for each activation's formula).
@@ -18,9 +19,15 @@ before:
     read by the epilogue, broadcast to the conv's output shape; the conv moves after
     the node computing `other` if it came first;
   - an activation: ReLU (module, F.relu, torch.relu, .relu()/.relu_()), ReLU6 and
-    hardtanh(0, 6), SiLU, Hardswish (modules or functionals);
+    hardtanh(0, 6), SiLU, Hardswish, GELU in its erf form (modules or functionals);
   - nn.Identity anywhere in the chain (skipped).
-Not fused: other activations (GELU, sigmoid, ...), an add after the activation.
+After a Linear: a per-feature scale `y * p` with p a parameter or buffer of
+out_features values (ConvNeXt's layer scale; folded into the weight and bias), then the
+residual add, directly or through one permute of the Linear's output (ConvNeXt's
+`x + y.permute(0, 3, 1, 2)`: the residual is read through the inverse permute), then
+an activation.
+Not fused: other activations (GELU's tanh form, sigmoid, ...), an add after the
+activation.
 
 Refused (ValueError, naming the module): training mode (folding uses running
 statistics), conv weights shared between modules (folding would change the other
@@ -36,7 +43,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["optimize", "AieConv1d", "AieConv2d"]
+__all__ = ["optimize", "AieConv1d", "AieConv2d", "AieLinear"]
 
 
 class _AieConv(nn.Module):
@@ -77,6 +84,46 @@ class AieConv1d(_AieConv):
 
 
 _AIE_CONV = {nn.Conv1d: AieConv1d, nn.Conv2d: AieConv2d}
+
+def _rows_as_image(t):
+    """(..., C) as a channels-last (1, C, 1, rows) image over the same memory (a view
+    when `t` is contiguous): a Linear over rows is then a 1x1 conv."""
+    rows = t.reshape(-1, t.shape[-1])
+    return rows.view(1, 1, rows.shape[0], rows.shape[1]).permute(0, 3, 1, 2)
+
+
+class AieLinear(nn.Module):
+    """An nn.Linear (+ folded per-feature scale, + residual, + fused activation) on
+    torch.ops.aie.conv2d: its rows are the pixels of a 1x1 conv over a channels-last
+    view, so the GEMM reads the input in place and writes the output's rows directly.
+    Even a classifier head's single row runs faster so than through the CPU fallback
+    (benchmarks/RESULTS.md)."""
+
+    def __init__(self, weight, bias, activation: str):
+        super().__init__()
+        self.in_features, self.out_features = weight.shape[1], weight.shape[0]
+        self.activation = activation
+        self.weight = nn.Parameter(weight.reshape(*weight.shape, 1, 1), requires_grad=False)
+        self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
+
+    residual = False
+    residual_permute = None  # dims of the permute the residual is read through (see optimize)
+
+    def forward(self, x, residual=None):
+        if residual is not None and self.residual_permute is not None:
+            inverse = sorted(range(len(self.residual_permute)), key=self.residual_permute.__getitem__)
+            residual = residual.permute(inverse)
+        lead = x.shape[:-1]
+        if residual is not None:
+            residual = _rows_as_image(residual.expand(*lead, self.out_features))
+        y = torch.ops.aie.conv2d(_rows_as_image(x), self.weight, self.bias, [1, 1], [0, 0], [1, 1], 1, "auto",
+                                 False, self.activation, residual)
+        return y.permute(0, 2, 3, 1).reshape(*lead, self.out_features)
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}, activation={self.activation}"
+                + (", residual" if self.residual else ""))
 
 
 def _int_padding(conv):
@@ -174,6 +221,8 @@ def _activation(gm, node, prev):
             return "silu"
         if isinstance(mod, nn.Hardswish):
             return "hardswish"
+        if isinstance(mod, nn.GELU) and mod.approximate == "none":
+            return "gelu"
         return None
     if node.op == "call_method":
         return "relu" if node.target in ("relu", "relu_") and len(node.args) == 1 else None
@@ -192,6 +241,9 @@ def _activation(gm, node, prev):
         return "silu"
     if t is F.hardswish:
         return "hardswish"
+    if t is F.gelu:
+        approx = node.args[1] if len(node.args) > 1 else node.kwargs.get("approximate", "none")
+        return "gelu" if approx == "none" else None
     return None
 
 
@@ -276,14 +328,95 @@ def _rewrite_conv(gm, node, conv):
     return stats is not None, act, residual is not None
 
 
+def _feature_scale(gm, node, prev, features):
+    """The tensor p if `node` is `prev * p` (either order) with p a parameter or buffer of
+    `features` values along the last dimension, else None."""
+    if node is None or node.op != "call_function" or node.target not in (operator.mul, torch.mul):
+        return None
+    if node.kwargs or len(node.args) != 2 or prev not in node.args:
+        return None
+    other = node.args[1] if node.args[0] is prev else node.args[0]
+    try:
+        p = _attr(gm, other) if isinstance(other, fx.Node) else None
+    except LookupError:
+        return None
+    if not isinstance(p, torch.Tensor) or p.numel() != features or p.shape[-1:] != (features,):
+        return None
+    return p.detach().reshape(features)
+
+
+def _permute_dims(node, prev):
+    """The dims if `node` is `prev.permute(dims)` / torch.permute(prev, dims), else None."""
+    if node is None or not node.args or node.args[0] is not prev or node.kwargs:
+        return None
+    if not ((node.op == "call_method" and node.target == "permute") or
+            (node.op == "call_function" and node.target is torch.permute)):
+        return None
+    dims = node.args[1] if len(node.args) == 2 and isinstance(node.args[1], (tuple, list)) else node.args[1:]
+    dims = list(dims)
+    return dims if all(isinstance(d, int) and d >= 0 for d in dims) and sorted(dims) == list(range(len(dims))) else None
+
+
+def _rewrite_linear(gm, node, lin):
+    """Replaces Linear (+ scale, + residual add, possibly through a permute, + activation,
+    Identities between) by one AieLinear. A permute between the Linear and the add stays
+    in the graph, now after the fused module."""
+    w, b = lin.weight.detach().clone(), None if lin.bias is None else lin.bias.detach().clone()
+    chain = []
+    nxt, ids = _skip_identities(gm, node)
+    prev = ids[-1] if ids else node
+    scale = _feature_scale(gm, nxt, prev, lin.out_features)
+    if scale is not None:  # (x W^T + b) * p = x (p W)^T + p b
+        w, b = w * scale[:, None], None if b is None else b * scale
+        chain += ids + [nxt]
+        nxt, ids = _skip_identities(gm, nxt)
+        prev = ids[-1] if ids else chain[-1]
+    permute, dims = nxt, _permute_dims(nxt, prev)
+    if dims is not None:
+        after, after_ids = _skip_identities(gm, permute)
+        if _residual_operand(after, after_ids[-1] if after_ids else permute) is None:
+            dims = None
+        else:
+            permute_input, nxt, ids, prev = prev, after, after_ids, permute
+    residual = _residual_operand(nxt, ids[-1] if ids else prev)
+    if residual is not None:
+        chain += ids + [nxt]
+        prev = nxt
+        nxt, ids = _skip_identities(gm, nxt)
+        act = _activation(gm, nxt, ids[-1] if ids else prev)
+    else:
+        dims, act = None, _activation(gm, nxt, ids[-1] if ids else prev)
+    if act is not None:
+        chain += ids + [nxt]
+    fused = AieLinear(w, b, act or "none")
+    gm.add_submodule(node.target, fused)
+    out = node
+    if residual is not None:
+        fused.residual = True
+        if not _before(node, residual):
+            residual.append(node)
+        node.args = (node.args[0], residual)
+        if dims is not None:
+            fused.residual_permute = dims
+            permute.replace_input_with(permute_input, node)
+            node.append(permute)
+            out = permute
+    if chain:
+        chain[-1].replace_all_uses_with(out)
+        for n in reversed(chain):
+            gm.graph.erase_node(n)
+    return scale is not None, act, residual is not None
+
+
 def optimize(model: nn.Module, prepack: bool = True,
              memory_format: torch.memory_format = torch.contiguous_format) -> fx.GraphModule:
     """Returns an optimised copy (a torch.fx.GraphModule); `model` is not modified.
 
     `memory_format` is the layout the model's activations will have (NCHW by default);
     prepacked weights are arranged for it, and another layout packs on first use.
-    The copy's `aie_optimize_stats` counts convs converted, BatchNorms folded, residual
-    adds fused and activations fused (per kind)."""
+    The copy's `aie_optimize_stats` counts convs converted, BatchNorms folded, Linears
+    converted, scales folded into them, residual adds fused and activations fused (per
+    kind)."""
     if memory_format not in (torch.contiguous_format, torch.channels_last):
         raise ValueError(f"optimize(): memory_format must be torch.contiguous_format or "
                          f"torch.channels_last, got {memory_format}")
@@ -296,14 +429,20 @@ def optimize(model: nn.Module, prepack: bool = True,
     except Exception as e:  # noqa: BLE001  (fx raises many types)
         raise ValueError(f"optimize(): torch.fx cannot trace {type(model).__name__}: {e}") from e
 
-    stats = {"convs": 0, "bn_folded": 0, "residuals_fused": 0, "activations_fused": {}}
+    stats = {"convs": 0, "bn_folded": 0, "linears": 0, "scales_folded": 0, "residuals_fused": 0,
+             "activations_fused": {}}
     for node in list(gm.graph.nodes):
-        conv = _module(gm, node)
-        if type(conv) not in _AIE_CONV or not _convertible(conv):
+        mod = _module(gm, node)
+        if type(mod) is nn.Linear:
+            scaled, act, residual = _rewrite_linear(gm, node, mod)
+            stats["linears"] += 1
+            stats["scales_folded"] += scaled
+        elif type(mod) in _AIE_CONV and _convertible(mod):
+            folded, act, residual = _rewrite_conv(gm, node, mod)
+            stats["convs"] += 1
+            stats["bn_folded"] += folded
+        else:
             continue
-        folded, act, residual = _rewrite_conv(gm, node, conv)
-        stats["convs"] += 1
-        stats["bn_folded"] += folded
         stats["residuals_fused"] += residual
         if act:
             stats["activations_fused"][act] = stats["activations_fused"].get(act, 0) + 1
@@ -316,4 +455,6 @@ def optimize(model: nn.Module, prepack: bool = True,
             if isinstance(mod, _AieConv):
                 torch.ops._aie.prepack_conv(mod.weight, mod.stride, mod.padding, mod.dilation,
                                             mod.groups, "auto", memory_format == torch.channels_last)
+            elif isinstance(mod, AieLinear):  # its input is always a channels-last view
+                torch.ops._aie.prepack_conv(mod.weight, [1, 1], [0, 0], [1, 1], 1, "auto", True)
     return gm

@@ -83,6 +83,7 @@ const char* activation_name(Activation a) {
     case Activation::ReLU6: return "relu6";
     case Activation::Hardswish: return "hardswish";
     case Activation::SiLU: return "silu";
+    case Activation::GELU: return "gelu";
   }
   return "?";
 }

@@ -63,7 +63,7 @@ struct ConvShape {
 
 // The activation fused after the bias (and the residual, if any); a backend refuses
 // (why_not) what it does not implement. Formulas: aie_kernels/kernel_table.h.
-enum class Activation { None, ReLU, ReLU6, Hardswish, SiLU };
+enum class Activation { None, ReLU, ReLU6, Hardswish, SiLU, GELU };
 const char* activation_name(Activation a);
 
 // Rounding of the requantising shift, named as the AIE names its SRS modes.

@@ -410,7 +410,8 @@ TEST(Epilogue, PlanarOutputsFromPixelRowsMatchTheDefinitionOnEveryIsa) {
 
 // Every ISA gives the scalar variant's bits for every activation (both epilogue forms,
 // vector bodies and scalar tails), and the values are the activations within 4 ulp
-// (SiLU's exp is a polynomial; the others are exact IEEE sequences).
+// (SiLU's exp is a polynomial; GELU's erf a fit, within its error on top; the others are
+// exact IEEE sequences).
 TEST(Epilogue, ActivationsAgreeAcrossIsasAndWithTheirDefinitions) {
   const int64_t rows = 5, cols = 37, ldc = 40;
   std::vector<float> c(rows * ldc);
@@ -429,6 +430,7 @@ TEST(Epilogue, ActivationsAgreeAcrossIsasAndWithTheirDefinitions) {
       case Activation::Relu6: return std::min(6.0, std::max(0.0, v));
       case Activation::Hardswish: return v * std::min(6.0, std::max(0.0, v + 3)) / 6;
       case Activation::Silu: return v / (1 + std::exp(-v));
+      case Activation::Gelu: return 0.5 * v * std::erfc(-v / std::sqrt(2.0));  // NaN at -inf, as ATen
     }
     return v;
   };
@@ -465,8 +467,28 @@ TEST(Epilogue, ActivationsAgreeAcrossIsasAndWithTheirDefinitions) {
             ASSERT_EQ(double(got), want) << "act " << a << " v " << v;
             continue;
           }
-          ASSERT_NEAR(got, want, 4 * 1.2e-7 * std::abs(want) + 1e-37) << "act " << a << " v " << v;
+          const double fit = act == Activation::Gelu ? 0.5 * std::abs(v) * 4e-7 : 0.0;  // erf's fit
+          ASSERT_NEAR(got, want, 4 * 1.2e-7 * std::abs(want) + fit + 1e-37) << "act " << a << " v " << v;
         }
+  }
+}
+
+// GELU over its whole working range, densely, on every ISA: the value of the erf form in
+// double within the fit's absolute erf error (4e-7, times 0.5 |v|) plus 2 ulp of rounding.
+TEST(Epilogue, GeluIsTheErfFormWithinTheFitsError) {
+  const int64_t n = 1 << 16;
+  std::vector<float> c(n), out(n);
+  for (int64_t i = 0; i < n; ++i) c[i] = -13.f + 23.f * float(i) / float(n);
+  for (Isa isa : host_isas()) {
+    kernel_table(isa).epilogue_rows(c.data(), n, 1, n, nullptr, Activation::Gelu, {}, out.data(), false, n);
+    double worst = 0, at = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = c[i], want = 0.5 * v * std::erfc(-v / std::sqrt(2.0));
+      const double e = std::abs(out[i] - want) / (0.5 * std::abs(v) * 4e-7 + 2 * 0x1p-23 * std::abs(want) + 1e-38);
+      if (e > worst) worst = e, at = v;
+    }
+    EXPECT_LE(worst, 1.0) << isa_name(isa) << " at " << at;
+    std::printf("%s: GELU worst error %.2f of the allowance, at %g\n", isa_name(isa), worst, at);
   }
 }
 

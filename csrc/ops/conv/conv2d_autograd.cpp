@@ -98,6 +98,7 @@ struct Conv2dFunction : torch::autograd::Function<Conv2dFunction> {
       if (act == "relu6") g = at::hardtanh_backward(g, pre, 0, 6);
       else if (act == "hardswish") g = at::hardswish_backward(g, pre);
       else if (act == "silu") g = silu_grad(g, pre);
+      else if (act == "gelu") g = at::gelu_backward(g, pre);  // differentiable: ATen has its double backward
       else TORCH_CHECK(false, "aie.conv2d backward: unknown activation '", act, "'");
     }
     const int64_t bias_edge = ctx->saved_data["bias_edge"].toInt();

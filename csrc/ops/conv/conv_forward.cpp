@@ -22,10 +22,10 @@ ConvDecision decide(const ConvParams& p, std::optional<ConvAlgorithm> forced, ru
 
 Activation parse_activation(const std::string& name) {
   for (Activation a : {Activation::None, Activation::ReLU, Activation::ReLU6, Activation::Hardswish,
-                       Activation::SiLU})
+                       Activation::SiLU, Activation::GELU})
     if (name == runtime::activation_name(a)) return a;
   TORCH_CHECK_VALUE(false, "aie conv: unknown activation '", name,
-                    "'; expected 'none', 'relu', 'relu6', 'hardswish' or 'silu'");
+                    "'; expected 'none', 'relu', 'relu6', 'hardswish', 'silu' or 'gelu'");
 }
 
 at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, Activation act,

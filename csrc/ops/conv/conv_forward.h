@@ -17,7 +17,7 @@ at::Tensor conv_forward(const ConvArgs& args, std::optional<ConvAlgorithm> force
                         Activation act = Activation::None,
                         const std::optional<at::Tensor>& residual = std::nullopt);
 
-// "none", "relu", "relu6", "hardswish", "silu" (ValueError otherwise).
+// "none", "relu", "relu6", "hardswish", "silu", "gelu" (ValueError otherwise).
 Activation parse_activation(const std::string& name);
 
 // cuDNN-benchmark-style autotuning (off by default): the first call of each shape

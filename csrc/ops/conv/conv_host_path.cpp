@@ -2,6 +2,7 @@
 // for what the NPU path does not take; the reason is counted by the caller).
 #include <ATen/ops/convolution.h>
 #include <ATen/ops/empty_strided.h>
+#include <ATen/ops/gelu.h>
 #include <ATen/ops/hardswish.h>
 #include <ATen/ops/silu.h>
 
@@ -29,6 +30,7 @@ void activate_on_host(at::Tensor& r, runtime::Activation act) {
     case runtime::Activation::ReLU6: r.clamp_(0, 6); return;
     case runtime::Activation::Hardswish: r = at::hardswish(r); return;
     case runtime::Activation::SiLU: r = at::silu(r); return;
+    case runtime::Activation::GELU: r = at::gelu(r); return;
   }
 }
 

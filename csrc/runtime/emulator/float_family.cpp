@@ -17,7 +17,8 @@ namespace {
 static_assert(static_cast<int>(Activation::ReLU) == static_cast<int>(aie_kernels::Activation::Relu) &&
                   static_cast<int>(Activation::ReLU6) == static_cast<int>(aie_kernels::Activation::Relu6) &&
                   static_cast<int>(Activation::Hardswish) == static_cast<int>(aie_kernels::Activation::Hardswish) &&
-                  static_cast<int>(Activation::SiLU) == static_cast<int>(aie_kernels::Activation::Silu),
+                  static_cast<int>(Activation::SiLU) == static_cast<int>(aie_kernels::Activation::Silu) &&
+                  static_cast<int>(Activation::GELU) == static_cast<int>(aie_kernels::Activation::Gelu),
               "runtime and kernel activation enums must list the activations in one order");
 
 bool float_dtype(c10::ScalarType t) { return t == c10::ScalarType::Float || t == c10::ScalarType::BFloat16; }
