@@ -59,12 +59,13 @@ def test_linear_with_activation_matches_aten_on_bf16_operands(lead, dtype, act):
 
 
 def test_non_contiguous_input_is_read_correctly():
-    model = nn.Linear(16, 8).eval()
+    model = nn.Sequential(nn.Linear(16, 8)).eval()
     x = torch.randn(6, 16, 5, generator=_gen(2)).transpose(1, 2)  # (6, 5, 16), not contiguous
     opt = _optimized(model)
+    assert opt.aie_optimize_stats["linears"] == 1
     with torch.no_grad():
         got = opt(x.to("aie")).cpu()
-        want = F.linear(_bf16_values(x), _bf16_values(model.weight), model.bias.double())
+        want = F.linear(_bf16_values(x), _bf16_values(model[0].weight), model[0].bias.double())
     torch.testing.assert_close(got.double(), want, rtol=0.02, atol=0.02)
 
 
@@ -150,3 +151,14 @@ def test_a_scale_that_is_not_per_feature_is_left_alone():
     assert any(n.op == "call_function" and n.target is operator.mul for n in opt.graph.nodes)
     with torch.no_grad():
         torch.testing.assert_close(opt(x.to("aie")).cpu(), model(x), rtol=0.02, atol=0.02)
+
+
+def test_bad_and_empty_inputs():
+    opt = _optimized(nn.Sequential(nn.Linear(24, 40)).eval())
+    assert opt.aie_optimize_stats["linears"] == 1
+    with pytest.raises(RuntimeError, match=r"shape \(4, 10\) does not end in in_features = 24"):
+        opt(torch.randn(4, 10).to("aie"))
+    x = torch.randn(3, 24, generator=_gen(7)).to("aie")
+    before = x.cpu()
+    assert opt(torch.empty(0, 24).to("aie")).shape == (0, 40)
+    assert torch.equal(x.cpu(), before)  # the caller's tensor untouched

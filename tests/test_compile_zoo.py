@@ -78,3 +78,34 @@ def test_inductor_sees_aie_as_a_cpp_codegen_device():
     assert torch.aie.Scheduling is CppScheduling
     assert get_current_backend("aie") == "cpp"
     assert get_current_backend("cuda") == torch._inductor.config.cuda_backend  # others untouched
+
+
+class _LayerNormDown(nn.Module):
+    """ConvNeXt's downsampling: a channels-first LayerNorm (through permutes, so the conv's
+    input is channels_last) and a 2x2 stride-2 conv, then a block."""
+
+    def __init__(self):
+        super().__init__()
+        from torch_aie import models
+        self.norm, self.down, self.block = models.LayerNorm2d(16, eps=1e-6), nn.Conv2d(16, 32, 2, 2), models.ConvNeXtBlock(32)
+
+    def forward(self, x):
+        return self.block(self.down(self.norm(x)))
+
+
+@pytest.mark.parametrize("dtype,fmt", [(torch.float32, torch.contiguous_format),
+                                       (torch.bfloat16, torch.channels_last)])
+def test_compiled_optimized_model_matches_eager(dtype, fmt):
+    """optimize()'d graphs call torch.ops.aie.conv2d, Linears included (channels-last row
+    views): the op's fake must give the kernel's output layout, which Inductor asserts."""
+    torch.manual_seed(0)
+    model = _LayerNormDown().eval().to(dtype)
+    x = torch.randn(2, 16, 16, 16).to(dtype).contiguous(memory_format=fmt).to("aie")
+    torch._dynamo.reset()
+    with torch.no_grad():
+        opt = torch_aie.optimize(model.to("aie"))
+        assert opt.aie_optimize_stats["linears"] == 2
+        eager = opt(x)
+        out = torch.compile(opt)(x)
+    assert out.shape == eager.shape and out.stride() == eager.stride() and out.dtype == eager.dtype
+    torch.testing.assert_close(out.cpu(), eager.cpu(), rtol=0, atol=2 * U8 * eager.abs().max().item())

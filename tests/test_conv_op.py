@@ -21,12 +21,14 @@ SHAPES = [  # (x shape, w shape, stride, padding, dilation, groups)
 AIE_UTILS = ("test_schema", "test_faketensor", "test_aot_dispatch_dynamic")
 
 
+@pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last])
 @pytest.mark.parametrize("device", ["aie", "cpu"])
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_opcheck(shape, relu, device):
+def test_opcheck(shape, relu, device, fmt):
+    """channels_last inputs too: the fake must give the kernel's output layout."""
     xs, ws, stride, padding, dilation, groups = shape
-    x = torch.randn(xs, device=device, requires_grad=True)
+    x = torch.randn(xs, device=device).contiguous(memory_format=fmt).requires_grad_()
     w = torch.randn(ws, device=device, requires_grad=True)
     b = torch.randn(ws[0], device=device, requires_grad=True)
     utils = AIE_UTILS if device == "aie" else AIE_UTILS + ("test_autograd_registration",)

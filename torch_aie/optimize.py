@@ -114,6 +114,12 @@ class AieLinear(nn.Module):
             inverse = sorted(range(len(self.residual_permute)), key=self.residual_permute.__getitem__)
             residual = residual.permute(inverse)
         lead = x.shape[:-1]
+        if x.dim() == 0 or x.shape[-1] != self.in_features:
+            raise RuntimeError(f"AieLinear: input of shape {tuple(x.shape)} does not end in in_features = "
+                               f"{self.in_features}")
+        if x.numel() == 0:  # no rows: nothing for the GEMM (a conv refuses an empty image)
+            y = x.new_zeros(*lead, self.out_features)
+            return y if residual is None else y + residual
         if residual is not None:
             residual = _rows_as_image(residual.expand(*lead, self.out_features))
         y = torch.ops.aie.conv2d(_rows_as_image(x), self.weight, self.bias, [1, 1], [0, 0], [1, 1], 1, "auto",
