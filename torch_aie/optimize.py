@@ -298,6 +298,36 @@ def _before(node, other):
     return False
 
 
+def _fuse_tail(gm, nxt, ids, prev, chain):
+    """(residual operand, activation) after `prev`, in the epilogue's order
+    act((y + bias) + residual); the nodes they replace are appended to `chain`."""
+    residual = _residual_operand(nxt, ids[-1] if ids else prev)
+    if residual is not None:
+        chain += ids + [nxt]
+        prev = nxt
+        nxt, ids = _skip_identities(gm, nxt)
+    act = _activation(gm, nxt, ids[-1] if ids else prev)
+    if act is not None:
+        chain += ids + [nxt]
+    return residual, act
+
+
+def _take_residual(node, residual):
+    """Passes `residual` to the fused module at `node`, which moves after the node
+    computing it if that came later."""
+    if not _before(node, residual):
+        residual.append(node)
+    node.args = (node.args[0], residual)
+
+
+def _replace_chain(gm, chain, out):
+    """The last node of `chain` replaced by `out`, then the chain erased (users first)."""
+    if chain:
+        chain[-1].replace_all_uses_with(out)
+        for n in reversed(chain):
+            gm.graph.erase_node(n)
+
+
 def _rewrite_conv(gm, node, conv):
     """Replaces conv (+ BN, + residual add, + activation, Identities between) by one
     aie conv module."""
@@ -311,26 +341,13 @@ def _rewrite_conv(gm, node, conv):
         chain += ids + [nxt]
         prev = nxt
         nxt, ids = _skip_identities(gm, nxt)
-    # The residual add: out = act((conv + bias) + residual), the epilogue's order.
-    residual = _residual_operand(nxt, ids[-1] if ids else prev)
-    if residual is not None:
-        chain += ids + [nxt]
-        prev = nxt
-        nxt, ids = _skip_identities(gm, nxt)
-    act = _activation(gm, nxt, ids[-1] if ids else prev)
-    if act is not None:
-        chain += ids + [nxt]
+    residual, act = _fuse_tail(gm, nxt, ids, prev, chain)
     fused = _AIE_CONV[type(conv)](conv, w, b, act or "none")
     gm.add_submodule(node.target, fused)
     if residual is not None:
         fused.residual = True
-        if not _before(node, residual):  # the conv now needs it: run the conv after it
-            residual.append(node)
-        node.args = (node.args[0], residual)
-    if chain:
-        chain[-1].replace_all_uses_with(node)
-        for n in reversed(chain):  # users first
-            gm.graph.erase_node(n)
+        _take_residual(node, residual)
+    _replace_chain(gm, chain, node)
     return stats is not None, act, residual is not None
 
 
@@ -384,33 +401,19 @@ def _rewrite_linear(gm, node, lin):
             dims = None
         else:
             permute_input, nxt, ids, prev = prev, after, after_ids, permute
-    residual = _residual_operand(nxt, ids[-1] if ids else prev)
-    if residual is not None:
-        chain += ids + [nxt]
-        prev = nxt
-        nxt, ids = _skip_identities(gm, nxt)
-        act = _activation(gm, nxt, ids[-1] if ids else prev)
-    else:
-        dims, act = None, _activation(gm, nxt, ids[-1] if ids else prev)
-    if act is not None:
-        chain += ids + [nxt]
+    residual, act = _fuse_tail(gm, nxt, ids, prev, chain)  # found whenever dims is set
     fused = AieLinear(w, b, act or "none")
     gm.add_submodule(node.target, fused)
     out = node
     if residual is not None:
         fused.residual = True
-        if not _before(node, residual):
-            residual.append(node)
-        node.args = (node.args[0], residual)
+        _take_residual(node, residual)
         if dims is not None:
             fused.residual_permute = dims
             permute.replace_input_with(permute_input, node)
             node.append(permute)
             out = permute
-    if chain:
-        chain[-1].replace_all_uses_with(out)
-        for n in reversed(chain):
-            gm.graph.erase_node(n)
+    _replace_chain(gm, chain, out)
     return scale is not None, act, residual is not None
 
 
