@@ -60,6 +60,23 @@ def test_compiled_matches_eager_on_aie(name):
         torch.testing.assert_close(out.cpu(), eager.cpu(), rtol=0, atol=2 * U8 * scale)
 
 
+@pytest.mark.parametrize("name", ["mbconv_se", "resnet_stem"])
+def test_compiled_channels_last_bf16_model_matches_eager(name):
+    """A bf16 channels_last model: its aie convs return channels_last (ATen's CPU rule),
+    and fake tensors must say so (torch_aie/_conv_layout.py); Inductor asserted the
+    difference before. The output keeps eager's layout."""
+    cl = torch.channels_last
+    model = compile_zoo.build(name).to(torch.bfloat16).to(memory_format=cl).to("aie")
+    x = compile_zoo.example_input(name).to(torch.bfloat16).contiguous(memory_format=cl).to("aie")
+    torch._dynamo.reset()
+    with torch.no_grad():
+        eager = model(x)
+        out = torch.compile(model)(x)
+    assert out.shape == eager.shape and out.stride() == eager.stride() and out.dtype == eager.dtype
+    torch.testing.assert_close(out.cpu().float(), eager.cpu().float(), rtol=0,
+                               atol=4 * U8 * eager.abs().max().item())
+
+
 def test_issue_repro_bn_relu_pool():
     # The first graph that failed (InductorError from _try_reindex_pointwise_for_reduction).
     m = nn.Sequential(nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1)).eval().to("aie")

@@ -20,6 +20,9 @@ from .npu_profile import NpuProfile, profile  # noqa: E402,F401
 from .weight_cache import *  # noqa: E402,F401,F403
 from . import backends  # noqa: E402,F401
 from . import compile as _compile  # noqa: E402
+from . import _conv_layout  # noqa: E402
+
+_conv_layout.install()
 
 _compile.install_lazy_registration()
 from . import _shutdown  # noqa: E402

@@ -6,7 +6,6 @@ the dispatcher here for its fake implementation.
 import contextlib
 
 import torch
-from torch._prims_common import suggest_memory_format
 
 from . import _conv_counters
 
@@ -36,16 +35,9 @@ ACTIVATIONS = ("none", "relu", "relu6", "hardswish", "silu", "gelu")
 @torch.library.register_fake("aie::conv2d")
 def _conv2d_fake(input, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
                  groups=1, algorithm="auto", relu=False, activation="none", residual=None):
-    # ATen's shape and dtype rules, on fake tensors; the memory format is the kernel's
-    # (csrc/ops/conv/conv_params.cpp, ATen's CPU rule: channels_last out if the input or
-    # the weight of a 2-D conv is channels_last). ATen's fake convolution cannot know it
-    # for a PrivateUse1 device and says contiguous, which Inductor then asserted.
-    out = torch.ops.aten.convolution(input, weight, bias, stride, padding, dilation, False,
-                                     [0] * (input.dim() - 2), groups)
-    cl = torch.channels_last
-    if input.dim() == 4 and cl in (suggest_memory_format(input), suggest_memory_format(weight)):
-        out = out.contiguous(memory_format=cl)
-    return out
+    # ATen's own rules on fake tensors; the memory format is the kernel's (_conv_layout).
+    return torch.ops.aten.convolution(input, weight, bias, stride, padding, dilation, False,
+                                      [0] * (input.dim() - 2), groups)
 
 
 # Autograd: csrc/ops/conv/conv2d_autograd.cpp (a C++ kernel, so that inference calls skip Python).
