@@ -289,7 +289,7 @@ def build(name: str, seed: int = 0, calib_batch: int = 4, size: int = 224) -> nn
     return model.eval()
 
 
-class _Bf16OperandConv(nn.Module):
+class _Bf16Operands(nn.Module):
     def __init__(self, conv):
         super().__init__()
         self.conv = conv
@@ -311,7 +311,7 @@ def bf16_operand_model(model: nn.Module, linears: bool = False) -> nn.Module:
     for parent in list(m.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, kinds):
-                setattr(parent, name, _Bf16OperandConv(child))
+                setattr(parent, name, _Bf16Operands(child))
     return m
 
 

@@ -107,12 +107,11 @@ class AieLinear(nn.Module):
         self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
 
     residual = False
-    residual_permute = None  # dims of the permute the residual is read through (see optimize)
+    # The permute of the output the residual add came after (optimize() reads the residual
+    # through its inverse, a node of the graph); None: the add came directly.
+    residual_permute = None
 
     def forward(self, x, residual=None):
-        if residual is not None and self.residual_permute is not None:
-            inverse = sorted(range(len(self.residual_permute)), key=self.residual_permute.__getitem__)
-            residual = residual.permute(inverse)
         lead = x.shape[:-1]
         if x.dim() == 0 or x.shape[-1] != self.in_features:
             raise RuntimeError(f"AieLinear: input of shape {tuple(x.shape)} does not end in in_features = "
@@ -408,8 +407,12 @@ def _rewrite_linear(gm, node, lin):
     if residual is not None:
         fused.residual = True
         _take_residual(node, residual)
-        if dims is not None:
+        if dims is not None:  # the epilogue reads the residual through the inverse permute
             fused.residual_permute = dims
+            inverse = sorted(range(len(dims)), key=dims.__getitem__)
+            with gm.graph.inserting_after(residual):
+                unpermuted = gm.graph.call_method("permute", (residual, *inverse))
+            node.replace_input_with(residual, unpermuted)
             permute.replace_input_with(permute_input, node)
             node.append(permute)
             out = permute
