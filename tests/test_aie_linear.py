@@ -162,3 +162,11 @@ def test_bad_and_empty_inputs():
     before = x.cpu()
     assert opt(torch.empty(0, 24).to("aie")).shape == (0, 40)
     assert torch.equal(x.cpu(), before)  # the caller's tensor untouched
+
+
+def test_a_linear_without_features_gives_its_activated_bias():
+    model = nn.Sequential(nn.Linear(0, 5), nn.ReLU()).eval()
+    opt = _optimized(model)
+    assert opt.aie_optimize_stats["linears"] == 1
+    x = torch.empty(3, 0)
+    torch.testing.assert_close(opt(x.to("aie")).cpu(), model(x), rtol=0, atol=0)

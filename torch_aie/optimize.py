@@ -85,6 +85,11 @@ class AieConv1d(_AieConv):
 
 _AIE_CONV = {nn.Conv1d: AieConv1d, nn.Conv2d: AieConv2d}
 
+# The epilogue activations as ATen ops, for AieLinear's empty inputs.
+_ATEN_ACTIVATIONS = {"none": lambda t: t, "relu": torch.relu, "relu6": F.relu6, "hardswish": F.hardswish,
+                     "silu": F.silu, "gelu": F.gelu}
+
+
 def _rows_as_image(t):
     """(..., C) as a channels-last (1, C, 1, rows) image over the same memory (a view
     when `t` is contiguous): a Linear over rows is then a 1x1 conv."""
@@ -116,9 +121,9 @@ class AieLinear(nn.Module):
         if x.dim() == 0 or x.shape[-1] != self.in_features:
             raise RuntimeError(f"AieLinear: input of shape {tuple(x.shape)} does not end in in_features = "
                                f"{self.in_features}")
-        if x.numel() == 0:  # no rows: nothing for the GEMM (a conv refuses an empty image)
-            y = x.new_zeros(*lead, self.out_features)
-            return y if residual is None else y + residual
+        if x.numel() == 0:  # no rows or no features: nothing for the GEMM; ATen's ops give the result
+            y = F.linear(x, self.weight.flatten(1), self.bias)
+            return _ATEN_ACTIVATIONS[self.activation](y if residual is None else y + residual)
         if residual is not None:
             residual = _rows_as_image(residual.expand(*lead, self.out_features))
         y = torch.ops.aie.conv2d(_rows_as_image(x), self.weight, self.bias, [1, 1], [0, 0], [1, 1], 1, "auto",
