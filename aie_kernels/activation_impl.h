@@ -36,21 +36,39 @@ inline W erf_rational(W z) {
   return W::div(W::mul(z, p), q);
 }
 
-template <class W>
-inline W activate(W v, Activation act) {
-  switch (act) {
-    case Activation::None: return v;
-    case Activation::Relu: return W::relu(v);
-    case Activation::Relu6: return W::min(W::broadcast(6.f), W::relu(v));
-    case Activation::Hardswish:
-      return W::div(W::mul(v, W::min(W::broadcast(6.f), W::relu(W::add(v, W::broadcast(3.f))))),
-                    W::broadcast(6.f));
-    case Activation::Silu:
-      return W::div(v, W::add(W::broadcast(1.f), exp_poly(W::sub(W::zero(), v))));
-    case Activation::Gelu: {  // 0.5 v (1 + erf(v / sqrt 2)), ATen's order
-      const W e = erf_rational(W::mul(v, W::broadcast(0.707106781f)));
-      return W::mul(W::mul(W::broadcast(0.5f), v), W::add(W::broadcast(1.f), e));
-    }
+// The activation A, fixed at compile time: a loop that finishes many vectors
+// dispatches once (with_activation) and inlines only A's arithmetic.
+template <Activation A, class W>
+__attribute__((always_inline)) inline W activate(W v) {
+  if constexpr (A == Activation::Relu) return W::relu(v);
+  if constexpr (A == Activation::Relu6) return W::min(W::broadcast(6.f), W::relu(v));
+  if constexpr (A == Activation::Hardswish)
+    return W::div(W::mul(v, W::min(W::broadcast(6.f), W::relu(W::add(v, W::broadcast(3.f))))), W::broadcast(6.f));
+  if constexpr (A == Activation::Silu) return W::div(v, W::add(W::broadcast(1.f), exp_poly(W::sub(W::zero(), v))));
+  if constexpr (A == Activation::Gelu) {  // 0.5 v (1 + erf(v / sqrt 2)), ATen's order
+    const W e = erf_rational(W::mul(v, W::broadcast(0.707106781f)));
+    return W::mul(W::mul(W::broadcast(0.5f), v), W::add(W::broadcast(1.f), e));
   }
   return v;
+}
+
+// f(std::integral_constant<Activation, act>{}).
+template <class F>
+__attribute__((always_inline)) inline void with_activation(Activation act, F&& f) {
+  using A = Activation;
+  switch (act) {
+    case A::None: return f(std::integral_constant<A, A::None>{});
+    case A::Relu: return f(std::integral_constant<A, A::Relu>{});
+    case A::Relu6: return f(std::integral_constant<A, A::Relu6>{});
+    case A::Hardswish: return f(std::integral_constant<A, A::Hardswish>{});
+    case A::Silu: return f(std::integral_constant<A, A::Silu>{});
+    case A::Gelu: return f(std::integral_constant<A, A::Gelu>{});
+  }
+}
+
+template <class W>
+inline W activate(W v, Activation act) {
+  W r = v;
+  with_activation(act, [&](auto a) { r = activate<decltype(a)::value>(v); });
+  return r;
 }

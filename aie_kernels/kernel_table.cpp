@@ -15,6 +15,10 @@ namespace aie_kernels {
 KernelTable make_table_scalar();
 KernelTable make_table_avx2();
 KernelTable make_table_avx512();
+#if TORCH_AIE_KERNELS_HAVE_AVX512BF16
+bool depthwise_bf16_rows_avx512bf16(const uint16_t* base, const int64_t* row_off, int kh_count, int kw_count,
+                                    int stride, int64_t pix_stride, const float* w, const DepthwiseOut& out);
+#endif
 
 float round_to_bf16(float x) { return static_cast<float>(c10::BFloat16(x)); }
 
@@ -31,9 +35,13 @@ const char* isa_name(Isa isa) {
 
 namespace {
 
-// The native-bf16 ISAs run the fp32 kernels (depthwise, epilogues, rounding) of AVX-512.
+// The native-bf16 ISAs run the fp32 kernels (depthwise, epilogues, rounding) of AVX-512,
+// and the bf16 depthwise window kernel that converts with vcvtne2ps2bf16 (same bits).
 KernelTable with_isa(KernelTable t, Isa isa) {
   t.isa = isa;
+#if TORCH_AIE_KERNELS_HAVE_AVX512BF16
+  t.depthwise_bf16_rows = &depthwise_bf16_rows_avx512bf16;
+#endif
   return t;
 }
 

@@ -334,10 +334,11 @@ __attribute__((always_inline)) inline void static_for(F&& f) {
 }
 
 // One finished output vector of a channels-last pixel: epilogue_contiguous's steps.
+template <Activation A>
 __attribute__((always_inline)) inline void finish_store(V v, const DepthwiseOut& o, int64_t e, int64_t ch) {
   if (o.bias) v = V::add(v, V::load(o.bias + ch));
   if (o.res.data) v = V::add(v, residual_vec(o.res, e));
-  v = activate(v, o.act);
+  v = activate<A>(v);
   if (o.bf16)
     V::round_bf16(v).store_bits(static_cast<uint16_t*>(o.data) + e);
   else
@@ -380,7 +381,9 @@ void depthwise_bf16_window(const uint16_t* base, const int64_t* row_off, int kh_
         });
       });
     }
-    static_for<P>([&](auto j) { finish_store(acc[j], o, j * o.pix_stride + ch, ch); });
+    with_activation(o.act, [&](auto a) {
+      static_for<P>([&](auto j) { finish_store<decltype(a)::value>(acc[j], o, j * o.pix_stride + ch, ch); });
+    });
   }
   for (; ch < channels; ++ch)  // the channel tail, one lane: the same chain
     for (int j = 0; j < P; ++j) {

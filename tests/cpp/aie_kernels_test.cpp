@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "aie_kernels/bf16.h"
@@ -176,52 +177,94 @@ TEST(DepthwiseKernel, MatchesSequentialFmaBitExactlyForEveryChunkSizeAndAccumula
   }
 }
 
+namespace {
+
+std::vector<uint16_t> bf16_bits(const std::vector<float>& v) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = static_cast<uint16_t>(bits(v[i]) >> 16);
+  return out;
+}
+
+// depthwise_bf16_rows on `values` (bf16 values, input rows `row` pixels of `channels` +
+// 3 elements) against depthwise on the widened values then the epilogue, bit for bit,
+// for every window form, activation, output type and residual type (none, fp32, bf16).
+void check_window_forms(const KernelTable& kt, const std::vector<float>& values, int64_t channels, int64_t row,
+                        const float* bias, const std::string& what) {
+  const auto bits16 = bf16_bits(values);
+  const auto w = random_bf16(49 * channels, 6);
+  const auto res = random_bf16(8 * 50 * channels, 8);
+  const auto res16 = bf16_bits(res);
+  const int forms[][2] = {{3, 1}, {3, 2}, {5, 1}, {5, 2}, {7, 1}};
+  for (const auto& f : forms) {
+    const int kw = f[0], stride = f[1], kh = kw;
+    const int64_t pix_stride = channels + 3, out_stride = channels + 5;  // strided pixels and outputs
+    std::vector<int64_t> row_off(kh), taps(kh * kw);
+    for (int r = 0; r < kh; ++r) row_off[r] = r * row * pix_stride;
+    for (int t = 0; t < kh * kw; ++t) taps[t] = row_off[t / kw] + (t % kw) * pix_stride;
+    std::vector<const float*> pix32(kChunkPixels);
+    std::vector<const uint16_t*> pix16(kChunkPixels);
+    for (int j = 0; j < kChunkPixels; ++j) {
+      pix32[j] = values.data() + 3 + j * stride * pix_stride;
+      pix16[j] = bits16.data() + 3 + j * stride * pix_stride;
+    }
+    std::vector<float> c32(kChunkPixels * channels), c16(c32.size());
+    kt.depthwise(pix32.data(), kChunkPixels, taps.data(), kh * kw, channels, w.data(), c32.data(), channels, false);
+    kt.depthwise_bf16(pix16.data(), kChunkPixels, taps.data(), kh * kw, channels, w.data(), c16.data(), channels);
+    ASSERT_EQ(0, std::memcmp(c32.data(), c16.data(), c32.size() * 4)) << what << " pointer form " << kw;
+    for (int act = 0; act < kNumActivations; ++act)
+      for (int variant = 0; variant < 6; ++variant) {
+        const bool bf16_out = variant & 1;
+        const int res_kind = variant / 2;  // 0 none, 1 fp32, 2 bf16
+        const Residual r{res_kind == 0 ? nullptr : res_kind == 1 ? static_cast<const void*>(res.data()) : res16.data(),
+                         res_kind == 2};
+        const int64_t esize = bf16_out ? 2 : 4;
+        std::vector<char> want(kChunkPixels * out_stride * esize, 0), got(want);
+        kt.epilogue(c32.data(), channels, kChunkPixels, channels, bias, Activation(act), r, want.data(), bf16_out,
+                    out_stride, 1);
+        const DepthwiseOut o{got.data(), out_stride, channels, bias, Activation(act), r, bf16_out};
+        ASSERT_TRUE(kt.depthwise_bf16_rows(bits16.data() + 3, row_off.data(), kh, kw, stride, pix_stride, w.data(), o));
+        ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size()))
+            << what << " window " << kw << "x" << stride << " act " << act << " variant " << variant;
+      }
+  }
+}
+
+}  // namespace
+
 TEST(DepthwiseKernel, Bf16FormsAreTheFloatKernelOnWidenedValuesThenTheEpilogue) {
   // depthwise_bf16 (pointer form) and depthwise_bf16_rows (window form, output stage
   // fused) on bf16 bits against depthwise on the widened values, then the epilogue:
-  // bit for bit, every ISA the host runs, every window form, a channel tail.
-  const int64_t channels = 37, row = 40;  // 37 channels: vectors and a tail; 40 pixels per input row
-  const auto values = random_bf16(8 * row * (channels + 3), 5);  // 7 input rows of pixels channels + 3 apart
-  std::vector<uint16_t> bits16(values.size());
-  for (size_t i = 0; i < values.size(); ++i) bits16[i] = static_cast<uint16_t>(bits(values[i]) >> 16);
-  const auto w = random_bf16(49 * channels, 6);
-  const auto bias = random_bf16(channels, 7);
-  const auto res = random_bf16(8 * 50 * channels, 8);
-  const int forms[][2] = {{3, 1}, {3, 2}, {5, 1}, {5, 2}, {7, 1}};
-  for (Isa isa : host_isas()) {
-    const KernelTable& kt = kernel_table(isa);
-    for (const auto& f : forms) {
-      const int kw = f[0], stride = f[1], kh = kw;
-      const int64_t pix_stride = channels + 3, out_stride = channels + 5;  // strided pixels and outputs
-      std::vector<int64_t> row_off(kh), taps(kh * kw);
-      for (int r = 0; r < kh; ++r) row_off[r] = r * row * pix_stride;
-      for (int t = 0; t < kh * kw; ++t) taps[t] = row_off[t / kw] + (t % kw) * pix_stride;
-      std::vector<const float*> pix32(kChunkPixels);
-      std::vector<const uint16_t*> pix16(kChunkPixels);
-      for (int j = 0; j < kChunkPixels; ++j) {
-        pix32[j] = values.data() + 3 + j * stride * pix_stride;
-        pix16[j] = bits16.data() + 3 + j * stride * pix_stride;
-      }
-      std::vector<float> c32(kChunkPixels * channels), c16(c32.size());
-      kt.depthwise(pix32.data(), kChunkPixels, taps.data(), kh * kw, channels, w.data(), c32.data(), channels, false);
-      kt.depthwise_bf16(pix16.data(), kChunkPixels, taps.data(), kh * kw, channels, w.data(), c16.data(), channels);
-      ASSERT_EQ(0, std::memcmp(c32.data(), c16.data(), c32.size() * 4)) << isa_name(isa) << " pointer form " << kw;
-      for (int act = 0; act < kNumActivations; ++act)
-        for (int variant = 0; variant < 4; ++variant) {
-          const bool bf16_out = variant & 1, with_res = variant & 2;
-          const Residual r{with_res ? res.data() : nullptr, false};
-          const int64_t esize = bf16_out ? 2 : 4;
-          std::vector<char> want(kChunkPixels * out_stride * esize, 0), got(want);
-          kt.epilogue(c32.data(), channels, kChunkPixels, channels, bias.data(), Activation(act), r, want.data(),
-                      bf16_out, out_stride, 1);
-          const DepthwiseOut o{got.data(), out_stride, channels, bias.data(), Activation(act), r, bf16_out};
-          ASSERT_TRUE(kt.depthwise_bf16_rows(bits16.data() + 3, row_off.data(), kh, kw, stride, pix_stride, w.data(), o));
-          ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size()))
-              << isa_name(isa) << " window " << kw << "x" << stride << " act " << act << " variant " << variant;
-        }
+  // bit for bit, every ISA the host runs, every window form. Channel counts: vector
+  // tails of 5 and 21 lanes (the AVX512-BF16 window kernel steps 32 channels), one
+  // short step only, whole steps.
+  const int64_t row = 40;  // pixels per input row
+  for (int64_t channels : {37, 53, 16, 64}) {
+    const auto values = random_bf16(8 * row * (channels + 3), 5);  // 7 input rows of pixels channels + 3 apart
+    const auto bias = random_bf16(channels, 7);
+    for (Isa isa : host_isas()) {
+      const KernelTable& kt = kernel_table(isa);
+      check_window_forms(kt, values, channels, row, bias.data(),
+                         std::string(isa_name(isa)) + " channels " + std::to_string(channels));
+      const DepthwiseOut none{nullptr, 0, channels, nullptr, Activation::None, {}, false};
+      EXPECT_FALSE(kt.depthwise_bf16_rows(nullptr, nullptr, 3, 3, 3, channels, nullptr, none));  // no 3x3 stride-3 form
     }
-    const DepthwiseOut none{nullptr, 0, channels, nullptr, Activation::None, {}, false};
-    EXPECT_FALSE(kt.depthwise_bf16_rows(bits16.data(), nullptr, 3, 3, 3, channels, w.data(), none));  // no 3x3 stride-3 form
+  }
+}
+
+TEST(DepthwiseKernel, Bf16WindowFormRoundsSpecialValuesAsTheEpilogue) {
+  // Outputs that are NaN (inf - inf), infinite or denormal (tiny inputs, no bias): the
+  // AVX512-BF16 window kernel converts with vcvtne2ps2bf16 only where that equals the
+  // emulator's rounding (NaN payloads and denormals differ), on every ISA the same bits.
+  const int64_t channels = 40, row = 40;
+  auto infinities = random_bf16(8 * row * (channels + 3), 9), tiny = infinities;
+  for (size_t i = 0; i < infinities.size(); ++i) {
+    if (i % 97 == 0) infinities[i] = std::numeric_limits<float>::infinity();
+    if (i % 89 == 0) infinities[i] = -std::numeric_limits<float>::infinity();
+    tiny[i] = round_to_bf16(tiny[i] * 1e-39f);  // bf16 denormals: denormal sums
+  }
+  for (Isa isa : host_isas()) {
+    check_window_forms(kernel_table(isa), infinities, channels, row, nullptr, std::string(isa_name(isa)) + " inf");
+    check_window_forms(kernel_table(isa), tiny, channels, row, nullptr, std::string(isa_name(isa)) + " denormal");
   }
 }
 
