@@ -49,17 +49,25 @@ struct Windows {
 };
 
 // Copies the windows of output pixels (n, oh, ow0 ..) into `patch` ([KH][patch_w][C],
-// zeros where they reach into the padding).
+// zeros where they reach into the padding). Only the padding is zeroed, and a row's
+// pixels are one copy when the tensor's are contiguous (a dense channels-last tensor).
 void fill_patch(const ConvShape& s, const Windows& win, int64_t n, int64_t oh, int64_t ow0, uint16_t* patch) {
-  const int64_t row = win.patch_w * s.C;
-  std::memset(patch, 0, s.KH * row * sizeof(uint16_t));
-  const int64_t iw0 = ow0 * s.stride_w - s.pad_w;
+  const int64_t row = win.patch_w * s.C, iw0 = ow0 * s.stride_w - s.pad_w;
+  const int64_t p0 = std::clamp<int64_t>(-iw0, 0, win.patch_w), p1 = std::clamp<int64_t>(s.W - iw0, p0, win.patch_w);
   for (int64_t kh = 0; kh < s.KH; ++kh) {
+    uint16_t* dst = patch + kh * row;
     const int64_t ih = oh * s.stride_h - s.pad_h + kh * s.dil_h;
-    if (ih < 0 || ih >= s.H) continue;
-    const uint16_t* src = win.x + n * win.sN + ih * win.sH;
-    for (int64_t p = std::max<int64_t>(0, -iw0); p < win.patch_w && iw0 + p < s.W; ++p)
-      std::memcpy(patch + kh * row + p * s.C, src + (iw0 + p) * win.sW, s.C * sizeof(uint16_t));
+    if (ih < 0 || ih >= s.H) {
+      std::memset(dst, 0, row * sizeof(uint16_t));
+      continue;
+    }
+    std::memset(dst, 0, p0 * s.C * sizeof(uint16_t));
+    std::memset(dst + p1 * s.C, 0, (win.patch_w - p1) * s.C * sizeof(uint16_t));
+    const uint16_t* src = win.x + n * win.sN + ih * win.sH + (iw0 + p0) * win.sW;  // the first pixel inside
+    if (win.sW == s.C)
+      std::memcpy(dst + p0 * s.C, src, (p1 - p0) * s.C * sizeof(uint16_t));
+    else
+      for (int64_t p = p0; p < p1; ++p) std::memcpy(dst + p * s.C, src + (p - p0) * win.sW, s.C * sizeof(uint16_t));
   }
 }
 
