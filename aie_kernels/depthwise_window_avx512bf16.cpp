@@ -131,7 +131,7 @@ template <Activation A, bool Tail>
 template <int KW, int SW, bool Tail>
 [[gnu::always_inline]] inline void channel_step(const uint16_t* base, const int64_t* row_off, int kh_count,
                                                 int64_t pix_stride, const float* w, const DepthwiseOut& o,
-                                                int64_t ch, const Lanes& l) {
+                                                int64_t ch, const Lanes& l, int npix) {
   constexpr int P = kChunkPixels, span = (P - 1) * SW + KW;
   Split acc[P];
   static_for<P>([&](auto j) __attribute__((always_inline)) { acc[j] = {_mm512_setzero_ps(), _mm512_setzero_ps()}; });
@@ -154,26 +154,28 @@ template <int KW, int SW, bool Tail>
   if (o.bias) bias = load_split<Tail>(o.bias + ch, l);
   dw_bf16::with_activation(o.act, [&](auto a) __attribute__((always_inline)) {
     static_for<P>([&](auto j) __attribute__((always_inline)) {
-      finish<decltype(a)::value, Tail>(acc[j], o.bias ? &bias : nullptr, o, j * o.pix_stride + ch, l);
+      if (j < npix) finish<decltype(a)::value, Tail>(acc[j], o.bias ? &bias : nullptr, o, j * o.pix_stride + ch, l);
     });
   });
 }
 
 template <int KW, int SW>
 void window(const uint16_t* base, const int64_t* row_off, int kh_count, int64_t pix_stride, const float* w,
-            const DepthwiseOut& o) {
+            const DepthwiseOut& o, int npix) {
   int64_t ch = 0;
   const Lanes full(32);
-  for (; ch + 32 <= o.channels; ch += 32) channel_step<KW, SW, false>(base, row_off, kh_count, pix_stride, w, o, ch, full);
+  for (; ch + 32 <= o.channels; ch += 32)
+    channel_step<KW, SW, false>(base, row_off, kh_count, pix_stride, w, o, ch, full, npix);
   if (ch < o.channels)
-    channel_step<KW, SW, true>(base, row_off, kh_count, pix_stride, w, o, ch, Lanes(o.channels - ch));
+    channel_step<KW, SW, true>(base, row_off, kh_count, pix_stride, w, o, ch, Lanes(o.channels - ch), npix);
 }
 
 }  // namespace
 
 bool depthwise_bf16_rows_avx512bf16(const uint16_t* base, const int64_t* row_off, int kh_count, int kw_count,
-                                    int stride, int64_t pix_stride, const float* w, const DepthwiseOut& out) {
-  using Fn = void (*)(const uint16_t*, const int64_t*, int, int64_t, const float*, const DepthwiseOut&);
+                                    int stride, int64_t pix_stride, const float* w, const DepthwiseOut& out,
+                                    int npix) {
+  using Fn = void (*)(const uint16_t*, const int64_t*, int, int64_t, const float*, const DepthwiseOut&, int);
   Fn fn = nullptr;
   if (kw_count == 3 && stride == 1) fn = &window<3, 1>;
   if (kw_count == 3 && stride == 2) fn = &window<3, 2>;
@@ -181,7 +183,7 @@ bool depthwise_bf16_rows_avx512bf16(const uint16_t* base, const int64_t* row_off
   if (kw_count == 5 && stride == 2) fn = &window<5, 2>;
   if (kw_count == 7 && stride == 1) fn = &window<7, 1>;
   if (!fn) return false;
-  fn(base, row_off, kh_count, pix_stride, w, out);
+  fn(base, row_off, kh_count, pix_stride, w, out, npix);
   return true;
 }
 

@@ -168,15 +168,16 @@ struct KernelTable {
   void (*depthwise_bf16)(const uint16_t* const* pix, int npix, const int64_t* tap_off, int ntaps,
                          int64_t channels, const float* w, float* out, int64_t ld_out);
 
-  // depthwise_bf16 for kChunkPixels consecutive outputs of one row, dilation 1, with
-  // the output stage fused: output j's window row kh starts at base + row_off[kh] +
-  // j * stride * pix_stride (input pixels pix_stride elements apart), kh_count x
+  // depthwise_bf16 for up to kChunkPixels consecutive outputs of one row, dilation 1,
+  // with the output stage fused: output j's window row kh starts at base + row_off[kh]
+  // + j * stride * pix_stride (input pixels pix_stride elements apart), kh_count x
   // kw_count taps; its finished channels go to `out` at element j * out.pix_stride.
-  // Loads each input pixel once per kernel row; the bits of depthwise_bf16 then
-  // `epilogue`. False (nothing done) for the window shapes it has no form for
-  // (kw_count x stride other than 3x1, 3x2, 5x1, 5x2, 7x1).
+  // Writes outputs j < npix, but reads the windows of all kChunkPixels (the caller
+  // makes them readable). Loads each input pixel once per kernel row; the bits of
+  // depthwise_bf16 then `epilogue`. False (nothing done) for the window shapes it has
+  // no form for (kw_count x stride other than 3x1, 3x2, 5x1, 5x2, 7x1).
   bool (*depthwise_bf16_rows)(const uint16_t* base, const int64_t* row_off, int kh_count, int kw_count,
-                              int stride, int64_t pix_stride, const float* w, const DepthwiseOut& out);
+                              int stride, int64_t pix_stride, const float* w, const DepthwiseOut& out, int npix);
 };
 
 // Output pixels per depthwise_bf16_rows call.

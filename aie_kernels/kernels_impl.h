@@ -362,7 +362,7 @@ inline void finish_store_scalar(float acc, const DepthwiseOut& o, int64_t e, int
 // by kernel row, left to right: the same FMA chain. Outputs are finished in registers.
 template <int KW, int SW>
 void depthwise_bf16_window(const uint16_t* base, const int64_t* row_off, int kh_count, int64_t pix_stride,
-                           const float* w, const DepthwiseOut& o) {
+                           const float* w, const DepthwiseOut& o, int npix) {
   constexpr int P = kChunkPixels, span = (P - 1) * SW + KW;
   const int64_t channels = o.channels;
   int64_t ch = 0;
@@ -382,11 +382,13 @@ void depthwise_bf16_window(const uint16_t* base, const int64_t* row_off, int kh_
       });
     }
     with_activation(o.act, [&](auto a) {
-      static_for<P>([&](auto j) { finish_store<decltype(a)::value>(acc[j], o, j * o.pix_stride + ch, ch); });
+      static_for<P>([&](auto j) {
+        if (j < npix) finish_store<decltype(a)::value>(acc[j], o, j * o.pix_stride + ch, ch);
+      });
     });
   }
   for (; ch < channels; ++ch)  // the channel tail, one lane: the same chain
-    for (int j = 0; j < P; ++j) {
+    for (int j = 0; j < npix; ++j) {
       VecScalar a = VecScalar::zero();
       for (int kh = 0; kh < kh_count; ++kh)
         for (int kw = 0; kw < KW; ++kw)
@@ -397,8 +399,8 @@ void depthwise_bf16_window(const uint16_t* base, const int64_t* row_off, int kh_
 }
 
 bool depthwise_bf16_rows(const uint16_t* base, const int64_t* row_off, int kh_count, int kw_count, int stride,
-                         int64_t pix_stride, const float* w, const DepthwiseOut& out) {
-  using Fn = void (*)(const uint16_t*, const int64_t*, int, int64_t, const float*, const DepthwiseOut&);
+                         int64_t pix_stride, const float* w, const DepthwiseOut& out, int npix) {
+  using Fn = void (*)(const uint16_t*, const int64_t*, int, int64_t, const float*, const DepthwiseOut&, int);
   Fn fn = nullptr;
   if (kw_count == 3 && stride == 1) fn = &depthwise_bf16_window<3, 1>;
   if (kw_count == 3 && stride == 2) fn = &depthwise_bf16_window<3, 2>;
@@ -406,7 +408,7 @@ bool depthwise_bf16_rows(const uint16_t* base, const int64_t* row_off, int kh_co
   if (kw_count == 5 && stride == 2) fn = &depthwise_bf16_window<5, 2>;
   if (kw_count == 7 && stride == 1) fn = &depthwise_bf16_window<7, 1>;
   if (!fn) return false;
-  fn(base, row_off, kh_count, pix_stride, w, out);
+  fn(base, row_off, kh_count, pix_stride, w, out, npix);
   return true;
 }
 

@@ -179,14 +179,16 @@ def test_depthwise_staged_a_few_images_at_a_time_equals_each_image_alone(precisi
     assert ((fused.double() - fused_ref).abs() <= tol + skip.double().abs() * 2.0**-8).all()
 
 
-# (C, H, W, kernel, stride, padding, dilation): windows inside and across every border, rows of >= 32 outputs
-# (narrower ones are staged: kMinInPlaceWidth).
+# (C, H, W, kernel, stride, padding, dilation): windows inside and across every border, wide and narrow rows.
 IN_PLACE_DEPTHWISE = [
     (32, 17, 45, 3, 1, 1, 1),   # interior chunks read in place, border chunks from patches, a short last chunk
     (24, 16, 70, 3, 2, 1, 1),   # stride 2
     (20, 12, 40, 5, 1, 4, 2),   # dilated 5x5, padding past the kernel's reach
     (17, 9, 40, 7, 1, 3, 1),    # 7x7, odd channel count
     (48, 6, 66, 3, 2, 0, 1),    # no padding
+    (72, 9, 14, 3, 1, 1, 1),    # a 14-pixel row: one whole chunk, one short, both from patches
+    (40, 7, 7, 3, 2, 1, 1),     # one short chunk per row, stride 2
+    (53, 6, 10, 5, 1, 2, 1),    # 5x5 on a narrow row, a 21-channel vector tail
 ]
 
 

@@ -212,20 +212,23 @@ void check_window_forms(const KernelTable& kt, const std::vector<float>& values,
     kt.depthwise_bf16(pix16.data(), kChunkPixels, taps.data(), kh * kw, channels, w.data(), c16.data(), channels);
     ASSERT_EQ(0, std::memcmp(c32.data(), c16.data(), c32.size() * 4)) << what << " pointer form " << kw;
     for (int act = 0; act < kNumActivations; ++act)
-      for (int variant = 0; variant < 6; ++variant) {
-        const bool bf16_out = variant & 1;
-        const int res_kind = variant / 2;  // 0 none, 1 fp32, 2 bf16
-        const Residual r{res_kind == 0 ? nullptr : res_kind == 1 ? static_cast<const void*>(res.data()) : res16.data(),
-                         res_kind == 2};
-        const int64_t esize = bf16_out ? 2 : 4;
-        std::vector<char> want(kChunkPixels * out_stride * esize, 0), got(want);
-        kt.epilogue(c32.data(), channels, kChunkPixels, channels, bias, Activation(act), r, want.data(), bf16_out,
-                    out_stride, 1);
-        const DepthwiseOut o{got.data(), out_stride, channels, bias, Activation(act), r, bf16_out};
-        ASSERT_TRUE(kt.depthwise_bf16_rows(bits16.data() + 3, row_off.data(), kh, kw, stride, pix_stride, w.data(), o));
-        ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size()))
-            << what << " window " << kw << "x" << stride << " act " << act << " variant " << variant;
-      }
+      for (int variant = 0; variant < 6; ++variant)
+        for (int npix : {kChunkPixels, 5, 1}) {  // a short chunk writes its first npix outputs only
+          const bool bf16_out = variant & 1;
+          const int res_kind = variant / 2;  // 0 none, 1 fp32, 2 bf16
+          const Residual r{res_kind == 0 ? nullptr : res_kind == 1 ? static_cast<const void*>(res.data()) : res16.data(),
+                           res_kind == 2};
+          const int64_t esize = bf16_out ? 2 : 4;
+          std::vector<char> want(kChunkPixels * out_stride * esize, 0), got(want);
+          kt.epilogue(c32.data(), channels, npix, channels, bias, Activation(act), r, want.data(), bf16_out,
+                      out_stride, 1);
+          const DepthwiseOut o{got.data(), out_stride, channels, bias, Activation(act), r, bf16_out};
+          ASSERT_TRUE(
+              kt.depthwise_bf16_rows(bits16.data() + 3, row_off.data(), kh, kw, stride, pix_stride, w.data(), o, npix));
+          ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size()))
+              << what << " window " << kw << "x" << stride << " act " << act << " variant " << variant << " npix "
+              << npix;
+        }
   }
 }
 
@@ -246,7 +249,7 @@ TEST(DepthwiseKernel, Bf16FormsAreTheFloatKernelOnWidenedValuesThenTheEpilogue) 
       check_window_forms(kt, values, channels, row, bias.data(),
                          std::string(isa_name(isa)) + " channels " + std::to_string(channels));
       const DepthwiseOut none{nullptr, 0, channels, nullptr, Activation::None, {}, false};
-      EXPECT_FALSE(kt.depthwise_bf16_rows(nullptr, nullptr, 3, 3, 3, channels, nullptr, none));  // no 3x3 stride-3 form
+      EXPECT_FALSE(kt.depthwise_bf16_rows(nullptr, nullptr, 3, 3, 3, channels, nullptr, none, kChunkPixels));  // no 3x3 stride-3 form
     }
   }
 }

@@ -97,18 +97,19 @@ struct InPlaceConv {
     uint16_t* patch = thread_buffer<uint16_t>(kRowTmp, s.KH * win.patch_w * s.C);
     for (int64_t ow0 = 0; ow0 < s.OW; ow0 += kChunk) {
       const int np = static_cast<int>(std::min<int64_t>(kChunk, s.OW - ow0));
-      // The chunk's first window, and how its taps and pixels are spaced.
-      const bool inside = rows_in && ow0 >= first_in && ow0 + np <= last_in;
+      // The chunk's first window, and how its taps and pixels are spaced. A short last
+      // chunk reads from a patch too: the window kernel reads a whole chunk's windows.
+      const bool inside = rows_in && np == kChunk && ow0 >= first_in && ow0 + np <= last_in;
       if (!inside) fill_patch(s, win, n, oh, ow0, patch);
       const uint16_t* base =
           inside ? win.x + n * win.sN + ih0 * win.sH + (ow0 * s.stride_w - s.pad_w) * win.sW : patch;
       const int64_t pix_stride = inside ? win.sW : s.C;
       char* dst = static_cast<char*>(out.data) + (n * out.sN + oh * out.sH + ow0 * out.sW) * out.esize();
       const aie_kernels::DepthwiseOut o{dst, out.sW, s.C, epi.bias, epi.act, epi.residual_for(out, dst), out.bf16()};
-      // Whole chunks of undilated windows into a channels-last output: the fused window kernel.
-      if (np == kChunk && s.dil_w == 1 && out.sC == 1 &&
+      // Undilated windows into a channels-last output: the fused window kernel.
+      if (s.dil_w == 1 && out.sC == 1 &&
           kt.depthwise_bf16_rows(base, inside ? win.rows.data() : win.patch_rows.data(), static_cast<int>(s.KH),
-                                 static_cast<int>(s.KW), static_cast<int>(s.stride_w), pix_stride, w, o))
+                                 static_cast<int>(s.KW), static_cast<int>(s.stride_w), pix_stride, w, o, np))
         continue;
       const uint16_t* pix[kChunk];
       for (int j = 0; j < np; ++j) pix[j] = base + j * s.stride_w * pix_stride;
@@ -121,16 +122,12 @@ struct InPlaceConv {
 
 }  // namespace
 
-// Rows of at least this many output pixels: at most two of a row's chunks (a quarter
-// or less) reach into the side padding and copy patches. On narrower rows nearly every
-// chunk does, recopying each input row for every output row that reads it, and staging
-// the image once is cheaper (Zen 4, 2 threads, MobileNetV2 b8's (576,14,14) 3x3:
-// 0.37 ms in place, 0.25 ms staged).
-constexpr int64_t kMinInPlaceWidth = 4 * kChunk;
-
 bool depthwise_in_place(const ConvShape& s, const at::Tensor& x, Numerics numerics) {
-  return numerics == Numerics::Bf16Tensor && x.scalar_type() == at::kBFloat16 && x.stride(1) == 1 &&
-         s.OW >= kMinInPlaceWidth;
+  // Every row width: on narrow rows most chunks copy patches, and that still beat
+  // staging the image in fp32 (2026-12-07, Zen 4, 2 threads, MobileNetV2 b8's
+  // (576,14,14) 3x3: 0.34 ms staged, 0.23-0.36 ms in place; (192,28,28): 0.44-0.61
+  // against 0.26 ms), since patches are a few rows of bf16 that stay in L1.
+  return numerics == Numerics::Bf16Tensor && x.scalar_type() == at::kBFloat16 && x.stride(1) == 1;
 }
 
 void emulate_depthwise_in_place(const ConvShape& s, const PackedWeights& w, const at::Tensor& x,
