@@ -52,7 +52,7 @@ struct Stage {
     v = V::add(v, V::load(bias + col));
     if constexpr (R == Res::F32) v = V::add(v, V::load(reinterpret_cast<const float*>(res) + col));
     if constexpr (R == Res::Bf16) v = V::add(v, V::load_bits(reinterpret_cast<const uint16_t*>(res) + col));
-    return bf16_dp::activate(v, A);
+    return bf16_dp::activate<A>(v);
   }
   // A row's NP vectors at dst + col0 (contiguous channels).
   template <int NP>
