@@ -47,7 +47,11 @@ Bf16Geometry geometry(const ConvShape& s, const Bf16StagedInput& in) {
   Bf16Geometry g;
   for (int64_t kh = 0; kh < s.KH; ++kh)
     for (int64_t kw = 0; kw < s.KW; ++kw) g.taps.push_back((kh * s.dil_h * in.Wp + kw * s.dil_w) * in.C);
-  g.direct = bf16_direct_applies(s);
+  // Direct only where the virtual pixels cost little: at most an eighth more rows. On
+  // 14- and 7-pixel rows (ResNet-50's last stages) they are 14% and 29% more GEMM rows,
+  // and packing A was faster (2026-12-07, Zen 4, 2 threads, (8,512,7,7) 3x3 bf16cl:
+  // 5.65-6.01 -> 4.65-4.77 ms; (8,256,14,14): 5.21-5.27 -> 4.77 ms).
+  g.direct = bf16_direct_applies(s) && (in.Wp - s.OW) * 8 <= s.OW;
   if (g.direct) {
     // With no rows between images (Hp == OH: 1-row kernels, no vertical padding) the
     // images are one run; otherwise one run per image.
