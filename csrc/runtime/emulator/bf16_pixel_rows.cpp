@@ -6,8 +6,8 @@
 //
 // Two ways to feed A, giving identical bits (the reduction order and its zero padding
 // are the same: aie_kernels/bf16_gemm.h):
-// - direct: stride-1 convs whose group has a multiple of bf16_k_depth() channels read A tiles
-//   straight from the staged image. An output row's pixels are evenly spaced there,
+// - direct: stride-1 convs whose group has a multiple of bf16_k_depth() channels, on rows
+//   the padding widens by at most an eighth, read A tiles straight from the staged image. An output row's pixels are evenly spaced there,
 //   and so are consecutive rows if each is extended by the Wp - OW pixels of the
 //   padding ("virtual" pixels, computed and dropped), so one stride covers a block;
 // - packed: every other conv packs its block's A rows (im2col) first.
