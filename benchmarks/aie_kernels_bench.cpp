@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <c10/util/BFloat16.h>
+
 #include "aie_kernels/bf16.h"
 #include "aie_kernels/bf16_gemm.h"
 #include "aie_kernels/int8/qs8.h"
@@ -62,6 +64,29 @@ void BM_DirectConvTile(benchmark::State& st) {
     benchmark::DoNotOptimize(c.data());
   }
   st.counters["FLOPS"] = benchmark::Counter(2.0 * kMR * kNR * 9 * channels * st.iterations(),
+                                            benchmark::Counter::kIsRate);
+  st.SetLabel(isa_name(isa));
+}
+
+// The bf16 depthwise window kernel (3x3, stride 1): one 8-output chunk of a
+// channels-last row, bf16 in and out, bias, no activation, L1-resident. Per ISA table:
+// on AVX512-BF16 hosts (Isa 3, 4) it is the even/odd kernel with vcvtne2ps2bf16 output.
+void BM_DepthwiseBf16Window(benchmark::State& st) {
+  const Isa isa = static_cast<Isa>(st.range(0));
+  if (!runs_here(isa)) return st.SkipWithError("ISA not available on this host");
+  const int64_t channels = st.range(1), row = kChunkPixels + 2;
+  const auto values = random_bf16(3 * row * channels), w = random_bf16(9 * channels), bias = random_bf16(channels);
+  std::vector<uint16_t> x(values.size());
+  for (size_t i = 0; i < x.size(); ++i) x[i] = c10::BFloat16(values[i]).x;
+  const int64_t row_off[3] = {0, row * channels, 2 * row * channels};
+  std::vector<uint16_t> out(kChunkPixels * channels);
+  const DepthwiseOut o{out.data(), channels, channels, bias.data(), Activation::None, {}, true};
+  const auto& kt = kernel_table(isa);
+  for (auto _ : st) {
+    kt.depthwise_bf16_rows(x.data(), row_off, 3, 3, 1, channels, w.data(), o, kChunkPixels);
+    benchmark::DoNotOptimize(out.data());
+  }
+  st.counters["FLOPS"] = benchmark::Counter(2.0 * kChunkPixels * channels * 9 * st.iterations(),
                                             benchmark::Counter::kIsRate);
   st.SetLabel(isa_name(isa));
 }
@@ -351,6 +376,7 @@ BENCHMARK(BM_Bf16Gemm)->ArgsProduct({{3, 4}, {128}, {8}, {64}, {1}});
 BENCHMARK(BM_Bf16GemmOut)->ArgsProduct({{16, 24, 96}, {4, 6}, {0, 2}});
 BENCHMARK(BM_GemmMicroKernel)->ArgsProduct({{0, 1, 2}, {256, 1024}});
 BENCHMARK(BM_DirectConvTile)->ArgsProduct({{1, 2}, {64, 256}});
+BENCHMARK(BM_DepthwiseBf16Window)->ArgsProduct({{1, 2, 3, 4}, {144, 576}});
 BENCHMARK(BM_PackAPanel)->Arg(64)->Arg(256);
 BENCHMARK(BM_RoundBf16)->Arg(0)->Arg(1)->Arg(2);
 
