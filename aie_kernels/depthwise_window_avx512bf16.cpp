@@ -15,11 +15,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
-#include <utility>
 
 #include "aie_kernels/bf16.h"
 #include "aie_kernels/kernel_table.h"
+#include "aie_kernels/window_forms.h"
 
 namespace aie_kernels {
 namespace dw_bf16 {
@@ -31,12 +30,6 @@ using V = VecAvx512;
 namespace {
 
 using dw_bf16::V;
-
-template <int N, class F>
-[[gnu::always_inline]] inline void static_for(F&& f) {
-  [&]<int... I>(std::integer_sequence<int, I...>) __attribute__((always_inline)) { (f(std::integral_constant<int, I>{}), ...); }
-  (std::make_integer_sequence<int, N>());
-}
 
 // Lanes of a 32-channel step: n valid channels (32 in a full step), as the masks of
 // its bf16 vector and of its two fp32 halves (channels 0-15, 16-31).
@@ -175,16 +168,9 @@ void window(const uint16_t* base, const int64_t* row_off, int kh_count, int64_t 
 bool depthwise_bf16_rows_avx512bf16(const uint16_t* base, const int64_t* row_off, int kh_count, int kw_count,
                                     int stride, int64_t pix_stride, const float* w, const DepthwiseOut& out,
                                     int npix) {
-  using Fn = void (*)(const uint16_t*, const int64_t*, int, int64_t, const float*, const DepthwiseOut&, int);
-  Fn fn = nullptr;
-  if (kw_count == 3 && stride == 1) fn = &window<3, 1>;
-  if (kw_count == 3 && stride == 2) fn = &window<3, 2>;
-  if (kw_count == 5 && stride == 1) fn = &window<5, 1>;
-  if (kw_count == 5 && stride == 2) fn = &window<5, 2>;
-  if (kw_count == 7 && stride == 1) fn = &window<7, 1>;
-  if (!fn) return false;
-  fn(base, row_off, kh_count, pix_stride, w, out, npix);
-  return true;
+  return with_window_form(kw_count, stride, [&](auto kw, auto sw) {
+    window<decltype(kw)::value, decltype(sw)::value>(base, row_off, kh_count, pix_stride, w, out, npix);
+  });
 }
 
 }  // namespace aie_kernels

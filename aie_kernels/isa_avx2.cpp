@@ -12,6 +12,7 @@
 
 #include "aie_kernels/bf16.h"
 #include "aie_kernels/kernel_table.h"
+#include "aie_kernels/window_forms.h"
 
 namespace aie_kernels {
 namespace isa_avx2 {

@@ -325,14 +325,6 @@ inline Residual offset(const Residual& r, int64_t elements) {
   return Residual{p, r.bf16};
 }
 
-// f(integral_constant<int, i>) for i < N, unrolled (compile-time indices keep the
-// accumulators of depthwise_bf16_window in registers).
-template <int N, class F>
-__attribute__((always_inline)) inline void static_for(F&& f) {
-  [&]<int... I>(std::integer_sequence<int, I...>) { (f(std::integral_constant<int, I>{}), ...); }
-  (std::make_integer_sequence<int, N>());
-}
-
 // One finished output vector of a channels-last pixel: epilogue_contiguous's steps.
 template <Activation A>
 __attribute__((always_inline)) inline void finish_store(V v, const DepthwiseOut& o, int64_t e, int64_t ch) {
@@ -400,16 +392,9 @@ void depthwise_bf16_window(const uint16_t* base, const int64_t* row_off, int kh_
 
 bool depthwise_bf16_rows(const uint16_t* base, const int64_t* row_off, int kh_count, int kw_count, int stride,
                          int64_t pix_stride, const float* w, const DepthwiseOut& out, int npix) {
-  using Fn = void (*)(const uint16_t*, const int64_t*, int, int64_t, const float*, const DepthwiseOut&, int);
-  Fn fn = nullptr;
-  if (kw_count == 3 && stride == 1) fn = &depthwise_bf16_window<3, 1>;
-  if (kw_count == 3 && stride == 2) fn = &depthwise_bf16_window<3, 2>;
-  if (kw_count == 5 && stride == 1) fn = &depthwise_bf16_window<5, 1>;
-  if (kw_count == 5 && stride == 2) fn = &depthwise_bf16_window<5, 2>;
-  if (kw_count == 7 && stride == 1) fn = &depthwise_bf16_window<7, 1>;
-  if (!fn) return false;
-  fn(base, row_off, kh_count, pix_stride, w, out, npix);
-  return true;
+  return with_window_form(kw_count, stride, [&](auto kw, auto sw) {
+    depthwise_bf16_window<decltype(kw)::value, decltype(sw)::value>(base, row_off, kh_count, pix_stride, w, out, npix);
+  });
 }
 
 // Rows [i_begin, i_end) x columns [j_begin, j_end) of a pixel-row tile written to
