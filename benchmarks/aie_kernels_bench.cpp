@@ -373,7 +373,7 @@ BENCHMARK(BM_AmxPeak);
 // Exact form, vdpbf16ps, AMX: a ResNet-50 3x3 block (64 / 256 channels), direct and packed.
 BENCHMARK(BM_Bf16Gemm)->ArgsProduct({{2, 3, 4}, {64}, {4}, {64, 256}, {1, 0}});
 BENCHMARK(BM_Bf16Gemm)->ArgsProduct({{3, 4}, {128}, {8}, {64}, {1}});
-BENCHMARK(BM_Bf16GemmOut)->ArgsProduct({{16, 24, 96}, {4, 6}, {0, 2}});
+BENCHMARK(BM_Bf16GemmOut)->ArgsProduct({{16, 24, 32, 64, 96}, {4}, {0, 2}});
 BENCHMARK(BM_GemmMicroKernel)->ArgsProduct({{0, 1, 2}, {256, 1024}});
 BENCHMARK(BM_DirectConvTile)->ArgsProduct({{1, 2}, {64, 256}});
 BENCHMARK(BM_DepthwiseBf16Window)->ArgsProduct({{1, 2, 3, 4}, {144, 576}});
