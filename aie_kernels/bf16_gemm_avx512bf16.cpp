@@ -19,6 +19,7 @@
 
 #include "aie_kernels/bf16.h"
 #include "aie_kernels/bf16_gemm.h"
+#include "aie_kernels/static_for.h"
 
 namespace aie_kernels {
 namespace bf16_dp {
@@ -87,13 +88,9 @@ struct Stage {
 };
 
 // f(integral_constant<int, i>) for each row i < kMRb, unrolled.
-template <class F, int... I>
-[[gnu::always_inline]] inline void for_rows(F&& f, std::integer_sequence<int, I...>) {
-  (f(std::integral_constant<int, I>{}), ...);
-}
 template <class F>
 [[gnu::always_inline]] inline void for_rows(F&& f) {
-  for_rows(f, std::make_integer_sequence<int, kMRb>());
+  static_for<kMRb>(f);
 }
 
 // The dot products of one block (kMRb rows x NP panels) into acc.
@@ -190,7 +187,7 @@ void gemm(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int
 template <class S>
 void gemm_out_with(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc, int64_t rows,
                    const uint16_t* b, int64_t b_stride, int64_t npanels, const float* c, int64_t ldc,
-                   bool /*accumulate: S::kAccumulate*/, const Bf16Out& out, const float* bias) {
+                   const Bf16Out& out, const float* bias) {
   for_blocks(rows, npanels, [&](int64_t p, int64_t i, int64_t live, bool pair) {
     const uint16_t* ai = a + i * lda;
     const uint16_t* bp = b + p * b_stride;
@@ -205,7 +202,7 @@ void gemm_out_with(const uint16_t* a, int64_t lda, const int64_t* tap_off, int n
 // gemm_out_with's instantiations, indexed [activation][residual kind][bf16 output]
 // [accumulate].
 using GemmOutFn = void (*)(const uint16_t*, int64_t, const int64_t*, int, int64_t, int64_t, const uint16_t*, int64_t,
-                           int64_t, const float*, int64_t, bool, const Bf16Out&, const float*);
+                           int64_t, const float*, int64_t, const Bf16Out&, const float*);
 constexpr int kStages = kNumActivations * 3 * 2 * 2;
 
 template <int I>
@@ -232,7 +229,7 @@ void gemm_out(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps,
     bias = neg_zero.data();
   }
   const int i = static_cast<int>(out.act) * 12 + static_cast<int>(r) * 4 + (out.bf16 ? 2 : 0) + (accumulate ? 1 : 0);
-  kGemmOut[i](a, lda, tap_off, ntaps, kc, rows, b, b_stride, npanels, c, ldc, accumulate, out, bias);
+  kGemmOut[i](a, lda, tap_off, ntaps, kc, rows, b, b_stride, npanels, c, ldc, out, bias);
 }
 
 }  // namespace

@@ -1,24 +1,15 @@
 // Compile-time shapes of the bf16 depthwise window kernels (KernelTable::depthwise_bf16_rows,
 // kernels_impl.h and depthwise_window_avx512bf16.cpp): the window forms they have, and
-// the unrolling that keeps their accumulators in registers. Header-only templates,
+// (static_for.h) the unrolling that keeps their accumulators in registers. Header-only templates,
 // instantiated with each ISA file's own lambdas, so no instantiation is shared
 // between files compiled for different ISAs.
 #pragma once
 
 #include <type_traits>
-#include <utility>
+
+#include "aie_kernels/static_for.h"
 
 namespace aie_kernels {
-
-// f(integral_constant<int, i>) for i < N, unrolled (compile-time indices keep the
-// accumulators in registers; always_inline on the inner lambda too, or GCC may leave a
-// loop body as a call with the accumulators in memory).
-template <int N, class F>
-[[gnu::always_inline]] inline void static_for(F&& f) {
-  [&]<int... I>(std::integer_sequence<int, I...>) __attribute__((always_inline)) {
-    (f(std::integral_constant<int, I>{}), ...);
-  }(std::make_integer_sequence<int, N>());
-}
 
 // f(integral_constant KW, integral_constant SW) for a window kw_count wide at stride
 // `stride`, if it is one of the forms (3x1, 3x2, 5x1, 5x2, 7x1); false otherwise.
