@@ -1036,6 +1036,31 @@ TEST(Bf16Gemm, PixelRunPanelsRoundAndInterleavePairs) {
       }
 }
 
+// min_exponent against its definition (the smallest exponent field among non-zero
+// values, 255 if none) over every bf16 bit pattern, one at a time and mixed in vectors
+// of odd lengths, so that each ISA's vector body and tail both see each pattern.
+TEST(Bf16Gemm, MinExponentIsTheSmallestNonZeroExponentField) {
+  auto reference = [](const uint16_t* p, int64_t n) {
+    int m = 255;
+    for (int64_t i = 0; i < n; ++i)
+      if (p[i] & 0x7FFF) m = std::min(m, (p[i] & 0x7FFF) >> 7);
+    return m;
+  };
+  std::mt19937 gen(5);
+  for (Isa isa : host_isas()) {
+    const auto& kt = kernel_table(isa);
+    for (uint32_t b = 0; b < 0x10000; ++b) {
+      const uint16_t one = static_cast<uint16_t>(b);
+      ASSERT_EQ(kt.min_exponent(&one, 1), reference(&one, 1)) << isa_name(isa) << " " << b;
+    }
+    for (int trial = 0; trial < 200; ++trial) {
+      std::vector<uint16_t> v(1 + gen() % 150);
+      for (auto& x : v) x = gen() % 4 == 0 ? static_cast<uint16_t>(gen() & 0x8000) : static_cast<uint16_t>(gen());
+      ASSERT_EQ(kt.min_exponent(v.data(), v.size()), reference(v.data(), v.size())) << isa_name(isa) << " n " << v.size();
+    }
+  }
+}
+
 TEST(Bf16Gemm, MinExponentOfRoundingsMatchesTheStagedBits) {
   std::vector<float> v = random_bf16(999, 18);
   for (auto& x : v) x = x * 1.37f * 1e-20f;
