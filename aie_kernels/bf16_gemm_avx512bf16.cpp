@@ -32,6 +32,9 @@ namespace {
 
 using bf16_dp::V;
 constexpr int kMRb = 8;
+// Reduction depth x panels up to which for_blocks runs rows outside: B (depth x 16
+// channels x 2 bytes per panel) at most 16 KiB, half of L1.
+constexpr int64_t kThinDepthPanels = 512;
 
 inline __m512bh pair_broadcast(const uint16_t* p) {
   int32_t v;
@@ -165,8 +168,15 @@ void out_block(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps
 }
 
 // Panel pairs outside, row blocks inside: the pair's B stays cached while A streams.
+// At thin K (all panels' B a few KiB) rows outside instead: each output row is
+// finished before the next, so its lines are written whole while in L1.
 template <class Block>
-void for_blocks(int64_t rows, int64_t npanels, const Block& blk) {
+void for_blocks(int64_t rows, int64_t npanels, int64_t depth, const Block& blk) {
+  if (depth * npanels <= kThinDepthPanels) {
+    for (int64_t i = 0; i < rows; i += kMRb)
+      for (int64_t p = 0; p < npanels; p += 2) blk(p, i, std::min<int64_t>(kMRb, rows - i), p + 1 < npanels);
+    return;
+  }
   for (int64_t p = 0; p < npanels; p += 2)
     for (int64_t i = 0; i < rows; i += kMRb) blk(p, i, std::min<int64_t>(kMRb, rows - i), p + 1 < npanels);
 }
@@ -174,7 +184,7 @@ void for_blocks(int64_t rows, int64_t npanels, const Block& blk) {
 void gemm(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc,
           int64_t rows, const uint16_t* b, int64_t b_stride, int64_t npanels, float* c,
           int64_t ldc, bool accumulate) {
-  for_blocks(rows, npanels, [&](int64_t p, int64_t i, int64_t, bool pair) {
+  for_blocks(rows, npanels, kc * ntaps, [&](int64_t p, int64_t i, int64_t, bool pair) {
     const uint16_t* ai = a + i * lda;
     const uint16_t* bp = b + p * b_stride;
     float* ci = c + i * ldc + p * kB16NR;
@@ -188,7 +198,7 @@ template <class S>
 void gemm_out_with(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc, int64_t rows,
                    const uint16_t* b, int64_t b_stride, int64_t npanels, const float* c, int64_t ldc,
                    const Bf16Out& out, const float* bias) {
-  for_blocks(rows, npanels, [&](int64_t p, int64_t i, int64_t live, bool pair) {
+  for_blocks(rows, npanels, kc * ntaps, [&](int64_t p, int64_t i, int64_t live, bool pair) {
     const uint16_t* ai = a + i * lda;
     const uint16_t* bp = b + p * b_stride;
     const float* ci = c ? c + i * ldc + p * kB16NR : nullptr;
