@@ -5,30 +5,41 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 namespace torch_aie::runtime {
 
 // Runs fn(i) for every i in [0, n) on ATen's thread pool (so torch.set_num_threads
-// applies). Tasks are handed out in guided runs: each grab takes a share of what is
-// left (remaining / (2 * workers), at least one), so tiles of unequal cost still keep
-// every thread busy (parallel_for's static split would leave one idle), while the
-// shared counter is touched a few dozen times per call, not once per task: on a VM
-// whose two vCPUs were far apart, one atomic per task made a 392-task conv 2.8x
-// slower on two threads than on one (docs/ARCHITECTURE.md, "Task scheduling").
+// applies). Worker w owns the contiguous range [w n / W, (w + 1) n / W), as in
+// parallel_for's static split, and takes its tasks from a counter on its own cache
+// line; a worker whose range is done takes what is left of the others' (tiles of
+// unequal cost still keep every thread busy). The static ranges keep a thread on the
+// same part of the image in the staging pass, in the conv and in the next layer:
+// one shared counter per task (and dynamic runs with no affinity) made a conv on a
+// VM whose vCPUs were far apart 1.5-2.8x slower on two threads than on one, where
+// oneDNN's static split lost 10% (docs/ARCHITECTURE.md, "Task scheduling").
 // Which thread runs a task never changes its result.
 template <class F>
 void run_tasks(int64_t n, const F& fn) {
   if (n <= 0) return;
   const int64_t workers = std::min<int64_t>(n, at::get_num_threads());
-  std::atomic<int64_t> next{0};
-  at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
-    int64_t i = next.load(std::memory_order_relaxed);
-    while (i < n) {
-      const int64_t take = std::max<int64_t>(1, (n - i) / (2 * workers));
-      if (!next.compare_exchange_weak(i, i + take, std::memory_order_relaxed)) continue;
-      for (const int64_t end = i + take; i < end; ++i) fn(i);
-      i = next.load(std::memory_order_relaxed);
-    }
+  struct alignas(64) Range {
+    std::atomic<int64_t> next{0};
+    int64_t end = 0;
+  };
+  std::unique_ptr<Range[]> ranges(new Range[workers]);
+  for (int64_t w = 0; w < workers; ++w) {
+    ranges[w].next.store(w * n / workers, std::memory_order_relaxed);
+    ranges[w].end = (w + 1) * n / workers;
+  }
+  at::parallel_for(0, workers, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t w = begin; w < end; ++w)
+      for (int64_t v = 0; v < workers; ++v) {  // its own range first, then the others'
+        Range& r = ranges[(w + v) % workers];
+        for (int64_t i = r.next.fetch_add(1, std::memory_order_relaxed); i < r.end;
+             i = r.next.fetch_add(1, std::memory_order_relaxed))
+          fn(i);
+      }
   });
 }
 
