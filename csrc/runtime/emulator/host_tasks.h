@@ -15,9 +15,10 @@ namespace torch_aie::runtime {
 // line; a worker whose range is done takes what is left of the others' (tiles of
 // unequal cost still keep every thread busy). The static ranges keep a thread on the
 // same part of the image in the staging pass, in the conv and in the next layer:
-// one shared counter per task (and dynamic runs with no affinity) made a conv on a
-// VM whose vCPUs were far apart 1.5-2.8x slower on two threads than on one, where
-// oneDNN's static split lost 10% (docs/ARCHITECTURE.md, "Task scheduling").
+// on a VM whose vCPUs were at times far apart, one shared counter per task made a
+// 1x1 conv 1.6x slower on two threads than on one, and dynamic runs with no affinity
+// made the stem 1.45x slower than in a normal phase, where oneDNN's static split lost
+// about 10% (docs/ARCHITECTURE.md, "Task scheduling").
 // Which thread runs a task never changes its result.
 template <class F>
 void run_tasks(int64_t n, const F& fn) {
