@@ -216,3 +216,42 @@ def test_bf16_channels_last_depthwise_read_in_place_equals_the_staged_result(sha
     ref = F.conv2d(x.double(), wt.double(), b.double(), s, p, d, c)
     mag = F.conv2d(x.double().abs(), wt.double().abs(), b.double().abs(), s, p, d, c)
     assert ((planar.double() - ref).abs() <= conv_error_bound("bf16_tensor", k * k, mag, ref)).all()
+
+
+# (N, C, H, W, OC): pixel counts that end in a partial 16-row group, and in a partial 64-row block after whole ones
+IN_PLACE_ONE_BY_ONE = [(1, 64, 1, 1, 48), (1, 32, 1, 7, 40), (1, 512, 7, 7, 96), (1, 256, 14, 14, 64),
+                       (3, 16, 5, 5, 24), (2, 64, 10, 10, 160), (1, 48, 1, 48, 32)]
+
+
+@pytest.mark.parametrize("shape", IN_PLACE_ONE_BY_ONE, ids=lambda s: "x".join(map(str, s)))
+def test_bf16_channels_last_1x1_read_in_place_equals_the_staged_result(shape):
+    """csrc/runtime/emulator/bf16_pixel_rows.cpp split_block: a stride-1 1x1 conv on a dense bfloat16
+    channels-last input reads the tensor itself, and a last block that ends in a partial row group reads those rows
+    from a zero-padded copy. Its result is that of the staged input (a strided view of the same values), bit for
+    bit, with bias, GELU and a residual, on any thread count, and within the bound."""
+    n, c, h, w, oc = shape
+    torch.manual_seed(c * h + w)
+    wide = torch.randn(n, c + 6, h, w).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    x = wide[:, 3:3 + c]
+    wt = (torch.randn(oc, c, 1, 1) * 0.3).to(torch.bfloat16)
+    b = torch.randn(oc).to(torch.bfloat16)
+    skip = torch.randn(n, oc, h, w).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    torch_aie.set_conv_precision("bf16")
+    strided, wa, ba, sa = wide.to("aie")[:, 3:3 + c], wt.to("aie"), b.to("aie"), skip.to("aie")
+    dense = strided.contiguous(memory_format=torch.channels_last)
+    args = ([1, 1], [0, 0], [1, 1], 1, "auto", False, "gelu", sa)
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            results += [torch.ops.aie.conv2d(t, wa, ba, *args).cpu() for t in (dense, strided)]
+    finally:
+        torch.set_num_threads(before)
+    for r in results[1:]:
+        assert torch.equal(r, results[0])
+    plain = F.conv2d(dense, wa, ba).cpu()
+    ref = F.conv2d(x.double(), wt.double(), b.double())
+    mag = F.conv2d(x.double().abs(), wt.double().abs(), b.double().abs())
+    assert ((plain.double() - ref).abs() <= conv_error_bound("bf16_tensor", c, mag, ref)).all()
+    assert torch.equal(F.conv2d(strided, wa, ba).cpu(), plain)

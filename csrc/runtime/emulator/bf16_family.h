@@ -79,8 +79,8 @@ Bf16PackedWeights pack_weights_bf16(const float* w, const ConvShape& s, Numerics
 // The family's staged input.
 // - PixelRows: NHWC as the float family's, in bf16 (`bf16`), followed by zeroed
 //   slack the direct kernels may read past the end; or, for stride-1 unpadded 1x1
-//   convs on dense channels-last bf16 inputs whose pixel count needs no slack, the
-//   input itself (`raw`, nhwc_in_place in bf16_staging.cpp).
+//   convs on dense channels-last bf16 inputs, the input itself (`raw`, nhwc_in_place
+//   in bf16_staging.cpp; no slack: a partial last row group is read from a copy).
 // - ChannelRows: the float family's planar fp32 staging (`f32`); or, for 1x1
 //   stride-1 unpadded convs on dense planar fp32 inputs, the input itself (`raw`:
 //   every variant points at the unrounded values, which the B packer rounds); or, for

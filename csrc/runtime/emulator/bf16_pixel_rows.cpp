@@ -14,6 +14,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "csrc/runtime/emulator/bf16_family.h"
@@ -185,6 +186,7 @@ int64_t panels_per_call(const ConvShape& s, const Bf16PackedWeights& w, const Bf
 // `first` of segment `seg` (direct) or from output pixel `first` (packed).
 struct BlockRows {
   int64_t seg, first, rows, padded;
+  bool copied = false;  // its A rows are read from a zero-padded copy (split_block)
 };
 
 // Per-row tables of a block for gemm_out, filled once per block (all its channel
@@ -227,6 +229,42 @@ aie_kernels::Bf16Out fused_rows(const BlockRows& b, const ConvShape& s, const Bf
   return o;
 }
 
+// A's rows of block b for staged variant `ra` of group `grp`: read in place (direct), or
+// packed once for all the block's channel sub-blocks into `apack`. `lda` is set to
+// their stride.
+const uint16_t* block_a(const ConvShape& s, const Bf16StagedInput& in, const Bf16Geometry& g, const BlockRows& b,
+                        int ra, int64_t grp, int64_t kp, uint16_t* apack, int64_t& lda) {
+  const uint16_t* a = in.bf16[ra] + grp * s.Cg();
+  lda = g.direct ? in.C : kp;
+  if (g.direct) return a + b.seg * g.seg_stride + b.first * in.C;
+  const uint16_t* rp[kMB];
+  pixel_rows(s, in, a, b.first, b.rows, rp);
+  aie_kernels::pack_a_rows_bf16(rp, static_cast<int>(b.rows), static_cast<int>(b.padded), g.taps.data(),
+                                static_cast<int>(g.taps.size()), s.Cg(), kp, apack);
+  return apack;
+}
+
+// A raw input (the tensor itself, nhwc_in_place) has no slack after its last pixel,
+// where the kernels' row padding reads: a block ending in a partial row group runs its
+// whole groups in place and the rest from a zero-padded copy of those rows. Other
+// inputs: the block itself. Returns the parts' count.
+int split_block(const Bf16StagedInput& in, const Bf16Geometry& g, const BlockRows& b, BlockRows (&parts)[2]) {
+  const int64_t whole = g.direct && in.raw ? std::min(b.rows, (g.vrows - b.first) / kB16RowBlock * kB16RowBlock)
+                                           : b.rows;
+  int n = 0;
+  if (whole > 0) parts[n++] = {b.seg, b.first, whole, whole == b.rows ? b.padded : whole};
+  if (whole < b.rows) parts[n++] = {b.seg, b.first + whole, b.rows - whole, kB16RowBlock, true};
+  return n;
+}
+
+// The last rows of a raw input, copied with zeros after them to a whole row group, so
+// that a direct block reads them as if from staging with slack.
+const uint16_t* tail_rows(const uint16_t* a, int64_t C, int64_t rows, uint16_t* dst) {
+  std::memcpy(dst, a, rows * C * sizeof(uint16_t));
+  std::memset(dst + rows * C, 0, (kB16RowBlock - rows) * C * sizeof(uint16_t));
+  return dst;
+}
+
 }  // namespace
 
 void emulate_bf16_pixel_rows(const ConvShape& s, const Bf16PackedWeights& w, const Bf16StagedInput& in,
@@ -236,44 +274,18 @@ void emulate_bf16_pixel_rows(const ConvShape& s, const Bf16PackedWeights& w, con
   const auto passes = passes_for(w.numerics);
   const auto a_modes = staged_roundings(w.numerics);
   const Bf16Geometry g = geometry(s, in);
-  const int64_t cg = s.Cg(), kp = w.kp, per_seg = g.direct ? ceil_div(g.vrows, kMB) : 0;
+  const int64_t kp = w.kp, per_seg = g.direct ? ceil_div(g.vrows, kMB) : 0;
   const int64_t zero = 0;
+  const int ntaps = g.direct ? static_cast<int>(g.taps.size()) : 1;
+  const int64_t* taps = g.direct ? g.taps.data() : &zero;
+  const int64_t kc = g.direct ? s.Cg() : kp;
 
-  run_tasks(s.groups * g.mblocks * g.nblocks, [&](int64_t i) {
-    // Channel blocks innermost: neighbouring tasks share the same A rows.
-    const int64_t grp = i / (g.mblocks * g.nblocks), r = i % (g.mblocks * g.nblocks);
-    const int64_t mb = r / g.nblocks, p0 = (r % g.nblocks) * g.panels_per_task;
-    const int64_t npan = std::min(g.panels_per_task, g.panels - p0);
-    const int64_t seg = g.direct ? mb / per_seg : 0;
-    const int64_t first = (g.direct ? mb % per_seg : mb) * kMB;
-    const int64_t rows = std::min(kMB, (g.direct ? g.vrows : s.M()) - first);
-    const int64_t padded = aie_kernels::round_up(rows, kB16RowBlock);
-    // A per staged variant: in place (direct) or packed once for all channel sub-blocks.
-    const uint16_t* a_of[4] = {};
-    int64_t lda = in.C;
-    uint16_t* apack = g.direct ? nullptr : thread_buffer<uint16_t>(kPanelA, a_modes.size() * padded * kp);
-    for (size_t v = 0; v < a_modes.size(); ++v) {
-      const int ra = static_cast<int>(a_modes[v]);
-      const uint16_t* a = in.bf16[ra] + grp * cg;
-      if (g.direct) {
-        a_of[ra] = a + seg * g.seg_stride + first * in.C;
-        continue;
-      }
-      const uint16_t* rp[kMB];
-      pixel_rows(s, in, a, first, rows, rp);
-      uint16_t* dst = apack + v * padded * kp;
-      aie_kernels::pack_a_rows_bf16(rp, static_cast<int>(rows), static_cast<int>(padded), g.taps.data(),
-                                    static_cast<int>(g.taps.size()), cg, kp, dst);
-      a_of[ra] = dst;
-      lda = kp;
-    }
-    const int ntaps = g.direct ? static_cast<int>(g.taps.size()) : 1;
-    const int64_t* taps = g.direct ? g.taps.data() : &zero;
-    const int64_t kc = g.direct ? cg : kp;
+  // All the task's channel panels [p0, p0 + npan) for one block of rows.
+  auto run_block = [&](const BlockRows& blk, const uint16_t* const (&a_of)[4], int64_t lda, int64_t grp, int64_t p0,
+                       int64_t npan) {
     // Channel sub-blocks small enough that C stays in L1 from the kernel to the epilogue.
     const int64_t ldc = kSubPanels * kB16NR;
-    float* c = thread_buffer<float>(kTileC, padded * ldc);
-    const BlockRows blk{seg, first, rows, padded};
+    float* c = thread_buffer<float>(kTileC, blk.padded * ldc);
     RowTables tables;
     const int64_t sub = panels_per_call(s, w, in, passes, out, p0, npan);
     for (int64_t q0 = 0; q0 < npan; q0 += sub) {
@@ -287,13 +299,42 @@ void emulate_bf16_pixel_rows(const ConvShape& s, const Bf16PackedWeights& w, con
         const auto& k = bf16_gemm_for(staged_min_exp(in, passes[p].a), w.min_exp[rb]);
         if (p + 1 == passes.size() && fuse_output(k, out, cols, nq)) {
           const auto o = fused_rows(blk, s, in, g, oc0, epi, out, tables);
-          k.gemm_out(a_of[ra], lda, taps, ntaps, kc, rows, b, kp * kB16NR, nq, c, ldc, p > 0, o);
+          k.gemm_out(a_of[ra], lda, taps, ntaps, kc, blk.rows, b, kp * kB16NR, nq, c, ldc, p > 0, o);
           written = true;
           break;
         }
-        k.gemm(a_of[ra], lda, taps, ntaps, kc, rows, b, kp * kB16NR, nq, c, ldc, p > 0);
+        k.gemm(a_of[ra], lda, taps, ntaps, kc, blk.rows, b, kp * kB16NR, nq, c, ldc, p > 0);
       }
-      if (!written) write_block(c, ldc, rows, s, in, g, seg, first, oc0, cols, epi, out);
+      if (!written) write_block(c, ldc, blk.rows, s, in, g, blk.seg, blk.first, oc0, cols, epi, out);
+    }
+  };
+
+  run_tasks(s.groups * g.mblocks * g.nblocks, [&](int64_t i) {
+    // Channel blocks innermost: neighbouring tasks share the same A rows.
+    const int64_t grp = i / (g.mblocks * g.nblocks), r = i % (g.mblocks * g.nblocks);
+    const int64_t mb = r / g.nblocks, p0 = (r % g.nblocks) * g.panels_per_task;
+    const int64_t npan = std::min(g.panels_per_task, g.panels - p0);
+    const int64_t seg = g.direct ? mb / per_seg : 0;
+    const int64_t first = (g.direct ? mb % per_seg : mb) * kMB;
+    const int64_t rows = std::min(kMB, (g.direct ? g.vrows : s.M()) - first);
+    BlockRows parts[2];
+    const int nparts = split_block(in, g, {seg, first, rows, aie_kernels::round_up(rows, kB16RowBlock)}, parts);
+    for (int part = 0; part < nparts; ++part) {
+      const BlockRows& blk = parts[part];
+      const bool copied = blk.copied;
+      const int64_t per_variant = blk.padded * (copied ? in.C : kp);
+      uint16_t* scratch = g.direct && !copied ? nullptr
+                                              : thread_buffer<uint16_t>(kPanelA, a_modes.size() * per_variant);
+      const uint16_t* a_of[4] = {};
+      int64_t lda = in.C;
+      for (size_t v = 0; v < a_modes.size(); ++v) {
+        const int ra = static_cast<int>(a_modes[v]);
+        if (copied)
+          a_of[ra] = tail_rows(in.bf16[ra] + blk.first * in.C, in.C, blk.rows, scratch + v * per_variant) + grp * s.Cg();
+        else
+          a_of[ra] = block_a(s, in, g, blk, ra, grp, kp, scratch ? scratch + v * per_variant : nullptr, lda);
+      }
+      run_block(blk, a_of, lda, grp, p0, npan);
     }
   });
 }

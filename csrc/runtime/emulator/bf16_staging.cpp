@@ -130,15 +130,16 @@ Bf16StagedInput stage_planar_bf16(const at::Tensor& x, const ConvShape& s, Numer
 }  // namespace
 
 // Whether a bf16 channels-last tensor is already its own pixel-row staging: a dense
-// NHWC input of a stride-1 unpadded 1x1 conv whose values the passes take unrounded,
-// with a pixel count the kernels' row padding divides (so no block reads past the
-// tensor's end, where the staging has its zeroed slack).
+// NHWC input of a stride-1 unpadded 1x1 conv whose values the passes take unrounded.
+// It has no zeroed slack after its end for the kernels' row padding to read: a block
+// ending in a partial row group reads those rows from a copy (split_block in
+// bf16_pixel_rows.cpp).
 bool nhwc_in_place(const at::Tensor& x, const ConvShape& s, Numerics numerics) {
   const StagingSource src(x);
   const auto modes = staged_roundings(numerics);
   return src.bf16 && modes.size() == 1 && modes[0] == Rounding::None && one_by_one_unpadded(s) &&
          s.stride_h == 1 && s.stride_w == 1 && src.sC == 1 && src.sW == s.C && src.sH == s.W * s.C &&
-         src.sN == s.H * s.W * s.C && (s.N * s.H * s.W) % kB16RowBlock == 0;
+         src.sN == s.H * s.W * s.C;
 }
 
 Bf16StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numerics numerics, HostLayout layout) {

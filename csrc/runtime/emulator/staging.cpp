@@ -14,8 +14,15 @@ void gather(const T* src, int64_t W, int64_t C, int64_t sW, int64_t sC, float* d
       for (int64_t c = 0; c < C; ++c) dst[w * C + c] = static_cast<float>(src[w * sW + c]);
     return;
   }
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t w = 0; w < W; ++w) dst[w * C + c] = static_cast<float>(src[w * sW + c * sC]);
+  // Strided channels (e.g. planar rows): a band of channels per pass, so that each
+  // pixel's writes fill whole lines. Channel by channel, every write touched another
+  // line: (1,512,1,49) bf16 planar depthwise spent 41 % of its time here.
+  constexpr int64_t kBand = 16;
+  for (int64_t c0 = 0; c0 < C; c0 += kBand) {
+    const int64_t c1 = std::min(C, c0 + kBand);
+    for (int64_t w = 0; w < W; ++w)
+      for (int64_t c = c0; c < c1; ++c) dst[w * C + c] = static_cast<float>(src[w * sW + c * sC]);
+  }
 }
 
 }  // namespace
