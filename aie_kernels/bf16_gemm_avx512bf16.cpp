@@ -90,15 +90,16 @@ struct Stage {
   }
 };
 
-// f(integral_constant<int, i>) for each row i < kMRb, unrolled.
-template <class F>
+// f(integral_constant<int, i>) for each row i < MR, unrolled.
+template <int MR, class F>
 [[gnu::always_inline]] inline void for_rows(F&& f) {
-  static_for<kMRb>(f);
+  static_for<MR>(f);
 }
 
-// The dot products of one block (kMRb rows x NP panels) into acc.
-template <int NP>
-[[gnu::always_inline]] inline void dot_block(__m512 (&acc)[kMRb][NP], const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps,
+// The dot products of one block (MR rows x NP panels) into acc. MR is kMRb, or 1 for
+// a lone last row (7x7 maps: 49 rows), which a full block computed 8 times over.
+template <int MR, int NP>
+[[gnu::always_inline]] inline void dot_block(__m512 (&acc)[MR][NP], const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps,
                       int64_t kc, const uint16_t* b, int64_t b_stride) {
   const uint16_t* bp = b;
   for (int t = 0; t < ntaps; ++t) {
@@ -107,7 +108,7 @@ template <int NP>
       __m512bh bv[NP];
       for (int j = 0; j < NP; ++j)
         bv[j] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(bp + j * b_stride));
-      for (int i = 0; i < kMRb; ++i) {
+      for (int i = 0; i < MR; ++i) {
         const __m512bh av = pair_broadcast(ar + i * lda + q);
         for (int j = 0; j < NP; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], av, bv[j]);
       }
@@ -119,45 +120,45 @@ template <int NP>
 // compiler build acc in memory, and the run-time form that kept it in registers (a
 // masked load, from zeros where not accumulating) cost a block 20-25 cycles on Zen 4,
 // a tenth of a 24-channel 1x1 conv's time.
-template <bool Accumulate, int NP>
-[[gnu::always_inline]] inline void init_acc(__m512 (&acc)[kMRb][NP], const float* c_in, int64_t ldc) {
-  for_rows([&](auto i) {
+template <bool Accumulate, int MR, int NP>
+[[gnu::always_inline]] inline void init_acc(__m512 (&acc)[MR][NP], const float* c_in, int64_t ldc) {
+  for_rows<MR>([&](auto i) {
     for (int j = 0; j < NP; ++j)
       acc[i][j] = Accumulate ? _mm512_loadu_ps(c_in + i * ldc + j * kB16NR) : _mm512_setzero_ps();
   });
 }
 
 // C rows of one block: C (+)= A B.
-template <int NP, bool Accumulate>
+template <int MR, int NP, bool Accumulate>
 void c_block(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc, const uint16_t* b,
              int64_t b_stride, float* c, int64_t ldc) {
-  __m512 acc[kMRb][NP];
+  __m512 acc[MR][NP];
   init_acc<Accumulate>(acc, c, ldc);
   dot_block(acc, a, lda, tap_off, ntaps, kc, b, b_stride);
-  for_rows([&](auto i) {
+  for_rows<MR>([&](auto i) {
     for (int j = 0; j < NP; ++j) _mm512_storeu_ps(c + i * ldc + j * kB16NR, acc[i][j]);
   });
 }
 
-// Output rows of one block: out->rows.at(row0 + i) for its `live` rows (<= kMRb);
+// Output rows of one block: out->rows.at(row0 + i) for its `live` rows (<= MR);
 // the next block (row0 + kMRb) has `ahead` rows.
-template <int NP, class S>
+template <int MR, int NP, class S>
 void out_block(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc, const uint16_t* b,
                int64_t b_stride, const float* c_in, int64_t ldc, const Bf16Out& out,
                const float* bias, int64_t row0, int64_t live, int64_t ahead, int64_t col0) {
-  __m512 acc[kMRb][NP];
+  __m512 acc[MR][NP];
   // The output lines this block's successor writes, fetched for writing now (the
   // first block's own too): without it each store of a large output waits for its
   // line's read, and a batch-8 16->96 1x1 conv ran at half speed.
   const int64_t col_bytes = col0 * (S::kBf16 ? 2 : 4);
-  for_rows([&](auto i) {
+  for_rows<kMRb>([&](auto i) {
     if (char* d = i < ahead ? out.rows.at(row0 + kMRb + i) : nullptr) __builtin_prefetch(d + col_bytes, 1, 3);
     if (char* d = row0 == 0 && i < live ? out.rows.at(i) : nullptr) __builtin_prefetch(d + col_bytes, 1, 3);
   });
   init_acc<S::kAccumulate>(acc, c_in, ldc);
   dot_block(acc, a, lda, tap_off, ntaps, kc, b, b_stride);
   // Rows by compile-time index, so that acc stays in registers (as in load_acc).
-  for_rows([&](auto i) {
+  for_rows<MR>([&](auto i) {
     char* dst = i < live ? out.rows.at(row0 + i) : nullptr;
     if (!dst) return;
     const char* res = out.res_rows.at(row0 + i);
@@ -165,6 +166,14 @@ void out_block(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps
     for (int j = 0; j < NP; ++j) v[j] = S::finish(V{acc[i][j]}, bias, res, col0 + j * kB16NR);
     S::template store<NP>(v, dst, col0);
   });
+}
+
+// f(integral_constant<int, MR>{}) with the register block for a block of `live` rows:
+// 1 for a lone row, else kMRb (the rows past `live` computed and dropped).
+template <class F>
+[[gnu::always_inline]] inline void with_rows(int64_t live, F&& f) {
+  if (live == 1) return f(std::integral_constant<int, 1>{});
+  f(std::integral_constant<int, kMRb>{});
 }
 
 // Panel pairs outside, row blocks inside: the pair's B stays cached while A streams.
@@ -184,13 +193,16 @@ void for_blocks(int64_t rows, int64_t npanels, int64_t depth, const Block& blk) 
 void gemm(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc,
           int64_t rows, const uint16_t* b, int64_t b_stride, int64_t npanels, float* c,
           int64_t ldc, bool accumulate) {
-  for_blocks(rows, npanels, kc * ntaps, [&](int64_t p, int64_t i, int64_t, bool pair) {
+  for_blocks(rows, npanels, kc * ntaps, [&](int64_t p, int64_t i, int64_t live, bool pair) {
     const uint16_t* ai = a + i * lda;
     const uint16_t* bp = b + p * b_stride;
     float* ci = c + i * ldc + p * kB16NR;
-    const auto block = pair ? (accumulate ? &c_block<2, true> : &c_block<2, false>)
-                            : (accumulate ? &c_block<1, true> : &c_block<1, false>);
-    block(ai, lda, tap_off, ntaps, kc, bp, b_stride, ci, ldc);
+    with_rows(live, [&](auto mr) {
+      constexpr int MR = decltype(mr)::value;
+      const auto block = pair ? (accumulate ? &c_block<MR, 2, true> : &c_block<MR, 2, false>)
+                              : (accumulate ? &c_block<MR, 1, true> : &c_block<MR, 1, false>);
+      block(ai, lda, tap_off, ntaps, kc, bp, b_stride, ci, ldc);
+    });
   });
 }
 
@@ -202,10 +214,12 @@ void gemm_out_with(const uint16_t* a, int64_t lda, const int64_t* tap_off, int n
     const uint16_t* ai = a + i * lda;
     const uint16_t* bp = b + p * b_stride;
     const float* ci = c ? c + i * ldc + p * kB16NR : nullptr;
-    if (pair)
-      out_block<2, S>(ai, lda, tap_off, ntaps, kc, bp, b_stride, ci, ldc, out, bias, i, live, std::min<int64_t>(kMRb, std::max<int64_t>(0, rows - i - kMRb)), p * kB16NR);
-    else
-      out_block<1, S>(ai, lda, tap_off, ntaps, kc, bp, b_stride, ci, ldc, out, bias, i, live, std::min<int64_t>(kMRb, std::max<int64_t>(0, rows - i - kMRb)), p * kB16NR);
+    const int64_t ahead = std::min<int64_t>(kMRb, std::max<int64_t>(0, rows - i - kMRb));
+    with_rows(live, [&](auto mr) {
+      constexpr int MR = decltype(mr)::value;
+      const auto block = pair ? &out_block<MR, 2, S> : &out_block<MR, 1, S>;
+      block(ai, lda, tap_off, ntaps, kc, bp, b_stride, ci, ldc, out, bias, i, live, ahead, p * kB16NR);
+    });
   });
 }
 

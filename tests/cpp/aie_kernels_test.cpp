@@ -799,51 +799,54 @@ TEST(Bf16Gemm, FusedOutputIsGemmThenTheEpilogue) {
       continue;
     }
     const KernelTable& kt = kernel_table(Isa::Avx512);
-    const auto pr = make_problem(21, 64, 32, 2, 41, kB16KPair);
-    const int64_t ldc = pr.npanels() * kB16NR, ld_out = ldc + 5, zero = 0;
-    std::vector<float> bias(ldc), res32(pr.padded_rows() * ld_out);
-    std::mt19937 gen(42);
-    std::normal_distribution<float> dist(0.f, 2.f);
-    for (auto& v : bias) v = dist(gen);
-    for (auto& v : res32) v = dist(gen);
-    std::vector<uint16_t> res16(res32.size());
-    for (size_t i = 0; i < res32.size(); ++i) res16[i] = bf16_bits(res32[i]);
-    for (int act = 0; act < kNumActivations; ++act)
-      for (int variant = 0; variant < 8; ++variant) {
-        const bool with_bias = variant & 1, bf16_out = variant & 2, two_pass = variant & 4;
-        for (int res_kind = 0; res_kind < 3; ++res_kind) {  // none, fp32, bf16
-          const Residual res{res_kind == 0 ? nullptr : res_kind == 1 ? static_cast<const void*>(res32.data())
-                                                                      : static_cast<const void*>(res16.data()),
-                             res_kind == 2};
-          const int64_t esize = bf16_out ? 2 : 4;
-          std::vector<char> want(pr.padded_rows() * ld_out * esize, 0), got(want);
-          std::vector<float> c(pr.padded_rows() * ldc, 0.f);
-          if (two_pass) run_packed(k, pr, ldc).swap(c);
-          std::vector<float> c2 = c;
-          k.gemm(pr.a_packed.data(), pr.Kp(), &zero, 1, pr.Kp(), pr.rows, pr.b_panels.data(), pr.Kp() * kB16NR,
-                 pr.npanels(), c2.data(), ldc, two_pass);
-          for (int64_t i = 0; i < pr.rows; ++i) {
-            if (i == 5) continue;  // the dropped row
-            kt.epilogue(c2.data() + i * ldc, ldc, 1, ldc, with_bias ? bias.data() : nullptr, Activation(act),
-                        res.data ? Residual{static_cast<const char*>(res.data) + i * ld_out * (res.bf16 ? 2 : 4), res.bf16}
-                                 : Residual{},
-                        want.data() + i * ld_out * esize, bf16_out, ld_out, 1);
+    // 21 rows: a partial last block; 25: a lone last row (its own register block).
+    for (int64_t nrows : {21, 25}) {
+      const auto pr = make_problem(nrows, 64, 32, 2, 41, kB16KPair);
+      const int64_t ldc = pr.npanels() * kB16NR, ld_out = ldc + 5, zero = 0;
+      std::vector<float> bias(ldc), res32(pr.padded_rows() * ld_out);
+      std::mt19937 gen(42);
+      std::normal_distribution<float> dist(0.f, 2.f);
+      for (auto& v : bias) v = dist(gen);
+      for (auto& v : res32) v = dist(gen);
+      std::vector<uint16_t> res16(res32.size());
+      for (size_t i = 0; i < res32.size(); ++i) res16[i] = bf16_bits(res32[i]);
+      for (int act = 0; act < kNumActivations; ++act)
+        for (int variant = 0; variant < 8; ++variant) {
+          const bool with_bias = variant & 1, bf16_out = variant & 2, two_pass = variant & 4;
+          for (int res_kind = 0; res_kind < 3; ++res_kind) {  // none, fp32, bf16
+            const Residual res{res_kind == 0 ? nullptr : res_kind == 1 ? static_cast<const void*>(res32.data())
+                                                                        : static_cast<const void*>(res16.data()),
+                               res_kind == 2};
+            const int64_t esize = bf16_out ? 2 : 4;
+            std::vector<char> want(pr.padded_rows() * ld_out * esize, 0), got(want);
+            std::vector<float> c(pr.padded_rows() * ldc, 0.f);
+            if (two_pass) run_packed(k, pr, ldc).swap(c);
+            std::vector<float> c2 = c;
+            k.gemm(pr.a_packed.data(), pr.Kp(), &zero, 1, pr.Kp(), pr.rows, pr.b_panels.data(), pr.Kp() * kB16NR,
+                   pr.npanels(), c2.data(), ldc, two_pass);
+            for (int64_t i = 0; i < pr.rows; ++i) {
+              if (i == 5) continue;  // the dropped row
+              kt.epilogue(c2.data() + i * ldc, ldc, 1, ldc, with_bias ? bias.data() : nullptr, Activation(act),
+                          res.data ? Residual{static_cast<const char*>(res.data) + i * ld_out * (res.bf16 ? 2 : 4), res.bf16}
+                                   : Residual{},
+                          want.data() + i * ld_out * esize, bf16_out, ld_out, 1);
+            }
+            std::vector<char*> rows(pr.padded_rows(), nullptr);
+            std::vector<const char*> res_rows(pr.padded_rows(), nullptr);
+            for (int64_t i = 0; i < pr.rows; ++i) {
+              if (i == 5) continue;
+              rows[i] = got.data() + i * ld_out * esize;
+              if (res.data) res_rows[i] = static_cast<const char*>(res.data) + i * ld_out * (res.bf16 ? 2 : 4);
+            }
+            const Bf16Out out{{rows.data()}, {res.data ? res_rows.data() : nullptr}, res.bf16,
+                              with_bias ? bias.data() : nullptr, Activation(act), bf16_out};
+            k.gemm_out(pr.a_packed.data(), pr.Kp(), &zero, 1, pr.Kp(), pr.rows, pr.b_panels.data(), pr.Kp() * kB16NR,
+                       pr.npanels(), c.data(), ldc, two_pass, out);
+            ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size()))
+                << isa_name(isa) << " act " << act << " variant " << variant << " residual " << res_kind << " rows " << nrows;
           }
-          std::vector<char*> rows(pr.padded_rows(), nullptr);
-          std::vector<const char*> res_rows(pr.padded_rows(), nullptr);
-          for (int64_t i = 0; i < pr.rows; ++i) {
-            if (i == 5) continue;
-            rows[i] = got.data() + i * ld_out * esize;
-            if (res.data) res_rows[i] = static_cast<const char*>(res.data) + i * ld_out * (res.bf16 ? 2 : 4);
-          }
-          const Bf16Out out{{rows.data()}, {res.data ? res_rows.data() : nullptr}, res.bf16,
-                            with_bias ? bias.data() : nullptr, Activation(act), bf16_out};
-          k.gemm_out(pr.a_packed.data(), pr.Kp(), &zero, 1, pr.Kp(), pr.rows, pr.b_panels.data(), pr.Kp() * kB16NR,
-                     pr.npanels(), c.data(), ldc, two_pass, out);
-          ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size()))
-              << isa_name(isa) << " act " << act << " variant " << variant << " residual " << res_kind;
         }
-      }
+    }
   }
 }
 
