@@ -218,9 +218,11 @@ def test_bf16_channels_last_depthwise_read_in_place_equals_the_staged_result(sha
     assert ((planar.double() - ref).abs() <= conv_error_bound("bf16_tensor", k * k, mag, ref)).all()
 
 
-# (N, C, H, W, OC): pixel counts that end in a partial 16-row group, and in a partial 64-row block after whole ones
-IN_PLACE_ONE_BY_ONE = [(1, 64, 1, 1, 48), (1, 32, 1, 7, 40), (1, 512, 7, 7, 96), (1, 256, 14, 14, 64),
-                       (3, 16, 5, 5, 24), (2, 64, 10, 10, 160), (1, 48, 1, 48, 32)]
+# (N, C, H, W, OC, groups): pixel counts that end in a partial 16-row group, and in a partial 64-row block after
+# whole ones; grouped convs copy each group's tail from the same rows
+IN_PLACE_ONE_BY_ONE = [(1, 64, 1, 1, 48, 1), (1, 32, 1, 7, 40, 1), (1, 512, 7, 7, 96, 1), (1, 256, 14, 14, 64, 1),
+                       (3, 16, 5, 5, 24, 1), (2, 64, 10, 10, 160, 1), (1, 48, 1, 48, 32, 1), (1, 64, 7, 7, 96, 2),
+                       (3, 32, 5, 5, 48, 4)]
 
 
 @pytest.mark.parametrize("shape", IN_PLACE_ONE_BY_ONE, ids=lambda s: "x".join(map(str, s)))
@@ -229,17 +231,17 @@ def test_bf16_channels_last_1x1_read_in_place_equals_the_staged_result(shape):
     channels-last input reads the tensor itself, and a last block that ends in a partial row group reads those rows
     from a zero-padded copy. Its result is that of the staged input (a strided view of the same values), bit for
     bit, with bias, GELU and a residual, on any thread count, and within the bound."""
-    n, c, h, w, oc = shape
+    n, c, h, w, oc, g = shape
     torch.manual_seed(c * h + w)
     wide = torch.randn(n, c + 6, h, w).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
     x = wide[:, 3:3 + c]
-    wt = (torch.randn(oc, c, 1, 1) * 0.3).to(torch.bfloat16)
+    wt = (torch.randn(oc, c // g, 1, 1) * 0.3).to(torch.bfloat16)
     b = torch.randn(oc).to(torch.bfloat16)
     skip = torch.randn(n, oc, h, w).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
     torch_aie.set_conv_precision("bf16")
     strided, wa, ba, sa = wide.to("aie")[:, 3:3 + c], wt.to("aie"), b.to("aie"), skip.to("aie")
     dense = strided.contiguous(memory_format=torch.channels_last)
-    args = ([1, 1], [0, 0], [1, 1], 1, "auto", False, "gelu", sa)
+    args = ([1, 1], [0, 0], [1, 1], g, "auto", False, "gelu", sa)
     before = torch.get_num_threads()
     try:
         results = []
@@ -250,8 +252,8 @@ def test_bf16_channels_last_1x1_read_in_place_equals_the_staged_result(shape):
         torch.set_num_threads(before)
     for r in results[1:]:
         assert torch.equal(r, results[0])
-    plain = F.conv2d(dense, wa, ba).cpu()
-    ref = F.conv2d(x.double(), wt.double(), b.double())
-    mag = F.conv2d(x.double().abs(), wt.double().abs(), b.double().abs())
-    assert ((plain.double() - ref).abs() <= conv_error_bound("bf16_tensor", c, mag, ref)).all()
-    assert torch.equal(F.conv2d(strided, wa, ba).cpu(), plain)
+    plain = F.conv2d(dense, wa, ba, groups=g).cpu()
+    ref = F.conv2d(x.double(), wt.double(), b.double(), groups=g)
+    mag = F.conv2d(x.double().abs(), wt.double().abs(), b.double().abs(), groups=g)
+    assert ((plain.double() - ref).abs() <= conv_error_bound("bf16_tensor", c // g, mag, ref)).all()
+    assert torch.equal(F.conv2d(strided, wa, ba, groups=g).cpu(), plain)
