@@ -118,4 +118,13 @@ void pack_b_vnni(const uint16_t* w, int64_t n_count, int64_t k, int64_t kp, uint
 void pack_a_rows_bf16(const uint16_t* const* rows, int nrows, int out_rows, const int64_t* tap_off,
                       int ntaps, int64_t channels, int64_t kp, uint16_t* out);
 
+// Rows of at most this many values (one zmm of bf16) are packed by masked loads and one
+// store per row where the ISA has AVX-512.
+constexpr int kShortRowValues = 32;
+
+// pack_a_rows_bf16 with the packer of `isa` (the tests run each the host executes):
+// the same output from every ISA.
+void pack_a_rows_bf16_on(Isa isa, const uint16_t* const* rows, int nrows, int out_rows, const int64_t* tap_off,
+                         int ntaps, int64_t channels, int64_t kp, uint16_t* out);
+
 }  // namespace aie_kernels

@@ -20,6 +20,9 @@ const Bf16Gemm* bf16_gemm_amx();
 #endif
 #if TORCH_AIE_KERNELS_HAVE_AVX512
 const Bf16Gemm* bf16_gemm_exact_avx512();
+// bf16_pack_avx512.cpp: rows of at most kShortRowValues values, one store each.
+void pack_a_short_rows_avx512(const uint16_t* const* rows, int nrows, int out_rows, const int64_t* run_dst,
+                              const int64_t* run_src, const int64_t* run_len, int nruns, int64_t kp, uint16_t* out);
 #endif
 
 const Bf16Gemm* bf16_gemm(Isa isa) {
@@ -134,6 +137,11 @@ inline void copy_values(uint16_t* dst, const uint16_t* src, int64_t n) {
 
 void pack_a_rows_bf16(const uint16_t* const* rows, int nrows, int out_rows, const int64_t* tap_off,
                       int ntaps, int64_t channels, int64_t kp, uint16_t* out) {
+  pack_a_rows_bf16_on(host_hardware_isa(), rows, nrows, out_rows, tap_off, ntaps, channels, kp, out);
+}
+
+void pack_a_rows_bf16_on(Isa isa, const uint16_t* const* rows, int nrows, int out_rows, const int64_t* tap_off,
+                         int ntaps, int64_t channels, int64_t kp, uint16_t* out) {
   const int64_t k = ntaps * channels;
   // Taps whose channel runs are adjacent in the source (a kernel row of an
   // undilated conv with one group) are copied as one run.
@@ -151,6 +159,18 @@ void pack_a_rows_bf16(const uint16_t* const* rows, int nrows, int out_rows, cons
     run_tap[nruns] = t;
     run_len[nruns++] = channels;
   }
+#if TORCH_AIE_KERNELS_HAVE_AVX512
+  if (isa >= Isa::Avx512 && nruns > 0 && nruns <= kShortRowValues && kp <= kShortRowValues) {
+    int64_t run_dst[kShortRowValues], run_src[kShortRowValues];
+    for (int r = 0; r < nruns; ++r) {
+      run_dst[r] = run_tap[r] * channels;
+      run_src[r] = tap_off[run_tap[r]];
+    }
+    return pack_a_short_rows_avx512(rows, nrows, out_rows, run_dst, run_src, run_len, nruns, kp, out);
+  }
+#else
+  (void)isa;
+#endif
   for (int i = 0; i < out_rows; ++i) {
     uint16_t* dst = out + i * kp;
     if (i >= nrows) {

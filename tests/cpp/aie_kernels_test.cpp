@@ -668,6 +668,39 @@ TEST(Bf16Gemm, PackersLayOutVnniPairsAndZeroPad) {
     }
 }
 
+TEST(Bf16Gemm, ShortRowPackerEqualsTheGenericOne) {
+  // pack_a_rows_bf16 on each ISA the host runs (AVX-512: masked loads for rows of at most
+  // 32 values) against the generic packer (Scalar): a 3-channel stem's kernel rows
+  // (adjacent taps merged into runs), separate taps, rows past nrows, and a row just over
+  // one vector.
+  struct Case {
+    int64_t channels, kw, kh, row_pixels;
+    int nrows, out_rows;
+  } cases[] = {{3, 3, 3, 40, 13, 16}, {1, 5, 5, 40, 7, 16}, {5, 1, 3, 40, 16, 16}, {2, 1, 1, 9, 3, 16},
+               {3, 3, 3, 12, 1, 16}, {11, 3, 1, 40, 9, 16}};
+  for (const auto& cs : cases) {
+    const int64_t k = cs.channels * cs.kw * cs.kh, kp = bf16_k_padded(k, kB16KPair);
+    const int64_t row_elems = cs.row_pixels * cs.channels;
+    std::vector<int64_t> taps;
+    for (int64_t h = 0; h < cs.kh; ++h)
+      for (int64_t w = 0; w < cs.kw; ++w) taps.push_back(h * row_elems + w * cs.channels);
+    const auto vals = random_bf16((cs.kh + 2) * row_elems + 64, 17);
+    std::vector<uint16_t> image(vals.size());
+    for (size_t i = 0; i < vals.size(); ++i) image[i] = bf16_bits(vals[i]);
+    std::vector<const uint16_t*> rows;
+    for (int i = 0; i < cs.nrows; ++i) rows.push_back(image.data() + 2 * i * cs.channels);  // stride 2
+    std::vector<uint16_t> want(cs.out_rows * kp, 0xFFFF), got(want);
+    pack_a_rows_bf16_on(Isa::Scalar, rows.data(), cs.nrows, cs.out_rows, taps.data(), static_cast<int>(taps.size()),
+                        cs.channels, kp, want.data());
+    for (Isa isa : host_isas()) {
+      std::fill(got.begin(), got.end(), 0xFFFF);
+      pack_a_rows_bf16_on(isa, rows.data(), cs.nrows, cs.out_rows, taps.data(), static_cast<int>(taps.size()),
+                          cs.channels, kp, got.data());
+      ASSERT_EQ(got, want) << isa_name(isa) << " channels " << cs.channels << " kp " << kp;
+    }
+  }
+}
+
 TEST(Bf16Gemm, RoundBitsAreRoundF32sTopHalfAndMinExponent) {
   std::vector<float> v = random_bf16(1000, 12);
   for (auto& x : v) x *= 1.37f;  // not bf16 values any more
