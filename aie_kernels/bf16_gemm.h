@@ -60,10 +60,11 @@ struct Bf16Rows {
 
 // Where a gemm_out call writes C's rows instead of C: the conv's output with the
 // epilogue fused into the kernel (no round trip through C). Row i < rows goes to
-// rows.at(i) (skipped where nullptr, e.g. a row-padding pixel) as kB16NR * npanels
-// consecutive channels, each element finished exactly as KernelTable::epilogue
-// finishes it: + bias (per column), + the residual at res_rows.at(i), the activation,
-// rounded once to bf16 if `bf16`.
+// rows.at(i) (skipped where nullptr, e.g. a row-padding pixel) as its first `cols`
+// consecutive channels (0: all kB16NR * npanels; fewer: a partial last panel, whose
+// other channels, bias and residual are not touched), each element finished exactly as
+// KernelTable::epilogue finishes it: + bias (per column), + the residual at
+// res_rows.at(i), the activation, rounded once to bf16 if `bf16`.
 struct Bf16Out {
   Bf16Rows<char*> rows;
   Bf16Rows<const char*> res_rows;  // none: no residual
@@ -71,6 +72,7 @@ struct Bf16Out {
   const float* bias;  // nullptr: none
   Activation act;
   bool bf16;
+  int64_t cols = 0;
 };
 
 struct Bf16Gemm {

@@ -52,6 +52,11 @@ inline __m512bh pair_broadcast(const uint16_t* p) {
 // a tenth of a 24-channel 1x1 conv's time.
 enum class Res { None, F32, Bf16 };
 
+// The first n (clamped to [0, 16]) lanes.
+inline __mmask16 lane_mask(int64_t n) {
+  return n >= kB16NR ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : static_cast<__mmask16>((1u << n) - 1);
+}
+
 template <Activation A, Res R, bool Bf16Out, bool Accumulate>
 struct Stage {
   static constexpr bool kBf16 = Bf16Out;
@@ -61,6 +66,43 @@ struct Stage {
     if constexpr (R == Res::F32) v = V::add(v, V::load(reinterpret_cast<const float*>(res) + col));
     if constexpr (R == Res::Bf16) v = V::add(v, V::load_bits(reinterpret_cast<const uint16_t*>(res) + col));
     return bf16_dp::activate<A>(v);
+  }
+  // finish for a partial last panel: lanes outside `m` read no bias or residual.
+  static V finish_masked(V v, const float* bias, const char* res, int64_t col, __mmask16 m) {
+    v = V::add(v, V{_mm512_maskz_loadu_ps(m, bias + col)});
+    if constexpr (R == Res::F32) v = V::add(v, V{_mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(res) + col)});
+    if constexpr (R == Res::Bf16) {
+      const __m256i b = _mm256_maskz_loadu_epi16(m, reinterpret_cast<const uint16_t*>(res) + col);
+      v = V::add(v, V{_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(b), 16))});
+    }
+    return bf16_dp::activate<A>(v);
+  }
+  // store for a partial last panel: the first `cols` of the row's NP * kB16NR lanes.
+  template <int NP>
+  static void store_masked(const V (&v)[NP], char* dst, int64_t col0, int64_t cols) {
+    if constexpr (Bf16Out && NP == 2) {  // one store per row, as `store` does
+      if (!convert_differs<NP>(v)) {
+        const __mmask32 m = static_cast<__mmask32>((uint64_t(1) << cols) - 1);
+        _mm512_mask_storeu_epi16(reinterpret_cast<uint16_t*>(dst) + col0, m,
+                                 reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(v[1].v, v[0].v)));
+        return;
+      }
+    }
+    for (int j = 0; j < NP; ++j) {
+      const __mmask16 m = lane_mask(cols - j * kB16NR);
+      if constexpr (!Bf16Out) {
+        _mm512_mask_storeu_ps(reinterpret_cast<float*>(dst) + col0 + j * kB16NR, m, v[j].v);
+      } else {
+        const V one[1] = {v[j]};
+        const __m256i h = convert_differs<1>(one) ? round_bits_of(v[j]) : reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v[j].v));
+        _mm256_mask_storeu_epi16(reinterpret_cast<uint16_t*>(dst) + col0 + j * kB16NR, m, h);
+      }
+    }
+  }
+  static __m256i round_bits_of(V v) {
+    alignas(32) uint16_t bits[kB16NR];
+    V::round_bf16(v).store_bits(bits);
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(bits));
   }
   // A row's NP vectors at dst + col0 (contiguous channels).
   template <int NP>
@@ -141,11 +183,12 @@ void c_block(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, 
 }
 
 // Output rows of one block: out->rows.at(row0 + i) for its `live` rows (<= MR);
-// the next block (row0 + kMRb) has `ahead` rows.
-template <int MR, int NP, class S>
+// the next block (row0 + kMRb) has `ahead` rows. Tail: the block's panels end past the
+// output's channels, of which it writes the first `cols` (masked loads and stores).
+template <int MR, int NP, class S, bool Tail>
 void out_block(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps, int64_t kc, const uint16_t* b,
                int64_t b_stride, const float* c_in, int64_t ldc, const Bf16Out& out,
-               const float* bias, int64_t row0, int64_t live, int64_t ahead, int64_t col0) {
+               const float* bias, int64_t row0, int64_t live, int64_t ahead, int64_t col0, int64_t cols) {
   __m512 acc[MR][NP];
   // The output lines this block's successor writes, fetched for writing now (the
   // first block's own too): without it each store of a large output waits for its
@@ -163,8 +206,14 @@ void out_block(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps
     if (!dst) return;
     const char* res = out.res_rows.at(row0 + i);
     V v[NP];
-    for (int j = 0; j < NP; ++j) v[j] = S::finish(V{acc[i][j]}, bias, res, col0 + j * kB16NR);
-    S::template store<NP>(v, dst, col0);
+    if constexpr (Tail) {
+      for (int j = 0; j < NP; ++j)
+        v[j] = S::finish_masked(V{acc[i][j]}, bias, res, col0 + j * kB16NR, lane_mask(cols - j * kB16NR));
+      S::template store_masked<NP>(v, dst, col0, cols);
+    } else {
+      for (int j = 0; j < NP; ++j) v[j] = S::finish(V{acc[i][j]}, bias, res, col0 + j * kB16NR);
+      S::template store<NP>(v, dst, col0);
+    }
   });
 }
 
@@ -215,10 +264,14 @@ void gemm_out_with(const uint16_t* a, int64_t lda, const int64_t* tap_off, int n
     const uint16_t* bp = b + p * b_stride;
     const float* ci = c ? c + i * ldc + p * kB16NR : nullptr;
     const int64_t ahead = std::min<int64_t>(kMRb, std::max<int64_t>(0, rows - i - kMRb));
+    const int64_t col0 = p * kB16NR;
+    const int64_t cols = out.cols > 0 ? std::max<int64_t>(0, out.cols - col0) : (pair ? 2 : 1) * kB16NR;
+    const bool tail = cols < (pair ? 2 : 1) * kB16NR;
     with_rows(live, [&](auto mr) {
       constexpr int MR = decltype(mr)::value;
-      const auto block = pair ? &out_block<MR, 2, S> : &out_block<MR, 1, S>;
-      block(ai, lda, tap_off, ntaps, kc, bp, b_stride, ci, ldc, out, bias, i, live, ahead, p * kB16NR);
+      const auto block = pair ? (tail ? &out_block<MR, 2, S, true> : &out_block<MR, 2, S, false>)
+                              : (tail ? &out_block<MR, 1, S, true> : &out_block<MR, 1, S, false>);
+      block(ai, lda, tap_off, ntaps, kc, bp, b_stride, ci, ldc, out, bias, i, live, ahead, col0, cols);
     });
   });
 }

@@ -871,12 +871,21 @@ TEST(Bf16Gemm, FusedOutputIsGemmThenTheEpilogue) {
               rows[i] = got.data() + i * ld_out * esize;
               if (res.data) res_rows[i] = static_cast<const char*>(res.data) + i * ld_out * (res.bf16 ? 2 : 4);
             }
-            const Bf16Out out{{rows.data()}, {res.data ? res_rows.data() : nullptr}, res.bf16,
-                              with_bias ? bias.data() : nullptr, Activation(act), bf16_out};
-            k.gemm_out(pr.a_packed.data(), pr.Kp(), &zero, 1, pr.Kp(), pr.rows, pr.b_panels.data(), pr.Kp() * kB16NR,
-                       pr.npanels(), c.data(), ldc, two_pass, out);
-            ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size()))
-                << isa_name(isa) << " act " << act << " variant " << variant << " residual " << res_kind << " rows " << nrows;
+            // All channels, and a partial last panel (40 = 2.5 panels, 24 = 1.5): only the first
+            // `cols` of each row are written.
+            for (int64_t cols : {int64_t(0), int64_t(40), int64_t(24)}) {
+              std::vector<char> part(want);
+              for (int64_t i = 0; cols > 0 && i < pr.rows; ++i)
+                std::memset(part.data() + (i * ld_out + cols) * esize, 0, (ldc - cols) * esize);
+              std::fill(got.begin(), got.end(), 0);
+              const Bf16Out out{{rows.data()}, {res.data ? res_rows.data() : nullptr}, res.bf16,
+                                with_bias ? bias.data() : nullptr, Activation(act), bf16_out, cols};
+              k.gemm_out(pr.a_packed.data(), pr.Kp(), &zero, 1, pr.Kp(), pr.rows, pr.b_panels.data(),
+                         pr.Kp() * kB16NR, pr.npanels(), c.data(), ldc, two_pass, out);
+              ASSERT_EQ(0, std::memcmp(got.data(), part.data(), got.size()))
+                  << isa_name(isa) << " act " << act << " variant " << variant << " residual " << res_kind
+                  << " rows " << nrows << " cols " << cols;
+            }
           }
         }
     }
