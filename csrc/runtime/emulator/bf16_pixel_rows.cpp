@@ -169,13 +169,13 @@ void row_offsets(int64_t rows, const ConvShape& s, const Bf16StagedInput& in, co
 // (8,96,56,56)->24 took 0.475 ms against 0.411 for ->32 (2026-12-07, Zen 4, 2 threads).
 bool fuse_output(const aie_kernels::Bf16Gemm& k, const OutputView& out) { return k.gemm_out && out.sC == 1; }
 
-// Channel panels per kernel call in a task of npan panels from p0. kSubPanels keeps C in
+// Channel panels per kernel call in a task of npan panels. kSubPanels keeps C in
 // L1 from the kernel to the epilogue; a single pass that the kernel finishes itself has
 // no C, and then gets all the task's panels at once, so that the kernel can finish each
 // output row before the next (Bf16Gemm::gemm_out at thin K): (8,24,56,56)->144 1x1 bf16cl,
 // 2 threads, Zen 4: 0.56-0.66 -> 0.53-0.55 ms alone, 0.67-0.70x -> 0.89-0.91x CPU bf16cl.
-int64_t panels_per_call(const ConvShape& s, const Bf16PackedWeights& w, const Bf16StagedInput& in,
-                        const std::vector<Pass>& passes, const OutputView& out, int64_t p0, int64_t npan) {
+int64_t panels_per_call(const Bf16PackedWeights& w, const Bf16StagedInput& in, const std::vector<Pass>& passes,
+                        const OutputView& out, int64_t npan) {
   if (passes.size() != 1) return kSubPanels;
   const auto& k = bf16_gemm_for(staged_min_exp(in, passes[0].a), w.min_exp[static_cast<int>(passes[0].b)]);
   return fuse_output(k, out) ? npan : kSubPanels;
@@ -228,21 +228,6 @@ aie_kernels::Bf16Out fused_rows(const BlockRows& b, const ConvShape& s, const Bf
   return o;
 }
 
-// A's rows of block b for staged variant `ra` of group `grp`: read in place (direct), or
-// packed once for all the block's channel sub-blocks into `apack`. `lda` is set to
-// their stride.
-const uint16_t* block_a(const ConvShape& s, const Bf16StagedInput& in, const Bf16Geometry& g, const BlockRows& b,
-                        int ra, int64_t grp, int64_t kp, uint16_t* apack, int64_t& lda) {
-  const uint16_t* a = in.bf16[ra] + grp * s.Cg();
-  lda = g.direct ? in.C : kp;
-  if (g.direct) return a + b.seg * g.seg_stride + b.first * in.C;
-  const uint16_t* rp[kMB];
-  pixel_rows(s, in, a, b.first, b.rows, rp);
-  aie_kernels::pack_a_rows_bf16(rp, static_cast<int>(b.rows), static_cast<int>(b.padded), g.taps.data(),
-                                static_cast<int>(g.taps.size()), s.Cg(), kp, apack);
-  return apack;
-}
-
 // A raw input (the tensor itself, nhwc_in_place) has no slack after its last pixel,
 // where the kernels' row padding reads: a block ending in a partial row group runs its
 // whole groups in place and the rest from a zero-padded copy of those rows. Other
@@ -256,12 +241,30 @@ int split_block(const Bf16StagedInput& in, const Bf16Geometry& g, const BlockRow
   return n;
 }
 
-// The last rows of a raw input, copied with zeros after them to a whole row group, so
-// that a direct block reads them as if from staging with slack.
-const uint16_t* tail_rows(const uint16_t* a, int64_t C, int64_t rows, uint16_t* dst) {
-  std::memcpy(dst, a, rows * C * sizeof(uint16_t));
-  std::memset(dst + rows * C, 0, (kB16RowBlock - rows) * C * sizeof(uint16_t));
-  return dst;
+// Scratch elements per staged variant for block_a: none for blocks read in place.
+int64_t block_scratch(const Bf16StagedInput& in, const Bf16Geometry& g, const BlockRows& b, int64_t kp) {
+  return b.copied ? b.padded * in.C : g.direct ? 0 : b.padded * kp;
+}
+
+// A's rows of block b for staged variant `ra` of group `grp`, with their stride `lda`:
+// read in place (direct); copied with zeros after them to a whole row group (a raw
+// input's last rows, split_block), so that they read as if from staging with slack; or
+// packed once for all the block's channel sub-blocks. The last two go to `scratch`.
+const uint16_t* block_a(const ConvShape& s, const Bf16StagedInput& in, const Bf16Geometry& g, const BlockRows& b,
+                        int ra, int64_t grp, int64_t kp, uint16_t* scratch, int64_t& lda) {
+  const uint16_t* a = in.bf16[ra] + grp * s.Cg();
+  lda = g.direct ? in.C : kp;
+  if (b.copied) {
+    std::memcpy(scratch, in.bf16[ra] + b.first * in.C, b.rows * in.C * sizeof(uint16_t));
+    std::memset(scratch + b.rows * in.C, 0, (kB16RowBlock - b.rows) * in.C * sizeof(uint16_t));
+    return scratch + grp * s.Cg();
+  }
+  if (g.direct) return a + b.seg * g.seg_stride + b.first * in.C;
+  const uint16_t* rp[kMB];
+  pixel_rows(s, in, a, b.first, b.rows, rp);
+  aie_kernels::pack_a_rows_bf16(rp, static_cast<int>(b.rows), static_cast<int>(b.padded), g.taps.data(),
+                                static_cast<int>(g.taps.size()), s.Cg(), kp, scratch);
+  return scratch;
 }
 
 }  // namespace
@@ -286,7 +289,7 @@ void emulate_bf16_pixel_rows(const ConvShape& s, const Bf16PackedWeights& w, con
     const int64_t ldc = kSubPanels * kB16NR;
     float* c = thread_buffer<float>(kTileC, blk.padded * ldc);
     RowTables tables;
-    const int64_t sub = panels_per_call(s, w, in, passes, out, p0, npan);
+    const int64_t sub = panels_per_call(w, in, passes, out, npan);
     for (int64_t q0 = 0; q0 < npan; q0 += sub) {
       const int64_t nq = std::min(sub, npan - q0);
       const int64_t oc0 = grp * s.OCg() + (p0 + q0) * kB16NR;
@@ -320,18 +323,13 @@ void emulate_bf16_pixel_rows(const ConvShape& s, const Bf16PackedWeights& w, con
     const int nparts = split_block(in, g, {seg, first, rows, aie_kernels::round_up(rows, kB16RowBlock)}, parts);
     for (int part = 0; part < nparts; ++part) {
       const BlockRows& blk = parts[part];
-      const bool copied = blk.copied;
-      const int64_t per_variant = blk.padded * (copied ? in.C : kp);
-      uint16_t* scratch = g.direct && !copied ? nullptr
-                                              : thread_buffer<uint16_t>(kPanelA, a_modes.size() * per_variant);
+      const int64_t per_variant = block_scratch(in, g, blk, kp);
+      uint16_t* scratch = per_variant ? thread_buffer<uint16_t>(kPanelA, a_modes.size() * per_variant) : nullptr;
       const uint16_t* a_of[4] = {};
-      int64_t lda = in.C;
+      int64_t lda = 0;
       for (size_t v = 0; v < a_modes.size(); ++v) {
         const int ra = static_cast<int>(a_modes[v]);
-        if (copied)
-          a_of[ra] = tail_rows(in.bf16[ra] + blk.first * in.C, in.C, blk.rows, scratch + v * per_variant) + grp * s.Cg();
-        else
-          a_of[ra] = block_a(s, in, g, blk, ra, grp, kp, scratch ? scratch + v * per_variant : nullptr, lda);
+        a_of[ra] = block_a(s, in, g, blk, ra, grp, kp, scratch ? scratch + v * per_variant : nullptr, lda);
       }
       run_block(blk, a_of, lda, grp, p0, npan);
     }

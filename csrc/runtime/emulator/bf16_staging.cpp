@@ -23,22 +23,6 @@ namespace {
 
 inline uint16_t bits_of(c10::BFloat16 v) { return v.x; }
 
-// Gathers input row (n, h) of a bf16 tensor as [w][c] bits.
-void gather_bf16_row(const c10::BFloat16* src, int64_t W, int64_t C, int64_t sW, int64_t sC, uint16_t* dst) {
-  if (sC == 1) {
-    for (int64_t w = 0; w < W; ++w)
-      for (int64_t c = 0; c < C; ++c) dst[w * C + c] = bits_of(src[w * sW + c]);
-    return;
-  }
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t w = 0; w < W; ++w) dst[w * C + c] = bits_of(src[w * sW + c * sC]);
-}
-
-void gather_f32_row(const float* src, int64_t W, int64_t C, int64_t sW, int64_t sC, float* dst) {
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t w = 0; w < W; ++w) dst[w * C + c] = src[w * sW + c * sC];
-}
-
 void atomic_min(std::atomic<int>& a, int v) {
   int cur = a.load(std::memory_order_relaxed);
   while (v < cur && !a.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
@@ -190,7 +174,7 @@ Bf16StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numeri
         vals = reinterpret_cast<const float*>(line);
         if (!dense_row && !planar_rows) {
           float* tmp = thread_buffer<float>(kRowTmp, s.W * s.C);
-          gather_f32_row(vals, s.W, s.C, src.sW, src.sC, tmp);
+          gather_pixels(vals, s.W, s.C, src.sW, src.sC, tmp, [](float v) { return v; });
           vals = tmp;
         }
       }
@@ -205,7 +189,7 @@ Bf16StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numeri
         } else if (dense_row) {
           std::memcpy(interior, line, s.W * s.C * sizeof(uint16_t));
         } else {
-          gather_bf16_row(reinterpret_cast<const c10::BFloat16*>(line), s.W, s.C, src.sW, src.sC, interior);
+          gather_pixels(reinterpret_cast<const c10::BFloat16*>(line), s.W, s.C, src.sW, src.sC, interior, bits_of);
         }
         std::memset(interior + s.W * s.C, 0, s.pad_w * s.C * sizeof(uint16_t));
         // The first staged variant is the hi one (Bf16, or None for bf16 tensors).

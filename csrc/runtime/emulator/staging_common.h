@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/BFloat16.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <vector>
@@ -42,6 +43,26 @@ struct RowValues {
   const float* f32 = nullptr;
   const uint16_t* bf16 = nullptr;
 };
+
+// dst[w * C + c] = convert(src[w * sW + c * sC]) for w < W, c < C: the [w][c] gather of
+// every staging path. Contiguous channels go pixel by pixel; strided ones (planar rows)
+// a band of 16 channels per pass, so that each pixel's writes fill whole lines. Channel
+// by channel, every write touched another line: (1,512,1,49) bf16 planar depthwise
+// spent 41 % of its time in the gather.
+template <class T, class U, class Convert>
+void gather_pixels(const T* src, int64_t W, int64_t C, int64_t sW, int64_t sC, U* dst, Convert convert) {
+  if (sC == 1) {
+    for (int64_t w = 0; w < W; ++w)
+      for (int64_t c = 0; c < C; ++c) dst[w * C + c] = convert(src[w * sW + c]);
+    return;
+  }
+  constexpr int64_t kBand = 16;
+  for (int64_t c0 = 0; c0 < C; c0 += kBand) {
+    const int64_t c1 = std::min(C, c0 + kBand);
+    for (int64_t w = 0; w < W; ++w)
+      for (int64_t c = c0; c < c1; ++c) dst[w * C + c] = convert(src[w * sW + c * sC]);
+  }
+}
 
 // Values of W pixels x C channels (element [w][c] at src + (w * sW + c * sC) elements)
 // in [w][c] order: in place where the source already is that (fp32 or bf16), else
