@@ -8,7 +8,8 @@
 //   wherever that equals the emulator's rounding (round_bf16: not for NaNs or
 //   denormals, which the hardware treats otherwise);
 // - the activation is fixed per call (with_activation), not switched per vector.
-// Channel tails run the same code on masked loads and stores. (2026-12-07, Zen 4: the
+// Channel tails run the same code on masked loads and stores; border chunks (a clip)
+// load the padding's zeros by empty masks. (2026-12-07, Zen 4: the
 // generic kernel's widening and rounding took as many instructions as its FMAs.)
 #include <immintrin.h>
 
@@ -57,9 +58,10 @@ template <bool Tail>
 }
 
 // 32 bf16 values widened exactly: each 32-bit lane holds channels 2i (low half) and 2i + 1.
-template <bool Tail>
-[[gnu::always_inline]] inline Split load_bf16_split(const uint16_t* p, const Lanes& l) {
-  const __m512i x = Tail ? _mm512_maskz_loadu_epi16(l.bf16, p) : _mm512_loadu_si512(p);
+// Masked: the lanes of `m` only, zeros elsewhere (and no memory read there).
+template <bool Masked>
+[[gnu::always_inline]] inline Split load_bf16_split(const uint16_t* p, __mmask32 m) {
+  const __m512i x = Masked ? _mm512_maskz_loadu_epi16(m, p) : _mm512_loadu_si512(p);
   return {_mm512_castsi512_ps(_mm512_slli_epi32(x, 16)),
           _mm512_castsi512_ps(_mm512_and_si512(x, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))))};
 }
@@ -108,7 +110,7 @@ template <Activation A, bool Tail>
 [[gnu::always_inline]] inline void finish(Split v, const Split* bias, const DepthwiseOut& o, int64_t e, const Lanes& l) {
   if (bias) v = {_mm512_add_ps(v.even, bias->even), _mm512_add_ps(v.odd, bias->odd)};
   if (o.res.data) {
-    const Split r = o.res.bf16 ? load_bf16_split<Tail>(static_cast<const uint16_t*>(o.res.data) + e, l)
+    const Split r = o.res.bf16 ? load_bf16_split<Tail>(static_cast<const uint16_t*>(o.res.data) + e, l.bf16)
                                : load_split<Tail>(static_cast<const float*>(o.res.data) + e, l);
     v = {_mm512_add_ps(v.even, r.even), _mm512_add_ps(v.odd, r.odd)};
   }
@@ -121,10 +123,11 @@ template <Activation A, bool Tail>
 
 // Channels [ch, ch + 32) (fewer in a tail) of kChunkPixels outputs: each output's taps
 // kernel row by kernel row, left to right, one FMA each from +0, as the generic kernel.
-template <int KW, int SW, bool Tail>
+// Clipped: masked loads read the pixels `clip` names, zeros stand for the others.
+template <int KW, int SW, bool Tail, bool Clipped>
 [[gnu::always_inline]] inline void channel_step(const uint16_t* base, const int64_t* row_off, int kh_count,
                                                 int64_t pix_stride, const float* w, const DepthwiseOut& o,
-                                                int64_t ch, const Lanes& l, int npix) {
+                                                int64_t ch, const Lanes& l, int npix, const WindowClip* clip) {
   constexpr int P = kChunkPixels, span = (P - 1) * SW + KW;
   Split acc[P];
   static_for<P>([&](auto j) __attribute__((always_inline)) { acc[j] = {_mm512_setzero_ps(), _mm512_setzero_ps()}; });
@@ -132,8 +135,13 @@ template <int KW, int SW, bool Tail>
     Split wv[KW];
     static_for<KW>([&](auto kw) __attribute__((always_inline)) { wv[kw] = load_split<Tail>(w + (kh * KW + kw) * o.channels + ch, l); });
     const uint16_t* row = base + row_off[kh] + ch;
+    const bool row_read = !Clipped || (kh >= clip->row_first && kh < clip->row_last);
     static_for<span>([&](auto p) __attribute__((always_inline)) {
-      const Split x = load_bf16_split<Tail>(row + p * pix_stride, l);
+      Split x;
+      if constexpr (Clipped)
+        x = load_bf16_split<true>(row + p * pix_stride, row_read && p >= clip->first && p < clip->last ? l.bf16 : 0);
+      else
+        x = load_bf16_split<Tail>(row + p * pix_stride, l.bf16);
       static_for<KW>([&](auto kw) __attribute__((always_inline)) {
         constexpr int q = p - kw;
         if constexpr (q >= 0 && q % SW == 0 && q / SW < P) {
@@ -152,24 +160,29 @@ template <int KW, int SW, bool Tail>
   });
 }
 
-template <int KW, int SW>
+template <int KW, int SW, bool Clipped>
 void window(const uint16_t* base, const int64_t* row_off, int kh_count, int64_t pix_stride, const float* w,
-            const DepthwiseOut& o, int npix) {
+            const DepthwiseOut& o, int npix, const WindowClip* clip) {
   int64_t ch = 0;
   const Lanes full(32);
   for (; ch + 32 <= o.channels; ch += 32)
-    channel_step<KW, SW, false>(base, row_off, kh_count, pix_stride, w, o, ch, full, npix);
+    channel_step<KW, SW, false, Clipped>(base, row_off, kh_count, pix_stride, w, o, ch, full, npix, clip);
   if (ch < o.channels)
-    channel_step<KW, SW, true>(base, row_off, kh_count, pix_stride, w, o, ch, Lanes(o.channels - ch), npix);
+    channel_step<KW, SW, true, Clipped>(base, row_off, kh_count, pix_stride, w, o, ch, Lanes(o.channels - ch), npix,
+                                        clip);
 }
 
 }  // namespace
 
 bool depthwise_bf16_rows_avx512bf16(const uint16_t* base, const int64_t* row_off, int kh_count, int kw_count,
                                     int stride, int64_t pix_stride, const float* w, const DepthwiseOut& out,
-                                    int npix) {
+                                    int npix, const WindowClip* clip) {
   return with_window_form(kw_count, stride, [&](auto kw, auto sw) {
-    window<decltype(kw)::value, decltype(sw)::value>(base, row_off, kh_count, pix_stride, w, out, npix);
+    constexpr int KW = decltype(kw)::value, SW = decltype(sw)::value;
+    if (clip)
+      window<KW, SW, true>(base, row_off, kh_count, pix_stride, w, out, npix, clip);
+    else
+      window<KW, SW, false>(base, row_off, kh_count, pix_stride, w, out, npix, nullptr);
   });
 }
 

@@ -18,7 +18,7 @@ KernelTable make_table_avx512();
 #if TORCH_AIE_KERNELS_HAVE_AVX512BF16
 bool depthwise_bf16_rows_avx512bf16(const uint16_t* base, const int64_t* row_off, int kh_count, int kw_count,
                                     int stride, int64_t pix_stride, const float* w, const DepthwiseOut& out,
-                                    int npix);
+                                    int npix, const WindowClip* clip);
 #endif
 
 float round_to_bf16(float x) { return static_cast<float>(c10::BFloat16(x)); }

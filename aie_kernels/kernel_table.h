@@ -62,6 +62,15 @@ struct DepthwiseOut {
   bool bf16;
 };
 
+// The part of a depthwise_bf16_rows chunk's windows inside the image: window pixels
+// [first, last) of each kernel row (of the (kChunkPixels - 1) * stride + kw_count pixels
+// a chunk's kernel row spans) in kernel rows [row_first, row_last). The kernel takes
+// zeros, the padding's values, for the rest and reads no memory there: a border chunk
+// needs no zero-padded copy of its windows, and gets the same bits as from one.
+struct WindowClip {
+  int first, last, row_first, row_last;
+};
+
 struct KernelTable {
   Isa isa;
 
@@ -173,11 +182,14 @@ struct KernelTable {
   // + j * stride * pix_stride (input pixels pix_stride elements apart), kh_count x
   // kw_count taps; its finished channels go to `out` at element j * out.pix_stride.
   // Writes outputs j < npix, but reads the windows of all kChunkPixels (the caller
-  // makes them readable). Loads each input pixel once per kernel row; the bits of
-  // depthwise_bf16 then `epilogue`. False (nothing done) for the window shapes it has
-  // no form for (kw_count x stride other than 3x1, 3x2, 5x1, 5x2, 7x1).
+  // makes them readable), or with `clip` only the pixels it names (base + offset may
+  // then lie outside the tensor: the clipped ones are never read). Loads each input
+  // pixel once per kernel row; the bits of depthwise_bf16 then `epilogue`. False
+  // (nothing done) for the window shapes it has no form for (kw_count x stride other
+  // than 3x1, 3x2, 5x1, 5x2, 7x1).
   bool (*depthwise_bf16_rows)(const uint16_t* base, const int64_t* row_off, int kh_count, int kw_count,
-                              int stride, int64_t pix_stride, const float* w, const DepthwiseOut& out, int npix);
+                              int stride, int64_t pix_stride, const float* w, const DepthwiseOut& out, int npix,
+                              const WindowClip* clip);
 };
 
 // Output pixels per depthwise_bf16_rows call.

@@ -348,13 +348,19 @@ inline void finish_store_scalar(float acc, const DepthwiseOut& o, int64_t e, int
     static_cast<float*>(o.data)[e] = v.v;
 }
 
+// Whether window pixel p of kernel row kh is read (inside the image), given a clip.
+inline bool window_reads(const WindowClip* clip, int kh, int p) {
+  return !clip || (kh >= clip->row_first && kh < clip->row_last && p >= clip->first && p < clip->last);
+}
+
 // depthwise_bf16_rows for windows KW wide at stride SW: each input pixel of a kernel
 // row is loaded and widened once and feeds every output whose window holds it (the
 // pointer form loads it once per tap). For each output the taps still go kernel row
 // by kernel row, left to right: the same FMA chain. Outputs are finished in registers.
-template <int KW, int SW>
+// Clipped: `clip` names the pixels read, zeros stand for the others.
+template <int KW, int SW, bool Clipped>
 void depthwise_bf16_window(const uint16_t* base, const int64_t* row_off, int kh_count, int64_t pix_stride,
-                           const float* w, const DepthwiseOut& o, int npix) {
+                           const float* w, const DepthwiseOut& o, int npix, const WindowClip* clip) {
   constexpr int P = kChunkPixels, span = (P - 1) * SW + KW;
   const int64_t channels = o.channels;
   int64_t ch = 0;
@@ -366,7 +372,7 @@ void depthwise_bf16_window(const uint16_t* base, const int64_t* row_off, int kh_
       static_for<KW>([&](auto kw) { wv[kw] = V::load(w + (kh * KW + kw) * channels + ch); });
       const uint16_t* row = base + row_off[kh] + ch;
       static_for<span>([&](auto p) {
-        const V v = V::load_bits(row + p * pix_stride);
+        const V v = !Clipped || window_reads(clip, kh, p) ? V::load_bits(row + p * pix_stride) : V::zero();
         static_for<KW>([&](auto kw) {
           constexpr int q = p - kw;
           if constexpr (q >= 0 && q % SW == 0 && q / SW < P) acc[q / SW] = V::fma(v, wv[kw], acc[q / SW]);
@@ -383,17 +389,26 @@ void depthwise_bf16_window(const uint16_t* base, const int64_t* row_off, int kh_
     for (int j = 0; j < npix; ++j) {
       VecScalar a = VecScalar::zero();
       for (int kh = 0; kh < kh_count; ++kh)
-        for (int kw = 0; kw < KW; ++kw)
-          a = VecScalar::fma(VecScalar::load_bits(base + row_off[kh] + (j * SW + kw) * pix_stride + ch),
-                             VecScalar{w[(kh * KW + kw) * channels + ch]}, a);
+        for (int kw = 0; kw < KW; ++kw) {
+          const int p = j * SW + kw;
+          const VecScalar x = window_reads(clip, kh, p)
+                                  ? VecScalar::load_bits(base + row_off[kh] + p * pix_stride + ch)
+                                  : VecScalar::zero();
+          a = VecScalar::fma(x, VecScalar{w[(kh * KW + kw) * channels + ch]}, a);
+        }
       finish_store_scalar(a.v, o, j * o.pix_stride + ch, ch);
     }
 }
 
 bool depthwise_bf16_rows(const uint16_t* base, const int64_t* row_off, int kh_count, int kw_count, int stride,
-                         int64_t pix_stride, const float* w, const DepthwiseOut& out, int npix) {
+                         int64_t pix_stride, const float* w, const DepthwiseOut& out, int npix,
+                         const WindowClip* clip) {
   return with_window_form(kw_count, stride, [&](auto kw, auto sw) {
-    depthwise_bf16_window<decltype(kw)::value, decltype(sw)::value>(base, row_off, kh_count, pix_stride, w, out, npix);
+    constexpr int KW = decltype(kw)::value, SW = decltype(sw)::value;
+    if (clip)
+      depthwise_bf16_window<KW, SW, true>(base, row_off, kh_count, pix_stride, w, out, npix, clip);
+    else
+      depthwise_bf16_window<KW, SW, false>(base, row_off, kh_count, pix_stride, w, out, npix, nullptr);
   });
 }
 

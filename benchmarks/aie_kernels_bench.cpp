@@ -83,7 +83,7 @@ void BM_DepthwiseBf16Window(benchmark::State& st) {
   const DepthwiseOut o{out.data(), channels, channels, bias.data(), Activation::None, {}, true};
   const auto& kt = kernel_table(isa);
   for (auto _ : st) {
-    kt.depthwise_bf16_rows(x.data(), row_off, 3, 3, 1, channels, w.data(), o, kChunkPixels);
+    kt.depthwise_bf16_rows(x.data(), row_off, 3, 3, 1, channels, w.data(), o, kChunkPixels, nullptr);
     benchmark::DoNotOptimize(out.data());
   }
   st.counters["FLOPS"] = benchmark::Counter(2.0 * kChunkPixels * channels * 9 * st.iterations(),

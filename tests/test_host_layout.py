@@ -181,12 +181,13 @@ def test_depthwise_staged_a_few_images_at_a_time_equals_each_image_alone(precisi
 
 # (C, H, W, kernel, stride, padding, dilation): windows inside and across every border, wide and narrow rows.
 IN_PLACE_DEPTHWISE = [
-    (32, 17, 45, 3, 1, 1, 1),   # interior chunks read in place, border chunks from patches, a short last chunk
+    (32, 17, 45, 3, 1, 1, 1),   # interior chunks, border chunks clipped, a short last chunk
     (24, 16, 70, 3, 2, 1, 1),   # stride 2
-    (20, 12, 40, 5, 1, 4, 2),   # dilated 5x5, padding past the kernel's reach
+    (20, 12, 40, 5, 1, 4, 2),   # dilated 5x5, padding past the kernel's reach (the pointer kernel, patches)
+    (16, 5, 12, 3, 1, 3, 1),    # undilated, padding past the kernel's reach: windows wholly in the padding
     (17, 9, 40, 7, 1, 3, 1),    # 7x7, odd channel count
     (48, 6, 66, 3, 2, 0, 1),    # no padding
-    (72, 9, 14, 3, 1, 1, 1),    # a 14-pixel row: one whole chunk, one short, both from patches
+    (72, 9, 14, 3, 1, 1, 1),    # a 14-pixel row: one whole chunk, one short, both clipped
     (40, 7, 7, 3, 2, 1, 1),     # one short chunk per row, stride 2
     (53, 6, 10, 5, 1, 2, 1),    # 5x5 on a narrow row, a 21-channel vector tail
 ]
@@ -195,8 +196,9 @@ IN_PLACE_DEPTHWISE = [
 @pytest.mark.parametrize("shape", IN_PLACE_DEPTHWISE, ids=lambda s: "x".join(map(str, s)))
 def test_bf16_channels_last_depthwise_read_in_place_equals_the_staged_result(shape):
     """csrc/runtime/emulator/depthwise_in_place.cpp: a depthwise conv on a bfloat16 channels-last input reads the
-    tensor itself (a strided channels-last view too), copying only border windows into zero-padded patches. Its
-    result is the planar (staged) path's, bit for bit, with bias, ReLU and a residual, and within the bound."""
+    tensor itself (a strided channels-last view too); border chunks clip their windows to the image (the window
+    kernel) or copy them into zero-padded patches (the pointer kernel, dilated rows). Its result is the planar
+    (staged) path's, bit for bit, with bias, ReLU and a residual, and within the bound."""
     c, h, w, k, s, p, d = shape
     torch.manual_seed(c * h + w)
     wide = torch.randn(2, c + 5, h, w).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)

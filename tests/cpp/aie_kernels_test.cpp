@@ -224,7 +224,8 @@ void check_window_forms(const KernelTable& kt, const std::vector<float>& values,
                       out_stride, 1);
           const DepthwiseOut o{got.data(), out_stride, channels, bias, Activation(act), r, bf16_out};
           ASSERT_TRUE(
-              kt.depthwise_bf16_rows(bits16.data() + 3, row_off.data(), kh, kw, stride, pix_stride, w.data(), o, npix));
+              kt.depthwise_bf16_rows(bits16.data() + 3, row_off.data(), kh, kw, stride, pix_stride, w.data(), o, npix,
+                                 nullptr));
           ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size()))
               << what << " window " << kw << "x" << stride << " act " << act << " variant " << variant << " npix "
               << npix;
@@ -249,7 +250,7 @@ TEST(DepthwiseKernel, Bf16FormsAreTheFloatKernelOnWidenedValuesThenTheEpilogue) 
       check_window_forms(kt, values, channels, row, bias.data(),
                          std::string(isa_name(isa)) + " channels " + std::to_string(channels));
       const DepthwiseOut none{nullptr, 0, channels, nullptr, Activation::None, {}, false};
-      EXPECT_FALSE(kt.depthwise_bf16_rows(nullptr, nullptr, 3, 3, 3, channels, nullptr, none, kChunkPixels));  // no 3x3 stride-3 form
+      EXPECT_FALSE(kt.depthwise_bf16_rows(nullptr, nullptr, 3, 3, 3, channels, nullptr, none, kChunkPixels, nullptr));  // no 3x3 stride-3 form
     }
   }
 }
@@ -268,6 +269,53 @@ TEST(DepthwiseKernel, Bf16WindowFormRoundsSpecialValuesAsTheEpilogue) {
   for (Isa isa : host_isas()) {
     check_window_forms(kernel_table(isa), infinities, channels, row, nullptr, std::string(isa_name(isa)) + " inf");
     check_window_forms(kernel_table(isa), tiny, channels, row, nullptr, std::string(isa_name(isa)) + " denormal");
+  }
+}
+
+TEST(DepthwiseKernel, Bf16WindowClipReadsZerosOutsideAndNothingThere) {
+  // A clipped call (a border chunk read in place) against the unclipped call on a copy
+  // whose clipped pixels are zeros: bit for bit, with NaNs in the clipped pixels of the
+  // clipped call's input, so a clipped pixel that is read shows. Clips: the left and
+  // top border, the right and bottom border, a short chunk's end, nothing read.
+  const int64_t row = 40;
+  for (int64_t channels : {37, 64}) {
+    const int64_t pix_stride = channels + 3, out_stride = channels + 5;
+    const auto values = random_bf16(8 * row * pix_stride, 11);
+    const auto w = random_bf16(49 * channels, 12), bias = random_bf16(channels, 13);
+    const auto bits16 = bf16_bits(values);
+    const int forms[][2] = {{3, 1}, {3, 2}, {5, 1}, {5, 2}, {7, 1}};
+    for (Isa isa : host_isas())
+      for (const auto& f : forms) {
+        const int kw = f[0], stride = f[1], kh = kw, span = (kChunkPixels - 1) * stride + kw;
+        std::vector<int64_t> row_off(kh);
+        for (int r = 0; r < kh; ++r) row_off[r] = r * row * pix_stride;
+        const WindowClip clips[] = {{kw / 2, span, kh / 2, kh}, {0, span - 2, 0, kh - 1}, {0, 5, 0, kh}, {3, 3, 1, 1}};
+        for (const WindowClip& c : clips) {
+          std::vector<uint16_t> zeroed(bits16), poisoned(bits16);
+          for (int r = 0; r < kh; ++r)
+            for (int p = 0; p < span; ++p)
+              if (r < c.row_first || r >= c.row_last || p < c.first || p >= c.last)
+                for (int64_t ch = 0; ch < channels; ++ch) {
+                  const int64_t at = 3 + row_off[r] + p * pix_stride + ch;
+                  zeroed[at] = 0;
+                  poisoned[at] = 0x7FC1;  // a quiet NaN
+                }
+          for (bool bf16_out : {false, true}) {
+            const int64_t esize = bf16_out ? 2 : 4;
+            std::vector<char> want(kChunkPixels * out_stride * esize, 0), got(want);
+            const DepthwiseOut ow{want.data(), out_stride, channels, bias.data(), Activation::Relu6, {}, bf16_out};
+            const DepthwiseOut og{got.data(), out_stride, channels, bias.data(), Activation::Relu6, {}, bf16_out};
+            const auto& kt = kernel_table(isa);
+            ASSERT_TRUE(kt.depthwise_bf16_rows(zeroed.data() + 3, row_off.data(), kh, kw, stride, pix_stride,
+                                               w.data(), ow, kChunkPixels, nullptr));
+            ASSERT_TRUE(kt.depthwise_bf16_rows(poisoned.data() + 3, row_off.data(), kh, kw, stride, pix_stride,
+                                               w.data(), og, kChunkPixels, &c));
+            ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size()))
+                << isa_name(isa) << " channels " << channels << " window " << kw << "x" << stride << " clip "
+                << c.first << ".." << c.last << " rows " << c.row_first << ".." << c.row_last;
+          }
+        }
+      }
   }
 }
 

@@ -1,10 +1,13 @@
 // Pixel-row depthwise convs on bfloat16 channels-last tensors, read in place: no
-// staged copy of the input. A task is one output row. Chunks of its pixels whose
-// windows lie inside the image read the tensor itself (a channels-last tensor's taps
-// are at fixed element offsets from a window's first pixel, as in a staged image);
-// chunks that reach into the padding copy their windows into a small zero-filled
-// patch first. Either way every element sees the staged path's FMA chain on the same
-// values (the padding's zeros included), so the bits are the staged path's.
+// staged copy of the input. A task is a run of output rows, each done in chunks of
+// kChunk pixels. A channels-last tensor's taps are at fixed element offsets from a
+// window's first pixel, as in a staged image, so the window kernel reads the tensor
+// itself; where a chunk's windows reach into the padding, a WindowClip has it take
+// zeros there. Convs the window kernel has no form for (dilated rows, planar outputs,
+// other window shapes) run the pointer-form kernel, whose border chunks copy their
+// windows into a small zero-filled patch first. Either way every element sees the
+// staged path's FMA chain on the same values (the padding's zeros included), so the
+// bits are the staged path's.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -28,18 +31,14 @@ struct Windows {
   const uint16_t* x;
   int64_t sN, sH, sW;
   std::vector<int64_t> taps;        // tap offsets from a window's first pixel, in the tensor
-  std::vector<int64_t> rows;        // kernel row offsets from it (the window-row kernel's form)
+  std::vector<int64_t> rows;        // kernel row offsets from it (the window kernel's form)
   int64_t patch_w;                  // patch pixels per kernel row: a full chunk's windows
   std::vector<int64_t> patch_taps;  // the same offsets within the patch
-  std::vector<int64_t> patch_rows;
 
   Windows(const ConvShape& s, const at::Tensor& in)
       : x(reinterpret_cast<const uint16_t*>(in.const_data_ptr())), sN(in.stride(0)), sH(in.stride(2)),
         sW(in.stride(3)), patch_w((kChunk - 1) * s.stride_w + (s.KW - 1) * s.dil_w + 1) {
-    for (int64_t kh = 0; kh < s.KH; ++kh) {
-      rows.push_back(kh * s.dil_h * sH);
-      patch_rows.push_back(kh * patch_w * s.C);
-    }
+    for (int64_t kh = 0; kh < s.KH; ++kh) rows.push_back(kh * s.dil_h * sH);
     for (int64_t kh = 0; kh < s.KH; ++kh)
       for (int64_t kw = 0; kw < s.KW; ++kw) {
         taps.push_back(kh * s.dil_h * sH + kw * s.dil_w * sW);
@@ -88,6 +87,18 @@ struct InPlaceConv {
     last_in = reach < 0 ? first_in : std::clamp(reach / s.stride_w + 1, first_in, s.OW);
   }
 
+  // The part of chunk (oh, ow0)'s windows inside the image (undilated rows: the window
+  // kernel's form).
+  aie_kernels::WindowClip clip(int64_t oh, int64_t ow0) const {
+    const int64_t span = (kChunk - 1) * s.stride_w + s.KW, iw0 = ow0 * s.stride_w - s.pad_w;
+    const int64_t ih0 = oh * s.stride_h - s.pad_h;
+    int64_t row_first = 0, row_last = s.KH;
+    while (row_first < s.KH && ih0 + row_first * s.dil_h < 0) ++row_first;
+    while (row_last > row_first && ih0 + (row_last - 1) * s.dil_h >= s.H) --row_last;
+    const int64_t first = std::clamp<int64_t>(-iw0, 0, span), last = std::clamp<int64_t>(s.W - iw0, first, span);
+    return {static_cast<int>(first), static_cast<int>(last), static_cast<int>(row_first), static_cast<int>(row_last)};
+  }
+
   // Output row r (image r / OH, row r % OH), kChunk pixels per kernel call.
   void output_row(int64_t r) const {
     const auto& kt = host_kernels();
@@ -97,20 +108,22 @@ struct InPlaceConv {
     uint16_t* patch = thread_buffer<uint16_t>(kRowTmp, s.KH * win.patch_w * s.C);
     for (int64_t ow0 = 0; ow0 < s.OW; ow0 += kChunk) {
       const int np = static_cast<int>(std::min<int64_t>(kChunk, s.OW - ow0));
-      // The chunk's first window, and how its taps and pixels are spaced. A short last
-      // chunk reads from a patch too: the window kernel reads a whole chunk's windows.
+      // Whether all the windows the kernel reads lie inside the image (it reads a whole
+      // chunk's, also for a short last chunk), and where the chunk's first one starts:
+      // outside the tensor for a border chunk, whose outside pixels are clipped.
       const bool inside = rows_in && np == kChunk && ow0 >= first_in && ow0 + np <= last_in;
-      if (!inside) fill_patch(s, win, n, oh, ow0, patch);
-      const uint16_t* base =
-          inside ? win.x + n * win.sN + ih0 * win.sH + (ow0 * s.stride_w - s.pad_w) * win.sW : patch;
-      const int64_t pix_stride = inside ? win.sW : s.C;
+      const uint16_t* origin = win.x + n * win.sN + ih0 * win.sH + (ow0 * s.stride_w - s.pad_w) * win.sW;
       char* dst = static_cast<char*>(out.data) + (n * out.sN + oh * out.sH + ow0 * out.sW) * out.esize();
       const aie_kernels::DepthwiseOut o{dst, out.sW, s.C, epi.bias, epi.act, epi.residual_for(out, dst), out.bf16()};
       // Undilated windows into a channels-last output: the fused window kernel.
+      const aie_kernels::WindowClip cl = inside ? aie_kernels::WindowClip{} : clip(oh, ow0);
       if (s.dil_w == 1 && out.sC == 1 &&
-          kt.depthwise_bf16_rows(base, inside ? win.rows.data() : win.patch_rows.data(), static_cast<int>(s.KH),
-                                 static_cast<int>(s.KW), static_cast<int>(s.stride_w), pix_stride, w, o, np))
+          kt.depthwise_bf16_rows(origin, win.rows.data(), static_cast<int>(s.KH), static_cast<int>(s.KW),
+                                 static_cast<int>(s.stride_w), win.sW, w, o, np, inside ? nullptr : &cl))
         continue;
+      if (!inside) fill_patch(s, win, n, oh, ow0, patch);
+      const uint16_t* base = inside ? origin : patch;
+      const int64_t pix_stride = inside ? win.sW : s.C;
       const uint16_t* pix[kChunk];
       for (int j = 0; j < np; ++j) pix[j] = base + j * s.stride_w * pix_stride;
       kt.depthwise_bf16(pix, np, inside ? win.taps.data() : win.patch_taps.data(), static_cast<int>(s.taps()), s.C,
