@@ -252,3 +252,57 @@ def test_residual_gradients_match_aten():
         for g, t in zip(got, (x, w, r)):
             torch.testing.assert_close(g, t.grad, rtol=0, atol=0)
             t.grad = None
+
+
+class _Flat(nn.Module):
+    """conv -> BN -> ReLU -> conv, then a head that flattens by `flatten` (values) or `view` (strides)."""
+
+    def __init__(self, head):
+        super().__init__()
+        self.a, self.bn, self.b = nn.Conv2d(5, 12, 3, padding=1), nn.BatchNorm2d(12), nn.Conv2d(12, 8, 1)
+        self.head = head
+
+    def forward(self, x):
+        y = self.b(F.relu(self.bn(self.a(x))))
+        return y, (torch.flatten(y, 1) if self.head == "flatten" else y.view(y.shape[0], -1))
+
+
+@pytest.mark.parametrize("head, channels_last_input", [("flatten", False), ("flatten", True), ("view", False)])
+def test_activations_run_channels_last_inside_unless_strides_matter(head, channels_last_input):
+    """torch_aie/optimize.py _activation_layout: by default the optimised graph converts a 4-D input to
+    channels_last (its convs then see channels-last activations) and gives 4-D outputs back NCHW-contiguous for an
+    NCHW input, as the original does; a graph calling view() keeps the given layout and says why. The bits are those
+    of the layout-preserving graph (memory_format=torch.contiguous_format) either way."""
+    x = torch.randn(2, 5, 9, 11, generator=_gen(30))
+    if channels_last_input:
+        x = x.contiguous(memory_format=torch.channels_last)
+    model = _calibrated(_Flat(head), torch.randn(4, 5, 9, 11, generator=_gen(31))).to("aie")
+    xa = x.to("aie")
+    seen = []
+    with torch.no_grad():
+        opt = torch_aie.optimize(copy.deepcopy(model))
+        for m in opt.modules():
+            if isinstance(m, torch_aie.AieConv2d):
+                m.register_forward_pre_hook(lambda mod, args: seen.append(args[0].is_contiguous()))
+        got = opt(xa)
+        want = torch_aie.optimize(copy.deepcopy(model), memory_format=torch.contiguous_format)(xa)
+    inside = torch.channels_last if head == "flatten" else torch.contiguous_format
+    assert opt.aie_memory_format == inside
+    assert ("view" in opt.aie_memory_format_reason) == (head == "view")
+    assert seen == [inside == torch.contiguous_format and not channels_last_input] * 2
+    for g, w in zip(got, want):
+        assert torch.equal(g.cpu(), w.cpu())
+    assert got[0].is_contiguous() == (not channels_last_input)
+    assert got[0].is_contiguous(memory_format=torch.channels_last) == channels_last_input
+    with torch.no_grad():  # the original's layouts
+        ref = model(xa)[0]
+    assert got[0].is_contiguous() == ref.is_contiguous()
+
+
+def test_graphs_without_2d_convs_keep_the_given_layout_and_a_bad_memory_format_is_refused():
+    net = nn.Sequential(nn.Conv1d(4, 6, 3), nn.ReLU()).eval().to("aie")
+    with torch.no_grad():
+        opt = torch_aie.optimize(net)
+    assert opt.aie_memory_format == torch.contiguous_format and "no 2-D conv" in opt.aie_memory_format_reason
+    with pytest.raises(ValueError, match="torch.preserve_format"):
+        torch_aie.optimize(net, memory_format=torch.preserve_format)

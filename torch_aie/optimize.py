@@ -29,6 +29,14 @@ an activation.
 Not fused: other activations (GELU's tanh form, sigmoid, ...), an add after the
 activation.
 
+Activation layout: convs on channels-last activations skip the staging transposes that
+planar ones need, with the same bits (docs/ARCHITECTURE.md, "Host layouts"), so by
+default the optimised model converts its 4-D inputs to channels_last on entry and
+returns 4-D outputs in the NCHW layout of a contiguous input: callers see the original's
+layouts. It keeps the given layout where the graph has no 2-D conv, or calls something
+whose result depends on an activation's strides and not only on its values (`view`,
+`as_strided`, `stride`, `data_ptr`, `is_contiguous`); `memory_format` overrides.
+
 Refused (ValueError, naming the module): training mode (folding uses running
 statistics), conv weights shared between modules (folding would change the other
 user), models torch.fx cannot trace. Left as they are: non-zero padding modes,
@@ -41,6 +49,7 @@ import operator
 import torch
 import torch.fx as fx
 import torch.nn.functional as F
+import torch.utils._pytree as pytree
 from torch import nn
 
 __all__ = ["optimize", "AieConv1d", "AieConv2d", "AieLinear"]
@@ -425,17 +434,82 @@ def _rewrite_linear(gm, node, lin):
     return scale is not None, act, residual is not None
 
 
+# What makes a graph's result depend on its activations' strides, not only on their values.
+_STRIDE_METHODS = {"view", "as_strided", "stride", "data_ptr", "is_contiguous"}
+_STRIDE_FUNCTIONS = {torch.Tensor.view, torch.as_strided, torch.Tensor.stride, torch.Tensor.data_ptr,
+                     torch.Tensor.is_contiguous}
+
+
+def _channels_last_if_image(x):
+    """A 4-D tensor as channels_last (a no-op when it is already); anything else unchanged."""
+    if isinstance(x, torch.Tensor) and x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def _in_layout_of(out, inputs):
+    """`out` with its 4-D tensors made NCHW-contiguous if the first 4-D tensor of `inputs`
+    is (the layout the original model gives an NCHW caller), else unchanged."""
+    first = next((t for t in inputs if isinstance(t, torch.Tensor) and t.dim() == 4), None)
+    if first is None or not first.is_contiguous():
+        return out
+    return pytree.tree_map(lambda t: t.contiguous() if isinstance(t, torch.Tensor) and t.dim() == 4 else t, out)
+
+
+def _stride_dependent(gm):
+    """The first node whose result depends on strides (see _STRIDE_METHODS), or None."""
+    for node in gm.graph.nodes:
+        if (node.op == "call_method" and node.target in _STRIDE_METHODS) or \
+                (node.op == "call_function" and node.target in _STRIDE_FUNCTIONS):
+            return node
+    return None
+
+
+def _activation_layout(gm, memory_format):
+    """(layout, why) for the optimised graph's activations (see the module docstring)."""
+    if memory_format is not None:
+        return memory_format, "as asked (memory_format)"
+    if not any(isinstance(m, AieConv2d) for m in gm.modules()):
+        return torch.contiguous_format, "as given: the graph has no 2-D conv"
+    node = _stride_dependent(gm)
+    if node is not None:
+        return torch.contiguous_format, (f"as given: {node.format_node()} depends on strides, which "
+                                         "channels-last activations change")
+    return torch.channels_last, "channels_last: 2-D convs read it without staging transposes"
+
+
+def _make_channels_last(gm):
+    """Converts the graph's 4-D inputs to channels_last on entry, and its 4-D outputs back
+    to the NCHW layout of a contiguous input on exit."""
+    graph = gm.graph
+    inputs = [n for n in graph.nodes if n.op == "placeholder"]
+    if not inputs:
+        return
+    with graph.inserting_after(inputs[-1]):
+        converted = [graph.call_function(_channels_last_if_image, (p,)) for p in inputs]
+    for p, c in zip(inputs, converted):
+        p.replace_all_uses_with(c, delete_user_cb=lambda user, c=c: user is not c)
+    out = next(n for n in graph.nodes if n.op == "output")
+    with graph.inserting_before(out):
+        restored = graph.call_function(_in_layout_of, (out.args[0], tuple(inputs)))
+    out.args = (restored,)
+
+
 def optimize(model: nn.Module, prepack: bool = True,
-             memory_format: torch.memory_format = torch.contiguous_format) -> fx.GraphModule:
+             memory_format: torch.memory_format | None = None) -> fx.GraphModule:
     """Returns an optimised copy (a torch.fx.GraphModule); `model` is not modified.
 
-    `memory_format` is the layout the model's activations will have (NCHW by default);
-    prepacked weights are arranged for it, and another layout packs on first use.
-    The copy's `aie_optimize_stats` counts convs converted, BatchNorms folded, Linears
-    converted, scales folded into them, residual adds fused and activations fused (per
-    kind)."""
-    if memory_format not in (torch.contiguous_format, torch.channels_last):
-        raise ValueError(f"optimize(): memory_format must be torch.contiguous_format or "
+    `memory_format`: the layout of the model's activations inside the copy. None (the
+    default): channels_last where that is safe (see the module docstring), else the
+    layout the caller gives; torch.channels_last: 4-D inputs converted on entry and
+    outputs converted back, always; torch.contiguous_format: activations as given, no
+    conversion. Prepacked weights are arranged for the layout (another packs on first
+    use). The copy's `aie_optimize_stats` counts convs converted, BatchNorms folded,
+    Linears converted, scales folded into them, residual adds fused and activations
+    fused (per kind); `aie_memory_format` and `aie_memory_format_reason` say which
+    layout it chose and why."""
+    if memory_format not in (None, torch.contiguous_format, torch.channels_last):
+        raise ValueError(f"optimize(): memory_format must be None, torch.contiguous_format or "
                          f"torch.channels_last, got {memory_format}")
     if model.training:
         raise ValueError("optimize() needs an eval-mode model (call model.eval()): BatchNorm "
@@ -465,8 +539,12 @@ def optimize(model: nn.Module, prepack: bool = True,
             stats["activations_fused"][act] = stats["activations_fused"].get(act, 0) + 1
     gm.graph.eliminate_dead_code()
     gm.delete_all_unused_submodules()
+    memory_format, why = _activation_layout(gm, memory_format)
+    if memory_format == torch.channels_last:
+        _make_channels_last(gm)
     gm.recompile()
     gm.aie_optimize_stats = stats
+    gm.aie_memory_format, gm.aie_memory_format_reason = memory_format, why
     if prepack:
         for mod in gm.modules():
             if isinstance(mod, _AieConv):
