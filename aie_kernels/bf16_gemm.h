@@ -63,7 +63,7 @@ struct Bf16Rows {
 // rows.at(i) (skipped where nullptr, e.g. a row-padding pixel) as its first `cols`
 // consecutive channels (0: all kB16NR * npanels; fewer: a partial last panel, whose
 // other channels, bias and residual are not touched), each element finished exactly as
-// KernelTable::epilogue finishes it: + bias (per column), + the residual at
+// KernelTable::epilogue finishes it: + bias (per column, or per row), + the residual at
 // res_rows.at(i), the activation, rounded once to bf16 if `bf16`.
 struct Bf16Out {
   Bf16Rows<char*> rows;
@@ -73,6 +73,9 @@ struct Bf16Out {
   Activation act;
   bool bf16;
   int64_t cols = 0;
+  // bias[i] for every column of row i (channel rows, where a row is an output channel
+  // and its columns are pixels: KernelTable::epilogue_rows), not bias[column].
+  bool bias_per_row = false;
 };
 
 struct Bf16Gemm {

@@ -46,7 +46,8 @@ inline __m512bh pair_broadcast(const uint16_t* p) {
 // (a 16-channel 1x1 conv) the stage is as long as the dot products, and a run-time
 // branch per choice and vector doubled it. Per element, KernelTable::epilogue's steps
 // (kernels_impl.h epilogue_contiguous) in its order: + bias, + residual, activation,
-// one rounding to bf16. A missing bias is a bias of -0 (x + -0 == x, bit for bit).
+// one rounding to bf16. A missing bias is a bias of -0 (x + -0 == x, bit for bit); the
+// caller loads each vector's bias (a row's columns, or one row's value in every lane).
 // Also fixed: whether the accumulators start from C or from 0. The run-time form (a
 // masked load, from zeros where not accumulating) cost a block 20-25 cycles on Zen 4,
 // a tenth of a 24-channel 1x1 conv's time.
@@ -61,15 +62,15 @@ template <Activation A, Res R, bool Bf16Out, bool Accumulate>
 struct Stage {
   static constexpr bool kBf16 = Bf16Out;
   static constexpr bool kAccumulate = Accumulate;
-  static V finish(V v, const float* bias, const char* res, int64_t col) {
-    v = V::add(v, V::load(bias + col));
+  static V finish(V v, V bias, const char* res, int64_t col) {
+    v = V::add(v, bias);
     if constexpr (R == Res::F32) v = V::add(v, V::load(reinterpret_cast<const float*>(res) + col));
     if constexpr (R == Res::Bf16) v = V::add(v, V::load_bits(reinterpret_cast<const uint16_t*>(res) + col));
     return bf16_dp::activate<A>(v);
   }
-  // finish for a partial last panel: lanes outside `m` read no bias or residual.
-  static V finish_masked(V v, const float* bias, const char* res, int64_t col, __mmask16 m) {
-    v = V::add(v, V{_mm512_maskz_loadu_ps(m, bias + col)});
+  // finish for a partial last panel: lanes outside `m` read no residual.
+  static V finish_masked(V v, V bias, const char* res, int64_t col, __mmask16 m) {
+    v = V::add(v, bias);
     if constexpr (R == Res::F32) v = V::add(v, V{_mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(res) + col)});
     if constexpr (R == Res::Bf16) {
       const __m256i b = _mm256_maskz_loadu_epi16(m, reinterpret_cast<const uint16_t*>(res) + col);
@@ -207,11 +208,17 @@ void out_block(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps
     const char* res = out.res_rows.at(row0 + i);
     V v[NP];
     if constexpr (Tail) {
-      for (int j = 0; j < NP; ++j)
-        v[j] = S::finish_masked(V{acc[i][j]}, bias, res, col0 + j * kB16NR, lane_mask(cols - j * kB16NR));
+      for (int j = 0; j < NP; ++j) {
+        const __mmask16 m = lane_mask(cols - j * kB16NR);
+        const V bj = out.bias_per_row ? V::broadcast(bias[row0 + i]) : V{_mm512_maskz_loadu_ps(m, bias + col0 + j * kB16NR)};
+        v[j] = S::finish_masked(V{acc[i][j]}, bj, res, col0 + j * kB16NR, m);
+      }
       S::template store_masked<NP>(v, dst, col0, cols);
     } else {
-      for (int j = 0; j < NP; ++j) v[j] = S::finish(V{acc[i][j]}, bias, res, col0 + j * kB16NR);
+      for (int j = 0; j < NP; ++j) {
+        const V bj = out.bias_per_row ? V::broadcast(bias[row0 + i]) : V::load(bias + col0 + j * kB16NR);
+        v[j] = S::finish(V{acc[i][j]}, bj, res, col0 + j * kB16NR);
+      }
       S::template store<NP>(v, dst, col0);
     }
   });
@@ -300,9 +307,9 @@ void gemm_out(const uint16_t* a, int64_t lda, const int64_t* tap_off, int ntaps,
               int64_t ldc, bool accumulate, const Bf16Out& out) {
   const Res r = !out.res_rows ? Res::None : out.res_bf16 ? Res::Bf16 : Res::F32;
   const float* bias = out.bias;
-  if (!bias) {
+  if (!bias) {  // -0 for every column, or every row
     static thread_local std::vector<float> neg_zero;
-    neg_zero.assign(npanels * kB16NR, -0.f);
+    neg_zero.assign(std::max(npanels * kB16NR, round_up(rows, kMRb)), -0.f);
     bias = neg_zero.data();
   }
   const int i = static_cast<int>(out.act) * 12 + static_cast<int>(r) * 4 + (out.bf16 ? 2 : 0) + (accumulate ? 1 : 0);

@@ -871,8 +871,9 @@ TEST(Bf16Gemm, PairDepthVariantsMatchTheirModelsAndTheChunkPaddedSums) {
 
 TEST(Bf16Gemm, FusedOutputIsGemmThenTheEpilogue) {
   // gemm_out (the epilogue in the kernel's registers) against gemm then the host
-  // epilogue, bit for bit: every activation, with and without bias and a residual (fp32
-  // and bf16), fp32 and bf16 outputs, a dropped row, an accumulating second pass.
+  // epilogue, bit for bit: every activation, with and without bias (per column, or per
+  // row as channel rows take it) and a residual (fp32 and bf16), fp32 and bf16 outputs,
+  // a dropped row, an accumulating second pass.
   for (Isa isa : bf16_isas_here()) {
     const Bf16Gemm& k = *bf16_gemm(isa);
     if (!k.gemm_out) {
@@ -884,16 +885,18 @@ TEST(Bf16Gemm, FusedOutputIsGemmThenTheEpilogue) {
     for (int64_t nrows : {21, 25}) {
       const auto pr = make_problem(nrows, 64, 32, 2, 41, kB16KPair);
       const int64_t ldc = pr.npanels() * kB16NR, ld_out = ldc + 5, zero = 0;
-      std::vector<float> bias(ldc), res32(pr.padded_rows() * ld_out);
+      std::vector<float> bias(ldc), row_bias(pr.padded_rows()), res32(pr.padded_rows() * ld_out);
       std::mt19937 gen(42);
       std::normal_distribution<float> dist(0.f, 2.f);
       for (auto& v : bias) v = dist(gen);
+      for (auto& v : row_bias) v = dist(gen);
       for (auto& v : res32) v = dist(gen);
       std::vector<uint16_t> res16(res32.size());
       for (size_t i = 0; i < res32.size(); ++i) res16[i] = bf16_bits(res32[i]);
       for (int act = 0; act < kNumActivations; ++act)
-        for (int variant = 0; variant < 8; ++variant) {
-          const bool with_bias = variant & 1, bf16_out = variant & 2, two_pass = variant & 4;
+        for (int variant = 0; variant < 16; ++variant) {
+          const bool with_bias = variant & 1, bf16_out = variant & 2, two_pass = variant & 4, per_row = variant & 8;
+          if (per_row && !with_bias) continue;
           for (int res_kind = 0; res_kind < 3; ++res_kind) {  // none, fp32, bf16
             const Residual res{res_kind == 0 ? nullptr : res_kind == 1 ? static_cast<const void*>(res32.data())
                                                                         : static_cast<const void*>(res16.data()),
@@ -907,7 +910,8 @@ TEST(Bf16Gemm, FusedOutputIsGemmThenTheEpilogue) {
                    pr.npanels(), c2.data(), ldc, two_pass);
             for (int64_t i = 0; i < pr.rows; ++i) {
               if (i == 5) continue;  // the dropped row
-              kt.epilogue(c2.data() + i * ldc, ldc, 1, ldc, with_bias ? bias.data() : nullptr, Activation(act),
+              const std::vector<float> bias_i = per_row ? std::vector<float>(ldc, row_bias[i]) : bias;
+              kt.epilogue(c2.data() + i * ldc, ldc, 1, ldc, with_bias ? bias_i.data() : nullptr, Activation(act),
                           res.data ? Residual{static_cast<const char*>(res.data) + i * ld_out * (res.bf16 ? 2 : 4), res.bf16}
                                    : Residual{},
                           want.data() + i * ld_out * esize, bf16_out, ld_out, 1);
@@ -927,7 +931,8 @@ TEST(Bf16Gemm, FusedOutputIsGemmThenTheEpilogue) {
                 std::memset(part.data() + (i * ld_out + cols) * esize, 0, (ldc - cols) * esize);
               std::fill(got.begin(), got.end(), 0);
               const Bf16Out out{{rows.data()}, {res.data ? res_rows.data() : nullptr}, res.bf16,
-                                with_bias ? bias.data() : nullptr, Activation(act), bf16_out, cols};
+                                with_bias ? (per_row ? row_bias.data() : bias.data()) : nullptr, Activation(act),
+                                bf16_out, cols, per_row};
               k.gemm_out(pr.a_packed.data(), pr.Kp(), &zero, 1, pr.Kp(), pr.rows, pr.b_panels.data(),
                          pr.Kp() * kB16NR, pr.npanels(), c.data(), ldc, two_pass, out);
               ASSERT_EQ(0, std::memcmp(got.data(), part.data(), got.size()))

@@ -75,6 +75,27 @@ int panel_runs(const ConvShape& s, const Bf16StagedInput& in, int64_t m0, int64_
   return n;
 }
 
+// Where gemm_out writes channel rows from output channel oc: its output plane in image n
+// from pixel `first`, `npix` pixels (contiguous within one image), with the bias of
+// each row's channel and the residual at the same offsets. The same arithmetic as the
+// epilogue_rows it replaces: C, its store and its reload are saved (2026-12-07, Zen 4:
+// epilogue_rows was a fifth of ResNet-50's planar fp32 forward beside c_block).
+aie_kernels::Bf16Out planar_rows(const Epilogue& epi, const OutputView& out, int64_t oc,
+                                 int64_t n, int64_t first, int64_t npix) {
+  const int64_t esize = out.esize(), res_esize = epi.residual_bf16 ? 2 : 4;
+  const int64_t off = n * out.sN + oc * out.sC + first;
+  aie_kernels::Bf16Out o{{nullptr, static_cast<char*>(out.data) + off * esize, out.sC * esize},
+                         {},
+                         epi.residual_bf16,
+                         epi.bias ? epi.bias + oc : nullptr,
+                         epi.act,
+                         out.bf16(),
+                         npix};
+  o.bias_per_row = true;
+  if (epi.residual) o.res_rows = {nullptr, static_cast<const char*>(epi.residual) + off * res_esize, out.sC * res_esize};
+  return o;
+}
+
 }  // namespace
 
 void emulate_bf16_channel_rows(const ConvShape& shape, const Bf16PackedWeights& w, const Bf16StagedInput& in,
@@ -115,17 +136,25 @@ void emulate_bf16_channel_rows(const ConvShape& shape, const Bf16PackedWeights& 
 
     // Channel sub-blocks small enough that C stays in L1 from the kernel to the epilogue.
     const int64_t esize = out.esize();
+    const bool one_image = m0 / geo.ohw == (m0 + npix - 1) / geo.ohw;
     float* c = thread_buffer<float>(kTileC, kSubRows * ldc);
     for (int64_t r0 = 0; r0 < noc; r0 += kSubRows) {
       const int64_t nr = std::min(kSubRows, noc - r0);
-      for (size_t p = 0; p < passes.size(); ++p) {
+      const int64_t oc = grp * s.OCg() + oc0 + r0;
+      bool written = false;  // by the last pass's kernel itself
+      for (size_t p = 0; p < passes.size() && !written; ++p) {
         const int ra = static_cast<int>(passes[p].a), rb = static_cast<int>(passes[p].b);
         const uint16_t* a = w.for_group(passes[p].b, grp) + (oc0 + r0) * kp;
-        bf16_gemm_for(staged_min_exp(in, passes[p].a), w.min_exp[rb])
-            .gemm(a, kp, &zero, 1, kp, nr, b_of[ra], kp * kB16NR, npanel, c, ldc, p > 0);
+        const auto& k = bf16_gemm_for(staged_min_exp(in, passes[p].a), w.min_exp[rb]);
+        written = p + 1 == passes.size() && k.gemm_out && one_image;
+        if (written)
+          k.gemm_out(a, kp, &zero, 1, kp, nr, b_of[ra], kp * kB16NR, npanel, c, ldc, p > 0,
+                     planar_rows(epi, out, oc, m0 / geo.ohw, m0 % geo.ohw, npix));
+        else
+          k.gemm(a, kp, &zero, 1, kp, nr, b_of[ra], kp * kB16NR, npanel, c, ldc, p > 0);
       }
+      if (written) continue;
       // Rows go out per image: within one image the output pixels are contiguous.
-      const int64_t oc = grp * s.OCg() + oc0 + r0;
       for (int64_t j = 0; j < npix;) {
         const int64_t m = m0 + j, n = m / geo.ohw, rr = m % geo.ohw;
         const int64_t run = std::min(npix - j, geo.ohw - rr);
