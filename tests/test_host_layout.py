@@ -220,6 +220,33 @@ def test_bf16_channels_last_depthwise_read_in_place_equals_the_staged_result(sha
     assert ((planar.double() - ref).abs() <= conv_error_bound("bf16_tensor", k * k, mag, ref)).all()
 
 
+@pytest.mark.parametrize("shape", IN_PLACE_DEPTHWISE, ids=lambda s: "x".join(map(str, s)))
+def test_fp32_channels_last_depthwise_staged_as_bits_equals_the_planar_result(shape):
+    """csrc/runtime/emulator/depthwise_in_place.cpp: a depthwise conv on a dense channels-last fp32 input in bf16
+    precision rounds the input to bf16 bits once and runs the in-place path on them. Its result is the planar
+    (fp32-staged) path's, bit for bit, with bias, ReLU and a residual; a strided channels-last view (not dense) is
+    staged in fp32 and gives the same bits too."""
+    c, h, w, k, s, p, d = shape
+    torch.manual_seed(c * h + w + 1)
+    x = torch.randn(2, c, h, w).contiguous(memory_format=torch.channels_last)
+    wt = torch.randn(c, 1, k, k) * 0.3
+    b = torch.randn(c)
+    torch_aie.set_conv_precision("bf16")
+    xa, wa, ba = x.to("aie"), wt.to("aie"), b.to("aie")
+    planar = F.conv2d(xa.contiguous(), wa, ba, s, p, d, c).cpu()
+    assert torch.equal(F.conv2d(xa, wa, ba, s, p, d, c).cpu(), planar)
+    wide = torch.randn(2, c + 3, h, w).contiguous(memory_format=torch.channels_last).to("aie")
+    wide[:, 1:1 + c] = xa
+    assert torch.equal(F.conv2d(wide[:, 1:1 + c], wa, ba, s, p, d, c).cpu(), planar)
+    skip = torch.randn(planar.shape)
+    args = ([s, s], [p, p], [d, d], c, "auto", True, "none")
+    fused = torch.ops.aie.conv2d(xa, wa, ba, *args, skip.contiguous(memory_format=torch.channels_last).to("aie"))
+    assert torch.equal(fused.cpu(), torch.ops.aie.conv2d(xa.contiguous(), wa, ba, *args, skip.to("aie")).cpu())
+    ref = F.conv2d(x.double(), wt.double(), b.double(), s, p, d, c)
+    mag = F.conv2d(x.double().abs(), wt.double().abs(), b.double().abs(), s, p, d, c)
+    assert ((planar.double() - ref).abs() <= conv_error_bound("bf16", k * k, mag, ref)).all()
+
+
 # (N, C, H, W, OC, groups): pixel counts that end in a partial 16-row group, and in a partial 64-row block after
 # whole ones; grouped convs copy each group's tail from the same rows
 IN_PLACE_ONE_BY_ONE = [(1, 64, 1, 1, 48, 1), (1, 32, 1, 7, 40, 1), (1, 512, 7, 7, 96, 1), (1, 256, 14, 14, 64, 1),

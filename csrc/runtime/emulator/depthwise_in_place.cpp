@@ -7,10 +7,13 @@
 // other window shapes) run the pointer-form kernel, whose border chunks copy their
 // windows into a small zero-filled patch first. Either way every element sees the
 // staged path's FMA chain on the same values (the padding's zeros included), so the
-// bits are the staged path's.
+// bits are the staged path's. A dense channels-last fp32 input of one-pass bf16
+// numerics is first rounded to bf16 bits, unpadded (half the bytes of the fp32
+// staging), and then read the same way: the same values, so the same bits again.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -25,7 +28,13 @@ namespace {
 
 constexpr int kChunk = aie_kernels::kChunkPixels;  // output pixels per kernel call
 
-// Where a conv's windows are: the input tensor's strides, and the patch a border
+// A bfloat16 image [N][C][H][W] whose channels are contiguous (element strides).
+struct Bf16Image {
+  const uint16_t* x;
+  int64_t sN, sH, sW;
+};
+
+// Where a conv's windows are: the input image's strides, and the patch a border
 // chunk's windows are copied into.
 struct Windows {
   const uint16_t* x;
@@ -35,9 +44,8 @@ struct Windows {
   int64_t patch_w;                  // patch pixels per kernel row: a full chunk's windows
   std::vector<int64_t> patch_taps;  // the same offsets within the patch
 
-  Windows(const ConvShape& s, const at::Tensor& in)
-      : x(reinterpret_cast<const uint16_t*>(in.const_data_ptr())), sN(in.stride(0)), sH(in.stride(2)),
-        sW(in.stride(3)), patch_w((kChunk - 1) * s.stride_w + (s.KW - 1) * s.dil_w + 1) {
+  Windows(const ConvShape& s, const Bf16Image& in)
+      : x(in.x), sN(in.sN), sH(in.sH), sW(in.sW), patch_w((kChunk - 1) * s.stride_w + (s.KW - 1) * s.dil_w + 1) {
     for (int64_t kh = 0; kh < s.KH; ++kh) rows.push_back(kh * s.dil_h * sH);
     for (int64_t kh = 0; kh < s.KH; ++kh)
       for (int64_t kw = 0; kw < s.KW; ++kw) {
@@ -79,7 +87,7 @@ struct InPlaceConv {
   const OutputView& out;
   int64_t first_in, last_in;  // output columns whose windows are inside the image horizontally
 
-  InPlaceConv(const ConvShape& shape, const at::Tensor& x, const float* weights, const Epilogue& e,
+  InPlaceConv(const ConvShape& shape, const Bf16Image& x, const float* weights, const Epilogue& e,
               const OutputView& o)
       : s(shape), win(shape, x), w(weights), epi(e), out(o) {
     first_in = std::min(s.OW, aie_kernels::ceil_div(s.pad_w, s.stride_w));
@@ -133,19 +141,9 @@ struct InPlaceConv {
   }
 };
 
-}  // namespace
-
-bool depthwise_in_place(const ConvShape& s, const at::Tensor& x, Numerics numerics) {
-  // Every row width: on narrow rows most chunks copy patches, and that still beat
-  // staging the image in fp32 (2026-12-07, Zen 4, 2 threads, MobileNetV2 b8's
-  // (576,14,14) 3x3: 0.34 ms staged, 0.23-0.36 ms in place; (192,28,28): 0.44-0.61
-  // against 0.26 ms), since patches are a few rows of bf16 that stay in L1.
-  return numerics == Numerics::Bf16Tensor && x.scalar_type() == at::kBFloat16 && x.stride(1) == 1;
-}
-
-void emulate_depthwise_in_place(const ConvShape& s, const PackedWeights& w, const at::Tensor& x,
-                                const Epilogue& epi, const OutputView& out) {
-  TORCH_CHECK(depthwise_in_place(s, x, w.numerics), "emulate_depthwise_in_place: needs a bf16 channels-last input");
+// Runs the conv on `x` (windows read in place) with the packed weights' one pass.
+void run_in_place(const ConvShape& s, const PackedWeights& w, const Bf16Image& x, const Epilogue& epi,
+                  const OutputView& out) {
   const auto passes = passes_for(w.numerics);
   TORCH_CHECK(passes.size() == 1, "emulate_depthwise_in_place: one pass expected");
   if (s.M() == 0 || s.C == 0) return;
@@ -158,6 +156,43 @@ void emulate_depthwise_in_place(const ConvShape& s, const PackedWeights& w, cons
   run_tasks(aie_kernels::ceil_div(rows, per_task), [&](int64_t t) {
     for (int64_t r = t * per_task; r < std::min(rows, (t + 1) * per_task); ++r) conv.output_row(r);
   });
+}
+
+// Elements per rounding task of the staging pass.
+constexpr int64_t kRoundGrain = int64_t(1) << 16;
+
+}  // namespace
+
+bool depthwise_in_place(const ConvShape& s, const at::Tensor& x, Numerics numerics) {
+  // Every row width: on narrow rows most chunks copy patches, and that still beat
+  // staging the image in fp32 (2026-12-07, Zen 4, 2 threads, MobileNetV2 b8's
+  // (576,14,14) 3x3: 0.34 ms staged, 0.23-0.36 ms in place; (192,28,28): 0.44-0.61
+  // against 0.26 ms), since patches are a few rows of bf16 that stay in L1.
+  if (x.dim() != 4 || x.stride(1) != 1) return false;
+  if (numerics == Numerics::Bf16Tensor) return x.scalar_type() == at::kBFloat16;
+  // fp32, one bf16 pass: staged as bits first. (672,14,14) 5x5, 2 threads: 0.161 ms
+  // through the fp32 staging and the pointer-form kernel (2026-12-07, Zen 4).
+  return numerics == Numerics::Bf16 && x.scalar_type() == at::kFloat &&
+         x.is_contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+void emulate_depthwise_in_place(const ConvShape& s, const PackedWeights& w, const at::Tensor& x,
+                                const Epilogue& epi, const OutputView& out) {
+  TORCH_CHECK(depthwise_in_place(s, x, w.numerics),
+              "emulate_depthwise_in_place: needs a bf16 channels-last input, or a dense channels-last fp32 one of "
+              "bf16 numerics");
+  if (x.scalar_type() == at::kBFloat16) {
+    const auto* bits = reinterpret_cast<const uint16_t*>(x.const_data_ptr());
+    return run_in_place(s, w, Bf16Image{bits, x.stride(0), x.stride(2), x.stride(3)}, epi, out);
+  }
+  // Dense channels-last: the elements in memory order are the pixels' channels.
+  const int64_t n = x.numel();
+  uint16_t* bits = thread_buffer<uint16_t>(kStaged0, std::max<int64_t>(n, 1));
+  const float* src = x.const_data_ptr<float>();
+  const auto& kt = host_kernels();
+  const aie_kernels::Rounding mode = passes_for(w.numerics)[0].a;
+  at::parallel_for(0, n, kRoundGrain, [&](int64_t b, int64_t e) { kt.round_bits(src + b, bits + b, e - b, mode); });
+  run_in_place(s, w, Bf16Image{bits, s.H * s.W * s.C, s.W * s.C, s.C}, epi, out);
 }
 
 }  // namespace torch_aie::runtime

@@ -68,8 +68,9 @@ bool depthwise_streams(const ConvShape& s, const at::Tensor& x);
 void emulate_depthwise_streamed(const ConvShape& s, const PackedWeights& w, const at::Tensor& x,
                                 const Epilogue& epi, const OutputView& out);
 
-// Pixel-row depthwise reading a bfloat16 channels-last input in place, no staging
-// (depthwise_in_place.cpp); the same bits as staging first.
+// Pixel-row depthwise reading a bfloat16 channels-last input in place, no staging, or a
+// dense channels-last fp32 input of one-pass bf16 numerics rounded to bf16 bits first
+// (depthwise_in_place.cpp); the same bits as staging in fp32.
 bool depthwise_in_place(const ConvShape& s, const at::Tensor& x, Numerics numerics);
 void emulate_depthwise_in_place(const ConvShape& s, const PackedWeights& w, const at::Tensor& x,
                                 const Epilogue& epi, const OutputView& out);

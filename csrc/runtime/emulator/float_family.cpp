@@ -78,7 +78,9 @@ class FloatFamily final : public KernelFamily {
   void run(const ConvJob& job, const PackedOperand& weights, const ConvIO& io) const override {
     const auto* w = dynamic_cast<const PackedWeights*>(&weights);
     TORCH_CHECK(w, "host_emulator float family: packed weights were made by another family or backend");
-    const int64_t per = in_place(job, io) ? job.shape.N : images_per_staging(job);
+    // A bf16 input read in place stages nothing; an fp32 one is staged (as bits) first.
+    const bool unstaged = in_place(job, io) && io.input.scalar_type() == at::kBFloat16;
+    const int64_t per = unstaged ? job.shape.N : images_per_staging(job);
     if (per < job.shape.N) {
       for (int64_t n0 = 0; n0 < job.shape.N; n0 += per) {
         ConvJob part = job;
