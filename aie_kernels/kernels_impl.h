@@ -654,9 +654,11 @@ void round_transpose_bits_mode(const float* src, int64_t ld_src, int64_t C, int6
         V::transpose16(r);
         for (int q = 0; q < 16; ++q) r[q].store_bits(dst + (w0 + q) * C + c0);
       }
-      for (; w0 < W; ++w0)
-        for (int64_t c = c0; c < c0 + 16; ++c)
-          store_bf16(round_one<kMode, VecScalar>(VecScalar{src[c * ld_src + w0]}).v, dst + w0 * C + c);
+      for (; w0 < W; ++w0) {  // short rows (7x7, 14x14 maps): gathered, then rounded as one vector
+        float g[16];
+        for (int q = 0; q < 16; ++q) g[q] = src[(c0 + q) * ld_src + w0];
+        round_one<kMode, V>(V::load(g)).store_bits(dst + w0 * C + c0);
+      }
     }
   }
   for (int64_t c = c0; c < C; ++c)

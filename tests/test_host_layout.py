@@ -224,7 +224,7 @@ def test_bf16_channels_last_depthwise_read_in_place_equals_the_staged_result(sha
 def test_fp32_channels_last_depthwise_staged_as_bits_equals_the_planar_result(shape):
     """csrc/runtime/emulator/depthwise_in_place.cpp: a depthwise conv on a dense channels-last fp32 input in bf16
     precision rounds the input to bf16 bits once and runs the in-place path on them. Its result is the planar
-    (fp32-staged) path's, bit for bit, with bias, ReLU and a residual; a strided channels-last view (not dense) is
+    path's, bit for bit, with bias, ReLU and a residual, or Hardswish; a strided channels-last view (not dense) is
     staged in fp32 and gives the same bits too."""
     c, h, w, k, s, p, d = shape
     torch.manual_seed(c * h + w + 1)
@@ -242,6 +242,10 @@ def test_fp32_channels_last_depthwise_staged_as_bits_equals_the_planar_result(sh
     args = ([s, s], [p, p], [d, d], c, "auto", True, "none")
     fused = torch.ops.aie.conv2d(xa, wa, ba, *args, skip.contiguous(memory_format=torch.channels_last).to("aie"))
     assert torch.equal(fused.cpu(), torch.ops.aie.conv2d(xa.contiguous(), wa, ba, *args, skip.to("aie")).cpu())
+    # A fused activation: the same bits from the planar (streamed) and channels-last (bits) paths.
+    act = ([s, s], [p, p], [d, d], c, "auto", False, "hardswish", None)
+    assert torch.equal(torch.ops.aie.conv2d(xa.contiguous(), wa, ba, *act).cpu(),
+                       torch.ops.aie.conv2d(xa, wa, ba, *act).cpu())
     ref = F.conv2d(x.double(), wt.double(), b.double(), s, p, d, c)
     mag = F.conv2d(x.double().abs(), wt.double().abs(), b.double().abs(), s, p, d, c)
     assert ((planar.double() - ref).abs() <= conv_error_bound("bf16", k * k, mag, ref)).all()
