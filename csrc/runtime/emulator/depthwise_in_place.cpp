@@ -164,10 +164,10 @@ constexpr int64_t kRoundGrain = int64_t(1) << 16;
 }  // namespace
 
 bool depthwise_in_place(const ConvShape& s, const at::Tensor& x, Numerics numerics) {
-  // Every row width: on narrow rows most chunks copy patches, and that still beat
-  // staging the image in fp32 (2026-12-07, Zen 4, 2 threads, MobileNetV2 b8's
-  // (576,14,14) 3x3: 0.34 ms staged, 0.23-0.36 ms in place; (192,28,28): 0.44-0.61
-  // against 0.26 ms), since patches are a few rows of bf16 that stay in L1.
+  // Every row width: on narrow rows most chunks are border chunks, and even when they
+  // copied patches (before WindowClip) that beat staging the image in fp32 (2026-12-07,
+  // Zen 4, 2 threads, MobileNetV2 b8's (576,14,14) 3x3: 0.34 ms staged, 0.23-0.36 ms in
+  // place; (192,28,28): 0.44-0.61 against 0.26 ms).
   if (x.dim() != 4 || x.stride(1) != 1) return false;
   if (numerics == Numerics::Bf16Tensor) return x.scalar_type() == at::kBFloat16;
   // fp32, one bf16 pass: staged as bits first. (672,14,14) 5x5, 2 threads: 0.161 ms
