@@ -38,6 +38,8 @@ SHAPES = [
     (2, 32, 15, 15, 32, 3, 1, 1, 1, 32),       # depthwise, short rows: pixel rows
     (1, 72, 10, 45, 72, 3, 2, 1, 1, 72),       # depthwise, many channels: pixel rows, transposed blocks
     (2, 40, 12, 20, 40, 3, 1, 2, 2, 40),       # depthwise, dilated, two images: pixel rows from streamed input rows
+    (1, 64, 1, 1100, 32, 1, 1, 0, 1, 1),       # one row of 70k values (a Linear's rows): staged in pieces
+    (1, 64, 3, 1030, 16, 3, 1, 1, 1, 1),       # padded rows of 66k values: staged in pieces of 515 pixels
 ]
 MODES = [("bf16", torch.float32, "bf16"), ("bf16x3", torch.float32, "bf16x3"),
          ("bf16", torch.bfloat16, "bf16_tensor")]
@@ -103,7 +105,7 @@ def test_fused_relu_and_bias_match_in_both_layouts():
 
 
 @pytest.mark.parametrize("precision,dtype,mode", MODES, ids=[m[2] for m in MODES])
-@pytest.mark.parametrize("shape", [SHAPES[i] for i in (1, 2, 4, 6, 10, 11, 15, 16)], ids=lambda s: "x".join(map(str, s[:5])))
+@pytest.mark.parametrize("shape", [SHAPES[i] for i in (1, 2, 4, 6, 10, 11, 15, 16, 20, 21)], ids=lambda s: "x".join(map(str, s[:5])))
 def test_thread_count_and_repeats_do_not_change_the_result(shape, precision, dtype, mode):
     """docs/ARCHITECTURE.md, "Numerics contract": on one host a result depends neither on the thread count nor
     on the run (tasks split outputs, never a reduction)."""

@@ -158,42 +158,50 @@ Bf16StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numeri
   const StagingSource src(x);
   const bool dense_row = src.sC == 1 && src.sW == s.C;  // a channels-last row: no gather
   const bool planar_rows = !dense_row && src.sW == 1;   // NCHW rows: round per channel, transpose
+  // Work items are pieces of rows (row_pieces, staging_common.h).
+  const int64_t pieces = row_pieces(s.W * s.C);
+  const int64_t piece_px = ceil_div(s.W, pieces);
   std::atomic<int> min_exp{255};
-  at::parallel_for(0, s.N * st.Hp, 1, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, s.N * st.Hp * pieces, 1, [&](int64_t begin, int64_t end) {
     int local = 255;
-    for (int64_t r = begin; r < end; ++r) {
+    for (int64_t u = begin; u < end; ++u) {
+      const int64_t r = u / pieces, piece = u % pieces;
       const int64_t n = r / st.Hp, hp = r % st.Hp, h = hp - s.pad_h;
       const int64_t off = n * plane + hp * row;
+      const int64_t w0 = piece * piece_px, w1 = std::min(s.W, w0 + piece_px);
       if (h < 0 || h >= s.H) {
-        for (Rounding m : modes) std::memset(dst[static_cast<int>(m)] + off, 0, row * sizeof(uint16_t));
+        if (piece == 0)
+          for (Rounding m : modes) std::memset(dst[static_cast<int>(m)] + off, 0, row * sizeof(uint16_t));
         continue;
       }
-      const char* line = src.at(n, 0, h);
+      if (w0 >= w1) continue;
+      const int64_t px = w1 - w0;
+      const char* line = src.at(n, 0, h) + w0 * src.sW * src.esize;
       const float* vals = nullptr;
       if (!src.bf16) {
         vals = reinterpret_cast<const float*>(line);
         if (!dense_row && !planar_rows) {
-          float* tmp = thread_buffer<float>(kRowTmp, s.W * s.C);
-          gather_pixels(vals, s.W, s.C, src.sW, src.sC, tmp, [](float v) { return v; });
+          float* tmp = thread_buffer<float>(kRowTmp, px * s.C);
+          gather_pixels(vals, px, s.C, src.sW, src.sC, tmp, [](float v) { return v; });
           vals = tmp;
         }
       }
       for (Rounding m : modes) {
         uint16_t* d = dst[static_cast<int>(m)] + off;
-        uint16_t* interior = d + s.pad_w * s.C;
-        std::memset(d, 0, s.pad_w * s.C * sizeof(uint16_t));
+        uint16_t* interior = d + (s.pad_w + w0) * s.C;
+        if (w0 == 0) std::memset(d, 0, s.pad_w * s.C * sizeof(uint16_t));
         if (!src.bf16 && planar_rows) {
-          kt.round_transpose_bits(vals, src.sC, s.C, s.W, interior, m);  // NCHW rows
+          kt.round_transpose_bits(vals, src.sC, s.C, px, interior, m);  // NCHW rows
         } else if (!src.bf16) {
-          kt.round_bits(vals, interior, s.W * s.C, m);
+          kt.round_bits(vals, interior, px * s.C, m);
         } else if (dense_row) {
-          std::memcpy(interior, line, s.W * s.C * sizeof(uint16_t));
+          std::memcpy(interior, line, px * s.C * sizeof(uint16_t));
         } else {
-          gather_pixels(reinterpret_cast<const c10::BFloat16*>(line), s.W, s.C, src.sW, src.sC, interior, bits_of);
+          gather_pixels(reinterpret_cast<const c10::BFloat16*>(line), px, s.C, src.sW, src.sC, interior, bits_of);
         }
-        std::memset(interior + s.W * s.C, 0, s.pad_w * s.C * sizeof(uint16_t));
+        if (w1 == s.W) std::memset(interior + px * s.C, 0, s.pad_w * s.C * sizeof(uint16_t));
         // The first staged variant is the hi one (Bf16, or None for bf16 tensors).
-        if (m == modes.front()) local = std::min(local, kt.min_exponent(interior, s.W * s.C));
+        if (m == modes.front()) local = std::min(local, kt.min_exponent(interior, px * s.C));
       }
     }
     atomic_min(min_exp, local);

@@ -82,6 +82,15 @@ inline void pad_round(const aie_kernels::KernelTable& kt, RowValues vals, float*
   std::memset(d + lead + n, 0, trail * sizeof(float));
 }
 
+// Pieces a staged row of `elems` values is cut into for the threads: one for rows of a
+// few thousand values (every ResNet row), more for the few very wide rows of a Linear's
+// input, which optimize.py's AieLinear passes as one image row: ConvNeXt's
+// (1,3136,256)->64 Linear staged its 800k values on one thread while the other waited.
+inline int64_t row_pieces(int64_t elems) {
+  constexpr int64_t kPieceElems = int64_t(1) << 15;
+  return std::max<int64_t>(1, elems / kPieceElems);
+}
+
 inline void zero_run(const StagingTargets& t, int64_t off, int64_t n) {
   for (aie_kernels::Rounding m : t.modes) std::memset(t[m] + off, 0, n * sizeof(float));
 }
