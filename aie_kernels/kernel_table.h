@@ -112,6 +112,15 @@ struct KernelTable {
   // form, bf16_gemm.h); the same values round_f32 gives, stored in half the bytes.
   void (*round_bits)(const float* src, uint16_t* dst, int64_t n, Rounding mode);
 
+  // dst[w * C + c] = bits of mode(src[w * C + c] * scale[c]) for w < W, c < C: pixel rows
+  // scaled per channel (a squeeze-excite gate) by one IEEE multiply, as ATen's mul
+  // computes x * s, then rounded as round_bits rounds.
+  void (*scale_round_bits)(const float* src, const float* scale, int64_t C, int64_t W, uint16_t* dst,
+                           Rounding mode);
+  // The same for bf16 pixel rows (bits): each product rounded once to bf16, as ATen's
+  // bf16 mul rounds it.
+  void (*scale_round_bits_bf16)(const uint16_t* src, const float* scale, int64_t C, int64_t W, uint16_t* dst);
+
   // Smallest biased exponent field (0..255) among the non-zero bf16 values p[0..n)
   // (0 for a denormal), 255 if none: the input of bf16_products_normal().
   int (*min_exponent)(const uint16_t* p, int64_t n);

@@ -563,6 +563,35 @@ void round_bits(const float* src, uint16_t* dst, int64_t n, Rounding mode) {
   with_rounding(mode, [&](auto m) { round_bits_loop<m.value>(src, dst, n); });
 }
 
+// fp32 or bf16 (bits) pixel rows, times scale[c], rounded by kMode.
+template <Rounding kMode, class T>
+void scale_round_bits_loop(const T* src, const float* scale, int64_t C, int64_t W, uint16_t* dst) {
+  auto vec = [](const T* p) {
+    if constexpr (std::is_same_v<T, uint16_t>) return V::load_bits(p);
+    else return V::load(p);
+  };
+  auto one = [](const T* p) {
+    if constexpr (std::is_same_v<T, uint16_t>) return load_bf16(p);
+    else return *p;
+  };
+  for (int64_t w = 0; w < W; ++w) {
+    const T* x = src + w * C;
+    uint16_t* d = dst + w * C;
+    int64_t c = 0;
+    for (; c + V::N <= C; c += V::N) round_one<kMode, V>(V::mul(vec(x + c), V::load(scale + c))).store_bits(d + c);
+    for (; c < C; ++c)
+      store_bf16(round_one<kMode, VecScalar>(VecScalar::mul(VecScalar{one(x + c)}, VecScalar{scale[c]})).v, d + c);
+  }
+}
+
+void scale_round_bits(const float* src, const float* scale, int64_t C, int64_t W, uint16_t* dst, Rounding mode) {
+  with_rounding(mode, [&](auto m) { scale_round_bits_loop<m.value>(src, scale, C, W, dst); });
+}
+
+void scale_round_bits_bf16(const uint16_t* src, const float* scale, int64_t C, int64_t W, uint16_t* dst) {
+  scale_round_bits_loop<Rounding::Bf16>(src, scale, C, W, dst);
+}
+
 // Written as a plain loop the compiler vectorises for the file's ISA.
 int min_exponent(const uint16_t* p, int64_t n) {
   uint16_t m = 0xFF;
@@ -811,6 +840,6 @@ void add_row(const float* src, int64_t n, float* acc) {
 KernelTable make_table(Isa isa) {
   return KernelTable{isa,       &gemm_packed,   &gemm_direct,  &depthwise,
                      &epilogue, &round_f32,     &depthwise_row, &epilogue_rows,
-                     &round_bits, &min_exponent, &min_exponent_rounded, &pack_b_runs_vnni, &round_transpose_bits,
+                     &round_bits, &scale_round_bits, &scale_round_bits_bf16, &min_exponent, &min_exponent_rounded, &pack_b_runs_vnni, &round_transpose_bits,
                      &round_transpose, &gemm_packed_rows_out, &max_row, &sum_row, &sum_short_rows, &add_row, &widen_bf16, &round_bf16_f32, &depthwise_bf16, &depthwise_bf16_rows};
 }

@@ -76,7 +76,7 @@ def test_activation_fused_into_the_epilogue_matches_the_unfused_op(name):
     model = ConvAct(act).eval()
     x = 3 * torch.randn(2, 8, 10, 10, generator=_gen(1))
     plain, fused, opt = _run_both(model, x)
-    assert opt.aie_optimize_stats == {"convs": 1, "bn_folded": 0, "linears": 0, "scales_folded": 0, "residuals_fused": 0, "activations_fused": {kind: 1}}
+    assert opt.aie_optimize_stats == {"convs": 1, "bn_folded": 0, "linears": 0, "scales_folded": 0, "residuals_fused": 0, "input_scales_fused": 0, "activations_fused": {kind: 1}}
     assert [m.activation for m in opt.modules() if isinstance(m, torch_aie.AieConv2d)] == [kind]
     if kind == "silu":
         torch.testing.assert_close(fused, plain, rtol=4 * 2.0**-23, atol=1e-30)
@@ -98,7 +98,7 @@ def test_other_hardtanh_ranges_and_shared_outputs_are_not_fused():
 
     x = torch.randn(1, 4, 6, 6, generator=_gen(2))
     plain, fused, opt = _run_both(Net().eval(), x)
-    assert opt.aie_optimize_stats == {"convs": 2, "bn_folded": 0, "linears": 0, "scales_folded": 0, "residuals_fused": 0, "activations_fused": {}}
+    assert opt.aie_optimize_stats == {"convs": 2, "bn_folded": 0, "linears": 0, "scales_folded": 0, "residuals_fused": 0, "input_scales_fused": 0, "activations_fused": {}}
     assert torch.equal(fused, plain)
 
 
@@ -147,7 +147,7 @@ def test_batch_norm_through_identities_is_folded(bn):
         model.act = nn.Identity()  # the activation is the BatchNorm's own
     model = _calibrated(model, x)
     plain, fused, opt = _run_both(model, x)
-    assert opt.aie_optimize_stats == {"convs": 1, "bn_folded": 1, "linears": 0, "scales_folded": 0, "residuals_fused": 0, "activations_fused": kinds}
+    assert opt.aie_optimize_stats == {"convs": 1, "bn_folded": 1, "linears": 0, "scales_folded": 0, "residuals_fused": 0, "input_scales_fused": 0, "activations_fused": kinds}
     assert not any(n.op == "call_function" and n.target is F.batch_norm for n in opt.graph.nodes)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in opt.modules())
     _assert_within_bf16_bound(model, x, fused, plain)
@@ -166,7 +166,7 @@ def test_conv1d_with_batch_norm1d_and_relu_is_converted():
     x = torch.randn(2, 8, 50, generator=_gen(5))
     model = _calibrated(Tcn(), x)
     plain, fused, opt = _run_both(model, x)
-    assert opt.aie_optimize_stats == {"convs": 1, "bn_folded": 1, "linears": 0, "scales_folded": 0, "residuals_fused": 0, "activations_fused": {"relu": 1}}
+    assert opt.aie_optimize_stats == {"convs": 1, "bn_folded": 1, "linears": 0, "scales_folded": 0, "residuals_fused": 0, "input_scales_fused": 0, "activations_fused": {"relu": 1}}
     assert sum(isinstance(m, torch_aie.AieConv1d) for m in opt.modules()) == 1
     assert fused.shape == (2, 16, 50)
     _assert_within_bf16_bound(model, x, fused, plain)
@@ -174,10 +174,12 @@ def test_conv1d_with_batch_norm1d_and_relu_is_converted():
 
 # (model, expected optimize() counts) for the third-party-style nets at 96x96.
 NETS = {
-    "resnet18_timm": {"convs": 20, "bn_folded": 20, "linears": 1, "scales_folded": 0, "residuals_fused": 8, "activations_fused": {"relu": 17}},
+    "resnet18_timm": {"convs": 20, "bn_folded": 20, "linears": 1, "scales_folded": 0, "residuals_fused": 8, "input_scales_fused": 0, "activations_fused": {"relu": 17}},
     "efficientnet_style": {"convs": 81, "bn_folded": 49, "linears": 1, "scales_folded": 0, "residuals_fused": 9,
+                           "input_scales_fused": 16,
                            "activations_fused": {"silu": 33, "hardswish": 16}},
     "convnext_tcn": {"convs": 20, "bn_folded": 6, "linears": 21, "scales_folded": 10, "residuals_fused": 13,
+                     "input_scales_fused": 0,
                      "activations_fused": {"gelu": 10, "relu": 6}},
 }
 
@@ -213,7 +215,7 @@ def test_residual_add_and_relu_are_fused(down):
     model = _calibrated(ResidualBlock(down), x)
     plain, fused, opt = _run_both(model, x)
     assert opt.aie_optimize_stats == {"convs": 2 + down, "bn_folded": 2 + down, "linears": 0, "scales_folded": 0, "residuals_fused": 1,
-                                      "activations_fused": {"relu": 2}}
+                                      "input_scales_fused": 0, "activations_fused": {"relu": 2}}
     assert not any(n.op == "call_function" and n.target in (operator.add, torch.relu) for n in opt.graph.nodes)
     _assert_within_bf16_bound(model, x, fused, plain)
 
@@ -237,6 +239,38 @@ def test_residual_in_the_epilogue_matches_the_unfused_add(act, dtype):
             torch.testing.assert_close(fused, want, rtol=4 * 2.0**-23, atol=1e-30)
         else:
             assert torch.equal(fused, want)
+
+
+class SqueezeExciteBlock(nn.Module):
+    """conv-relu, a squeeze-excite gate (mean, reduce, relu, expand, sigmoid) times the
+    activation, then the projecting conv; `extra` also reads the gated product (so it is
+    not fused) and adds a conv of y * 2.0 (a scalar product, not fused either)."""
+
+    def __init__(self, extra=False):
+        super().__init__()
+        self.conv, self.reduce = nn.Conv2d(8, 24, 3, padding=1), nn.Conv2d(24, 6, 1)
+        self.expand, self.proj, self.side = nn.Conv2d(6, 24, 1), nn.Conv2d(24, 16, 1), nn.Conv2d(24, 16, 1)
+        self.extra = extra
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        gated = y * torch.sigmoid(self.expand(torch.relu(self.reduce(F.adaptive_avg_pool2d(y, 1)))))
+        out = self.proj(gated)
+        return torch.cat([out, gated, self.side(y * 2.0)], 1) if self.extra else out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("extra", [False, True], ids=["fused", "shared_product"])
+def test_squeeze_excite_gate_is_fused_into_the_next_conv_with_the_same_bits(extra, dtype):
+    """No BatchNorm to refold and ReLU fused exactly: the fused model must give the
+    unoptimised model's bits, the gate applied as the conv stages its input."""
+    model = SqueezeExciteBlock(extra).eval().to(dtype)
+    x = torch.randn(2, 8, 10, 10, generator=_gen(12)).to(dtype)
+    plain, fused, opt = _run_both(model, x)
+    assert opt.aie_optimize_stats["input_scales_fused"] == (0 if extra else 1)
+    muls = [n for n in opt.graph.nodes if n.op == "call_function" and n.target in (operator.mul, torch.mul)]
+    assert len(muls) == (2 if extra else 0)
+    assert torch.equal(fused, plain)
 
 
 def test_residual_gradients_match_aten():

@@ -40,6 +40,13 @@ def _conv2d_fake(input, weight, bias=None, stride=(1, 1), padding=(0, 0), dilati
                                       [0] * (input.dim() - 2), groups)
 
 
+@torch.library.register_fake("aie::conv2d_scaled")
+def _conv2d_scaled_fake(input, scale, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                        groups=1, activation="none", residual=None):
+    # conv2d of input * scale: ATen's broadcast, promotion and memory format for the product.
+    return _conv2d_fake(input * scale, weight, bias, stride, padding, dilation, groups)
+
+
 # Autograd: csrc/ops/conv/conv2d_autograd.cpp (a C++ kernel, so that inference calls skip Python).
 
 

@@ -21,6 +21,9 @@ before:
   - an activation: ReLU (module, F.relu, torch.relu, .relu()/.relu_()), ReLU6 and
     hardtanh(0, 6), SiLU, Hardswish, GELU in its erf form (modules or functionals);
   - nn.Identity anywhere in the chain (skipped).
+Before a 2-D conv: a product `x * s` (operator.mul / torch.mul) only the conv reads,
+e.g. a squeeze-excite gate: the conv multiplies as it stages its input (with the same
+bits: torch.ops.aie.conv2d_scaled).
 After a Linear: a per-feature scale `y * p` with p a parameter or buffer of
 out_features values (ConvNeXt's layer scale; folded into the weight and bias), then the
 residual add, directly or through one permute of the Linear's output (ConvNeXt's
@@ -72,7 +75,10 @@ class _AieConv(nn.Module):
 
     residual = False  # set on instances that take a residual input (conv + ... + residual)
 
-    def forward(self, x, residual=None):
+    def forward(self, x, residual=None, scale=None):
+        if scale is not None:  # conv(x * scale): optimize() fused the product (_fuse_input_scales)
+            return torch.ops.aie.conv2d_scaled(x, scale, self.weight, self.bias, self.stride, self.padding,
+                                               self.dilation, self.groups, self.activation, residual)
         return torch.ops.aie.conv2d(x, self.weight, self.bias, self.stride, self.padding,
                                     self.dilation, self.groups, "auto", False, self.activation,
                                     residual)
@@ -478,6 +484,29 @@ def _activation_layout(gm, memory_format):
     return torch.channels_last, "channels_last: 2-D convs read it without staging transposes"
 
 
+_MULS = (operator.mul, torch.mul)
+
+
+def _fuse_input_scales(gm) -> int:
+    """conv(x * s), where only the 2-D conv reads the product (a squeeze-excite gate):
+    the conv takes x and s (torch.ops.aie.conv2d_scaled, which multiplies as it stages
+    its input, each product as ATen's mul gives it). Returns how many were fused."""
+    fused = 0
+    for node in list(gm.graph.nodes):
+        if not isinstance(_module(gm, node), AieConv2d) or not node.args or "scale" in node.kwargs:
+            continue
+        prod = node.args[0]
+        if not (isinstance(prod, fx.Node) and prod.op == "call_function" and prod.target in _MULS
+                and len(prod.args) == 2 and not prod.kwargs and len(prod.users) == 1
+                and all(isinstance(a, fx.Node) for a in prod.args)):
+            continue
+        node.args = (prod.args[0], *node.args[1:])
+        node.kwargs = {**node.kwargs, "scale": prod.args[1]}
+        gm.graph.erase_node(prod)
+        fused += 1
+    return fused
+
+
 def _make_channels_last(gm):
     """Converts the graph's 4-D inputs to channels_last on entry, and its 4-D outputs back
     to the NCHW layout of a contiguous input on exit."""
@@ -505,8 +534,8 @@ def optimize(model: nn.Module, prepack: bool = True,
     outputs converted back, always; torch.contiguous_format: activations as given, no
     conversion. Prepacked weights are arranged for the layout (another packs on first
     use). The copy's `aie_optimize_stats` counts convs converted, BatchNorms folded,
-    Linears converted, scales folded into them, residual adds fused and activations
-    fused (per kind); `aie_memory_format` and `aie_memory_format_reason` say which
+    Linears converted, scales folded into them, residual adds fused, input scales fused
+    (`x * s` feeding a conv) and activations fused (per kind); `aie_memory_format` and `aie_memory_format_reason` say which
     layout it chose and why."""
     if memory_format not in (None, torch.contiguous_format, torch.channels_last):
         raise ValueError(f"optimize(): memory_format must be None, torch.contiguous_format or "
@@ -521,7 +550,7 @@ def optimize(model: nn.Module, prepack: bool = True,
         raise ValueError(f"optimize(): torch.fx cannot trace {type(model).__name__}: {e}") from e
 
     stats = {"convs": 0, "bn_folded": 0, "linears": 0, "scales_folded": 0, "residuals_fused": 0,
-             "activations_fused": {}}
+             "input_scales_fused": 0, "activations_fused": {}}
     for node in list(gm.graph.nodes):
         mod = _module(gm, node)
         if type(mod) is nn.Linear:
@@ -537,6 +566,7 @@ def optimize(model: nn.Module, prepack: bool = True,
         stats["residuals_fused"] += residual
         if act:
             stats["activations_fused"][act] = stats["activations_fused"].get(act, 0) + 1
+    stats["input_scales_fused"] = _fuse_input_scales(gm)
     gm.graph.eliminate_dead_code()
     gm.delete_all_unused_submodules()
     memory_format, why = _activation_layout(gm, memory_format)

@@ -29,6 +29,9 @@ struct ConvIO {
   at::Tensor bias;    // [OC], or undefined when !job.epilogue.bias
   at::Tensor output;  // [N][OC][OH][OW], job.output_dtype, written in place
   at::Tensor skip;    // residual added before the activation, shaped like output; undefined: none
+  // [N or 1][C][1][1], job.input_dtype: the conv reads input * input_scale (a squeeze-
+  // excite gate), each product as ATen's mul gives it; undefined: none.
+  at::Tensor input_scale;
 };
 
 class ConvBackend {

@@ -1217,6 +1217,37 @@ TEST(Bf16Gemm, RoundTransposeStagesPlanarRowsAsPixelRows) {
     }
 }
 
+// The squeeze-excite gate in staging: x * scale[c] (one fp32 multiply, as ATen's mul),
+// then round_bits' rounding; bf16 sources round the product to bf16 (ATen's bf16 mul).
+// C = 35: whole vectors and a tail per pixel on every ISA.
+TEST(Bf16Gemm, ScaleRoundBitsMultipliesThenRounds) {
+  const int64_t C = 35, W = 9;
+  auto src = random_bf16(C * W, 25);
+  for (auto& v : src) v *= 1.37f;  // not bf16 values any more: the rounding matters
+  auto scale = random_bf16(C, 26);
+  scale[3] = 0.f;
+  scale[4] = -std::numeric_limits<float>::infinity();
+  std::vector<float> prod(C * W);
+  for (int64_t i = 0; i < C * W; ++i) prod[i] = src[i] * scale[i % C];
+  std::vector<uint16_t> src_bits(C * W);
+  kernel_table(Isa::Scalar).round_bits(src.data(), src_bits.data(), C * W, Rounding::Bf16);
+  std::vector<float> bf16_prod(C * W);
+  for (int64_t i = 0; i < C * W; ++i) bf16_prod[i] = c10::BFloat16(c10::BFloat16(src_bits[i], c10::BFloat16::from_bits()) * scale[i % C]);
+  for (Isa isa : host_isas()) {
+    const auto& kt = kernel_table(isa);
+    for (Rounding m : {Rounding::Bf16, Rounding::Bf16Lo, Rounding::None}) {
+      std::vector<uint16_t> got(C * W, 0xFFFF), want(C * W);
+      kt.scale_round_bits(src.data(), scale.data(), C, W, got.data(), m);
+      kernel_table(Isa::Scalar).round_bits(prod.data(), want.data(), C * W, m);
+      for (int64_t i = 0; i < C * W; ++i) ASSERT_EQ(got[i], want[i]) << isa_name(isa) << " mode " << int(m) << " i=" << i;
+    }
+    std::vector<uint16_t> got(C * W, 0xFFFF);
+    kt.scale_round_bits_bf16(src_bits.data(), scale.data(), C, W, got.data());
+    for (int64_t i = 0; i < C * W; ++i)
+      ASSERT_EQ(got[i], c10::BFloat16(bf16_prod[i]).x) << isa_name(isa) << " bf16 i=" << i;
+  }
+}
+
 // The fp32 form (NCHW rows staged for the float kernels' pixel rows): round_f32's values,
 // transposed, for blocks and both edges.
 TEST(RoundTranspose, StagesPlanarRowsAsPixelRowsWithRoundF32Values) {

@@ -117,7 +117,31 @@ struct Conv2dFunction : torch::autograd::Function<Conv2dFunction> {
   }
 };
 
+using Conv2dScaledSig = at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                   const std::optional<at::Tensor>&, c10::IntArrayRef, c10::IntArrayRef,
+                                   c10::IntArrayRef, int64_t, c10::string_view, const std::optional<at::Tensor>&);
+
+const c10::TypedOperatorHandle<Conv2dScaledSig>& conv2d_scaled_op() {
+  static const auto op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("aie::conv2d_scaled", "").typed<Conv2dScaledSig>();
+  return op;
+}
+
 }  // namespace
+
+at::Tensor conv2d_scaled_autograd(const at::Tensor& input, const at::Tensor& scale, const at::Tensor& weight,
+                                  const std::optional<at::Tensor>& bias, c10::IntArrayRef stride,
+                                  c10::IntArrayRef padding, c10::IntArrayRef dilation, int64_t groups,
+                                  c10::string_view activation, const std::optional<at::Tensor>& residual) {
+  const bool records = at::GradMode::is_enabled() &&
+                       (input.requires_grad() || scale.requires_grad() || weight.requires_grad() ||
+                        (defined(bias) && bias->requires_grad()) || (defined(residual) && residual->requires_grad()));
+  if (records)
+    return conv2d_op().call(at::mul(input, scale), weight, bias, stride, padding, dilation, groups, "auto", false,
+                            activation, residual);
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return conv2d_scaled_op().call(input, scale, weight, bias, stride, padding, dilation, groups, activation, residual);
+}
 
 at::Tensor conv2d_autograd(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                            c10::IntArrayRef stride, c10::IntArrayRef padding, c10::IntArrayRef dilation,

@@ -14,4 +14,11 @@ at::Tensor conv2d_autograd(const at::Tensor& input, const at::Tensor& weight, co
                            int64_t groups, c10::string_view algorithm, bool relu, c10::string_view activation,
                            const std::optional<at::Tensor>& residual);
 
+// aie::conv2d_scaled's: straight to the device kernel when nothing records a gradient;
+// else aie::conv2d of ATen's input * scale, whose autograd records both.
+at::Tensor conv2d_scaled_autograd(const at::Tensor& input, const at::Tensor& scale, const at::Tensor& weight,
+                                  const std::optional<at::Tensor>& bias, c10::IntArrayRef stride,
+                                  c10::IntArrayRef padding, c10::IntArrayRef dilation, int64_t groups,
+                                  c10::string_view activation, const std::optional<at::Tensor>& residual);
+
 }  // namespace torch_aie::conv

@@ -28,8 +28,21 @@ Activation parse_activation(const std::string& name) {
                     "'; expected 'none', 'relu', 'relu6', 'hardswish', 'silu' or 'gelu'");
 }
 
+bool is_channel_gate(const at::Tensor& gate, const at::Tensor& input) {
+  if (gate.dim() != input.dim() || input.dim() < 3 || gate.scalar_type() != input.scalar_type() ||
+      gate.device() != input.device())
+    return false;
+  if ((gate.size(0) != 1 && gate.size(0) != input.size(0)) || gate.size(1) != input.size(1)) return false;
+  for (int64_t d = 2; d < gate.dim(); ++d)
+    if (gate.size(d) != 1) return false;
+  return true;
+}
+
 at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, Activation act,
-                        const std::optional<at::Tensor>& residual_arg) {
+                        const std::optional<at::Tensor>& residual_arg, const at::Tensor& input_scale) {
+  TORCH_CHECK(!input_scale.defined() || is_channel_gate(input_scale, a.input),
+              "aie conv: input_scale of shape ", input_scale.defined() ? input_scale.sizes() : c10::IntArrayRef{},
+              " is not a per-channel gate of the input (", a.input.sizes(), ", ", a.input.scalar_type(), ")");
   const at::Tensor residual = residual_arg && residual_arg->defined() ? *residual_arg : at::Tensor();
   const ConvParams p = normalize(a);
   const bool bias = a.bias && a.bias->defined();
@@ -44,7 +57,7 @@ at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, 
     note_host_op("aten::convolution", d.reason);
     count_fallback(d.reason);
     ops::CpuFallbackRange range("aten::convolution", d.reason);
-    return host_conv(a, act, residual);
+    return host_conv(a, act, residual, input_scale);
   }
   count_npu(d.algorithm);
   const auto& s = p.shape;
@@ -52,7 +65,7 @@ at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, 
                          d.numerics == runtime::Numerics::Bf16x3 ? "bf16x3" : "bf16", array_name(),
                          d.array_plan, s.macs(), s.M(), s.OCg(), s.K(), s.groups},
                         a.input, a.weight);
-  return run_on_npu(a, p, d, act, residual);
+  return run_on_npu(a, p, d, act, residual, input_scale);
 }
 
 }  // namespace torch_aie::conv

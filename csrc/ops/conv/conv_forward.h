@@ -12,10 +12,18 @@ namespace torch_aie::conv {
 using runtime::Activation;
 
 // `forced` overrides the planner for this call; `act` and `residual` (added before
-// the activation, broadcast to the output's shape) are fused into the epilogue.
+// the activation, broadcast to the output's shape) are fused into the epilogue;
+// `input_scale` (undefined: none) is a per-channel gate the conv's input is multiplied
+// by first (runtime::ConvIO::input_scale: shape [N or 1][C][1...], the input's dtype
+// and device).
 at::Tensor conv_forward(const ConvArgs& args, std::optional<ConvAlgorithm> forced,
                         Activation act = Activation::None,
-                        const std::optional<at::Tensor>& residual = std::nullopt);
+                        const std::optional<at::Tensor>& residual = std::nullopt,
+                        const at::Tensor& input_scale = at::Tensor());
+
+// Whether `gate` can be a conv's input_scale for `input`: same dtype and device, shape
+// [N or 1][C] followed by ones.
+bool is_channel_gate(const at::Tensor& gate, const at::Tensor& input);
 
 // "none", "relu", "relu6", "hardswish", "silu", "gelu" (ValueError otherwise).
 Activation parse_activation(const std::string& name);

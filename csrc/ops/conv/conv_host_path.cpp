@@ -4,6 +4,7 @@
 #include <ATen/ops/empty_strided.h>
 #include <ATen/ops/gelu.h>
 #include <ATen/ops/hardswish.h>
+#include <ATen/ops/mul.h>
 #include <ATen/ops/silu.h>
 
 #include "csrc/ops/conv/conv_paths.h"
@@ -40,13 +41,18 @@ void activate_on_host(at::Tensor& r, runtime::Activation act) {
 // (docs/ARCHITECTURE.md, numeric contract): ATen's CPU reduced-precision convs differ
 // by host (some AVX2 paths exceed the bf16 bound, oneDNN's AMX bf16 conv crashes on
 // some shapes), so the host path never uses them.
-at::Tensor host_conv(const ConvArgs& a, runtime::Activation act, const at::Tensor& residual) {
+at::Tensor host_conv(const ConvArgs& a, runtime::Activation act, const at::Tensor& residual,
+                     const at::Tensor& input_scale) {
   const auto dtype = a.input.scalar_type();
   const bool reduced = dtype == at::kBFloat16 || dtype == at::kHalf;
-  auto host = [&](const at::Tensor& t) { return reduced ? host_view(t).to(at::kFloat) : host_view(t); };
+  auto widen = [&](const at::Tensor& t) { return reduced ? t.to(at::kFloat) : t; };
+  auto host = [&](const at::Tensor& t) { return widen(host_view(t)); };
   std::optional<at::Tensor> bias;
   if (a.bias && a.bias->defined()) bias = host(*a.bias);
-  auto r = at::convolution(host(a.input), host(a.weight), bias, a.stride, a.padding, a.dilation,
+  // The gate's product in the input's dtype, as ATen's mul rounds it, before any widening.
+  const at::Tensor x = input_scale.defined() ? widen(at::mul(host_view(a.input), host_view(input_scale)))
+                                             : host(a.input);
+  auto r = at::convolution(x, host(a.weight), bias, a.stride, a.padding, a.dilation,
                            a.transposed, a.output_padding, a.groups);
   if (residual.defined()) r.add_(host(residual));
   activate_on_host(r, act);

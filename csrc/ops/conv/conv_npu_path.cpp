@@ -52,7 +52,7 @@ at::Tensor residual_like(const at::Tensor& residual, const at::Tensor& out) {
 }  // namespace
 
 at::Tensor run_on_npu(const ConvArgs& a, const ConvParams& p, const ConvDecision& d, runtime::Activation act,
-                      const at::Tensor& residual) {
+                      const at::Tensor& residual, const at::Tensor& input_scale) {
   auto out = at::empty(p.output_sizes, a.input.options().memory_format(
                                            p.channels_last ? at::MemoryFormat::ChannelsLast
                                                            : at::MemoryFormat::Contiguous));
@@ -66,6 +66,7 @@ at::Tensor run_on_npu(const ConvArgs& a, const ConvParams& p, const ConvDecision
   if (bias) io.bias = host_view(*a.bias);
   io.output = as_4d(host_view(out));
   if (residual.defined()) io.skip = as_4d(host_view(residual_like(residual, out)));
+  if (input_scale.defined()) io.input_scale = as_4d(host_view(input_scale));
   backend.run(job, *w, io);
   return out;
 }

@@ -27,12 +27,14 @@ runtime::ConvJob make_job(const ConvParams& p, const ConvDecision& d, runtime::A
 PackedPtr packed_for(const runtime::ConvBackend& backend, const runtime::ConvJob& job, const at::Tensor& weight);
 
 // Runs an on_npu decision through the active backend; returns the output tensor.
-// `residual` (undefined: none) is added before the activation, broadcast to the output.
+// `residual` (undefined: none) is added before the activation, broadcast to the output;
+// `input_scale` (undefined: none) multiplies the input first (conv_forward).
 at::Tensor run_on_npu(const ConvArgs& a, const ConvParams& p, const ConvDecision& d, runtime::Activation act,
-                      const at::Tensor& residual = at::Tensor());
+                      const at::Tensor& residual = at::Tensor(), const at::Tensor& input_scale = at::Tensor());
 
 // The CPU path: ATen's convolution on host views, result on the input's device.
-at::Tensor host_conv(const ConvArgs& a, runtime::Activation act, const at::Tensor& residual = at::Tensor());
+at::Tensor host_conv(const ConvArgs& a, runtime::Activation act, const at::Tensor& residual = at::Tensor(),
+                     const at::Tensor& input_scale = at::Tensor());
 
 // Puts host work under the device's fallback mode and counts it in fallback_stats().
 using ops::note_host_op;

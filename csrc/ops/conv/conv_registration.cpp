@@ -3,6 +3,7 @@
 //   the custom op aie::conv2d (fake impl in torch_aie/conv_op.py, autograd in
 //   conv2d_autograd.cpp), and the
 //   _aie:: control functions behind torch_aie's conv settings and stats.
+#include <ATen/ops/mul.h>
 #include <torch/library.h>
 
 #include "csrc/ops/conv/conv2d_autograd.h"
@@ -34,6 +35,25 @@ at::Tensor aie_conv2d(const at::Tensor& input, const at::Tensor& weight,
   if (relu) act = Activation::ReLU;
   return conv_forward({input, weight, bias, stride, padding, dilation, false, zero, groups},
                       parse_algorithm(std::string(algorithm)), act, residual);
+}
+
+// input * scale, then the conv: the gate fused into the conv's input staging where
+// the backend does that (ConvIO::input_scale), else ATen's mul first. x * s == s * x
+// (one IEEE multiply each), so whichever operand is the per-channel gate scales the other.
+at::Tensor aie_conv2d_scaled(const at::Tensor& input, const at::Tensor& scale, const at::Tensor& weight,
+                             const std::optional<at::Tensor>& bias, c10::IntArrayRef stride,
+                             c10::IntArrayRef padding, c10::IntArrayRef dilation, int64_t groups,
+                             c10::string_view activation, const std::optional<at::Tensor>& residual) {
+  const int64_t zero[] = {0};
+  const Activation act = parse_activation(std::string(activation));
+  const bool scale_is_gate = is_channel_gate(scale, input);
+  if (scale_is_gate || is_channel_gate(input, scale)) {
+    const at::Tensor& x = scale_is_gate ? input : scale;
+    return conv_forward({x, weight, bias, stride, padding, dilation, false, zero, groups}, std::nullopt, act, residual,
+                        scale_is_gate ? scale : input);
+  }
+  const at::Tensor x = at::mul(input, scale);  // any other broadcast: ATen's product, then the conv
+  return conv_forward({x, weight, bias, stride, padding, dilation, false, zero, groups}, std::nullopt, act, residual);
 }
 
 std::string explain_conv(const at::Tensor& input, const at::Tensor& weight,
@@ -68,12 +88,26 @@ TORCH_LIBRARY(aie, m) {
       "conv2d(Tensor input, Tensor weight, Tensor? bias=None, int[2] stride=1, int[2] padding=0, "
       "int[2] dilation=1, int groups=1, str algorithm='auto', bool relu=False, "
       "str activation='none', Tensor? residual=None) -> Tensor");
+  // conv2d(input * scale, ...): a squeeze-excite gate (scale [N or 1, C, 1, 1]) fused
+  // into the conv (torch_aie.optimize emits it).
+  m.def(
+      "conv2d_scaled(Tensor input, Tensor scale, Tensor weight, Tensor? bias=None, int[2] stride=1, "
+      "int[2] padding=0, int[2] dilation=1, int groups=1, str activation='none', Tensor? residual=None) -> Tensor");
 }
 
 // The CPU kernel runs the same emulator: torch.ops.aie.conv2d has NPU numerics on any device.
-TORCH_LIBRARY_IMPL(aie, PrivateUse1, m) { m.impl("conv2d", &aie_conv2d); }
-TORCH_LIBRARY_IMPL(aie, CPU, m) { m.impl("conv2d", &aie_conv2d); }
-TORCH_LIBRARY_IMPL(aie, Autograd, m) { m.impl("conv2d", &conv2d_autograd); }
+TORCH_LIBRARY_IMPL(aie, PrivateUse1, m) {
+  m.impl("conv2d", &aie_conv2d);
+  m.impl("conv2d_scaled", &aie_conv2d_scaled);
+}
+TORCH_LIBRARY_IMPL(aie, CPU, m) {
+  m.impl("conv2d", &aie_conv2d);
+  m.impl("conv2d_scaled", &aie_conv2d_scaled);
+}
+TORCH_LIBRARY_IMPL(aie, Autograd, m) {
+  m.impl("conv2d", &conv2d_autograd);
+  m.impl("conv2d_scaled", &conv2d_scaled_autograd);
+}
 
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("convolution", &aten_convolution);

@@ -132,7 +132,13 @@ class Bf16Family final : public KernelFamily {
     const HostLayout layout = layout_of(job);
     TORCH_CHECK(w->layout == layout, "host_emulator native_bf16 family: weights packed for ",
                 host_layout_name(w->layout), " tiles, the conv runs as ", host_layout_name(layout), " tiles");
-    const Bf16StagedInput staged = stage_input_bf16(io.input, job.shape, job.numerics, layout);
+    std::vector<float> scale;  // [N][C] fp32 (bf16 values are exact in fp32)
+    if (io.input_scale.defined()) {
+      const at::Tensor sc = io.input_scale.to(at::kFloat).expand({job.shape.N, job.shape.C, 1, 1}).contiguous();
+      scale.assign(sc.const_data_ptr<float>(), sc.const_data_ptr<float>() + sc.numel());
+    }
+    const Bf16StagedInput staged =
+        stage_input_bf16(io.input, job.shape, job.numerics, layout, scale.empty() ? nullptr : scale.data());
     std::vector<float> bias;  // the fp32 bias the epilogue reads where it widens one, alive until the conv ends
     const Epilogue epi = epilogue_for(job, io, bias);
     const OutputView ov = output_view(io.output);
@@ -146,6 +152,9 @@ class Bf16Family final : public KernelFamily {
     return std::string("emulated as ") + host_layout_name(layout_of(job)) + " tiles, bf16 dot products (" + units() +
            ")";
   }
+
+  // Pixel-row staging multiplies as it rounds (stage_input_bf16).
+  bool fuses_input_scale(const ConvJob& job) const override { return layout_of(job) == HostLayout::PixelRows; }
 };
 
 const Bf16Family g_family;

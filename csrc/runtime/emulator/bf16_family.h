@@ -106,8 +106,11 @@ inline int staged_min_exp(const Bf16StagedInput& in, aie_kernels::Rounding r) {
 }
 
 // Stages `x` (CPU [N][C][H][W], any strides, float or bfloat16) for `layout`. The
-// buffers belong to the calling thread until its next staging call.
-Bf16StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numerics numerics, HostLayout layout);
+// buffers belong to the calling thread until its next staging call. `scale` ([N][C]
+// fp32, PixelRows only; nullptr: none) stages x * scale instead, each element as ATen's
+// mul of x's dtype gives it (ConvIO::input_scale).
+Bf16StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numerics numerics, HostLayout layout,
+                                 const float* scale = nullptr);
 
 // A GEMM-family conv on pixel-row operands into any output strides.
 void emulate_bf16_pixel_rows(const ConvShape& s, const Bf16PackedWeights& w, const Bf16StagedInput& in,

@@ -111,6 +111,27 @@ Bf16StagedInput stage_planar_bf16(const at::Tensor& x, const ConvShape& s, Numer
   return st;
 }
 
+// One piece of a staged row (px pixels from `line`) multiplied by the input scale
+// (`scale`: its image's C values) before rounding: x * s as ATen's mul of x's dtype
+// computes it, one fp32 multiply, then (bf16 tensors) one rounding to bf16, which
+// the conv then takes as it is. The interior starts at element `at` of each variant.
+void stage_scaled(const aie_kernels::KernelTable& kt, const StagingSource& src, const char* line, int64_t px,
+                  const ConvShape& s, const float* scale, const std::vector<Rounding>& modes,
+                  const std::array<uint16_t*, 4>& dst, int64_t at, bool first, bool last, int& min_exp) {
+  const RowValues v = gather_row(src, line, px, s.C, src.sW, src.sC, thread_buffer<float>(kRowTmp, px * s.C));
+  const int64_t pad = s.pad_w * s.C;
+  for (Rounding m : modes) {
+    uint16_t* interior = dst[static_cast<int>(m)] + at;
+    if (first) std::memset(interior - pad, 0, pad * sizeof(uint16_t));
+    if (v.bf16)  // a bf16 row read in place
+      kt.scale_round_bits_bf16(v.bf16, scale, s.C, px, interior);
+    else
+      kt.scale_round_bits(v.f32, scale, s.C, px, interior, src.bf16 ? Rounding::Bf16 : m);
+    if (last) std::memset(interior + px * s.C, 0, pad * sizeof(uint16_t));
+    if (m == modes.front()) min_exp = std::min(min_exp, kt.min_exponent(interior, px * s.C));
+  }
+}
+
 }  // namespace
 
 // Whether a bf16 channels-last tensor is already its own pixel-row staging: a dense
@@ -126,7 +147,9 @@ bool nhwc_in_place(const at::Tensor& x, const ConvShape& s, Numerics numerics) {
          src.sN == s.H * s.W * s.C;
 }
 
-Bf16StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numerics numerics, HostLayout layout) {
+Bf16StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numerics numerics, HostLayout layout,
+                                 const float* scale) {
+  TORCH_CHECK(!scale || layout == HostLayout::PixelRows, "stage_input_bf16: an input scale needs pixel rows");
   if (layout == HostLayout::ChannelRows) return stage_planar_bf16(x, s, numerics);
   Bf16StagedInput st;
   st.layout = HostLayout::PixelRows;
@@ -134,7 +157,7 @@ Bf16StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numeri
   st.Hp = s.Hp();
   st.Wp = s.Wp();
   st.C = s.C;
-  if (nhwc_in_place(x, s, numerics)) {
+  if (!scale && nhwc_in_place(x, s, numerics)) {
     const auto* p = reinterpret_cast<const uint16_t*>(x.const_data_ptr());
     st.raw = true;
     st.bf16[static_cast<int>(Rounding::None)] = p;
@@ -177,6 +200,11 @@ Bf16StagedInput stage_input_bf16(const at::Tensor& x, const ConvShape& s, Numeri
       if (w0 >= w1) continue;
       const int64_t px = w1 - w0;
       const char* line = src.at(n, 0, h) + w0 * src.sW * src.esize;
+      if (scale) {
+        stage_scaled(kt, src, line, px, s, scale + n * s.C, modes, dst, off + (s.pad_w + w0) * s.C, w0 == 0,
+                     w1 == s.W, local);
+        continue;
+      }
       const float* vals = nullptr;
       if (!src.bf16) {
         vals = reinterpret_cast<const float*>(line);

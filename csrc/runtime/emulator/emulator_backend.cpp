@@ -2,6 +2,8 @@
 // each job to a kernel family (kernel_family.h); every host-side choice (host
 // layout, staging, the ISA's kernel table) stays inside the families, so the ops
 // layer sees only the ConvBackend interface.
+#include <ATen/ops/mul.h>
+
 #include <algorithm>
 #include <mutex>
 #include <vector>
@@ -48,7 +50,12 @@ class HostEmulatorBackend final : public ConvBackend {
   }
 
   void run(const ConvJob& job, const PackedOperand& weights, const ConvIO& io) const override {
-    family_or_throw(job).run(job, weights, io);
+    const KernelFamily& family = family_or_throw(job);
+    if (!io.input_scale.defined() || family.fuses_input_scale(job)) return family.run(job, weights, io);
+    ConvIO scaled = io;  // the product ATen's mul gives, then the conv on it
+    scaled.input = at::mul(io.input, io.input_scale);
+    scaled.input_scale = at::Tensor();
+    family.run(job, weights, scaled);
   }
 
   std::string describe(const ConvJob& job) const override { return family_or_throw(job).describe(job); }

@@ -24,6 +24,9 @@ class KernelFamily {
   virtual std::shared_ptr<const PackedOperand> pack(const ConvJob& job, const at::Tensor& host_weight) const = 0;
   virtual void run(const ConvJob& job, const PackedOperand& weights, const ConvIO& io) const = 0;
   virtual std::string describe(const ConvJob& job) const = 0;
+  // Whether run() applies ConvIO::input_scale itself (in its staging); otherwise the
+  // backend multiplies the input by it first, as ATen does.
+  virtual bool fuses_input_scale(const ConvJob&) const { return false; }
 };
 
 void register_kernel_family(const KernelFamily& family);
