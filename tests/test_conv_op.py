@@ -244,3 +244,23 @@ def test_autotune_picks_an_applicable_algorithm_once_per_shape():
     finally:
         torch_aie.set_conv_autotune(False)
         torch.ops._aie.clear_conv_autotune()
+
+
+def test_each_call_follows_the_settings_in_force_for_a_shape_it_has_seen():
+    """Decisions are memoised per shape (conv_forward.cpp): a repeated shape must still
+    see a changed algorithm override and precision (the array and backend are keyed the
+    same way)."""
+    x, w = torch.randn(1, 16, 8, 8, device="aie"), torch.randn(16, 16, 3, 3, device="aie")
+
+    def served(*args, **kwargs):
+        torch_aie.reset_conv_stats()
+        torch_aie.conv2d(*args, **kwargs)
+        return {k: v for k, v in torch_aie.conv_stats().items() if v}
+
+    assert served(x, w, padding=1) == {"npu:direct": 1}
+    with torch_aie.conv_algorithm("im2col_gemm"):
+        assert served(x, w, padding=1) == {"npu:im2col_gemm": 1}
+    with torch_aie.conv_precision("ieee"):
+        assert list(served(x, w, padding=1)) == ["cpu_fallback:precision 'ieee' asks for exact fp32, which the NPU does not compute"]
+    assert served(x, w, padding=1, activation="silu") == {"npu:direct": 1}
+    assert served(x, w, padding=1) == {"npu:direct": 1}

@@ -2,10 +2,89 @@
 // on), then the NPU path or ATen on the host.
 #include "csrc/ops/conv/conv_forward.h"
 
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
 #include "csrc/ops/conv/conv_paths.h"
 #include "csrc/ops/profile_range.h"
 
 namespace torch_aie::conv {
+
+namespace {
+
+// Everything decide() reads: the call's geometry, dtype and layout, the epilogue, and
+// the settings and backend in force (plan_conv reads no globals; the backend's answer
+// depends on the job alone).
+struct DecisionKey {
+  runtime::ConvShape shape;
+  int64_t spatial_dims;
+  at::ScalarType dtype;
+  bool transposed, servable, channels_last, bias;
+  Activation act;
+  Precision precision;
+  int forced;  // -1: auto
+  const runtime::ArrayDesc* array;
+  const runtime::ConvBackend* backend;
+
+  bool operator==(const DecisionKey& o) const {
+    return std::memcmp(&shape, &o.shape, sizeof(shape)) == 0 && spatial_dims == o.spatial_dims &&
+           dtype == o.dtype && transposed == o.transposed && servable == o.servable &&
+           channels_last == o.channels_last && bias == o.bias && act == o.act && precision == o.precision &&
+           forced == o.forced && array == o.array && backend == o.backend;
+  }
+};
+
+struct DecisionKeyHash {
+  size_t operator()(const DecisionKey& k) const {
+    const auto* w = reinterpret_cast<const int64_t*>(&k.shape);
+    size_t h = 0;
+    for (size_t i = 0; i < sizeof(k.shape) / sizeof(int64_t); ++i) h = h * 1000003u ^ static_cast<size_t>(w[i]);
+    const int64_t rest[] = {k.spatial_dims, static_cast<int64_t>(k.dtype), k.transposed, k.servable, k.channels_last,
+                            k.bias, static_cast<int64_t>(k.act), static_cast<int64_t>(k.precision), k.forced,
+                            reinterpret_cast<int64_t>(k.array), reinterpret_cast<int64_t>(k.backend)};
+    for (int64_t v : rest) h = h * 1000003u ^ static_cast<size_t>(v);
+    return h;
+  }
+};
+
+// decide()'s answers per key: a model calls the same few dozen convs again and again,
+// and planning each call (the array plan's tile search, the backend's checks, the reason
+// strings) cost a batch-1 squeeze-excite 1x1 conv a quarter of its time. Bounded: cleared
+// when full.
+class DecisionCache {
+ public:
+  std::shared_ptr<const ConvDecision> get(const DecisionKey& k, const std::function<ConvDecision()>& make) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = map_.find(k);
+      if (it != map_.end()) return it->second;
+    }
+    auto d = std::make_shared<const ConvDecision>(make());
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (map_.size() >= kMaxEntries) map_.clear();
+    return map_.emplace(k, std::move(d)).first->second;
+  }
+
+ private:
+  static constexpr size_t kMaxEntries = 4096;
+  std::mutex mutex_;
+  std::unordered_map<DecisionKey, std::shared_ptr<const ConvDecision>, DecisionKeyHash> map_;
+};
+
+std::shared_ptr<const ConvDecision> cached_decision(const ConvParams& p, std::optional<ConvAlgorithm> forced,
+                                                    Activation act, bool bias) {
+  static DecisionCache* cache = new DecisionCache();  // leaked: used until exit
+  const PlanSettings settings = plan_settings(forced);
+  DecisionKey k{p.shape, p.spatial_dims, p.dtype, p.transposed, p.servable_geometry, p.channels_last, bias, act,
+                settings.precision, settings.forced ? static_cast<int>(*settings.forced) : -1, settings.array,
+                &runtime::conv_backend()};
+  return cache->get(k, [&] { return decide(p, forced, act, bias); });
+}
+
+}  // namespace
 
 ConvDecision decide(const ConvParams& p, std::optional<ConvAlgorithm> forced, runtime::Activation act,
                     bool bias) {
@@ -46,13 +125,15 @@ at::Tensor conv_forward(const ConvArgs& a, std::optional<ConvAlgorithm> forced, 
   const at::Tensor residual = residual_arg && residual_arg->defined() ? *residual_arg : at::Tensor();
   const ConvParams p = normalize(a);
   const bool bias = a.bias && a.bias->defined();
-  ConvDecision d = decide(p, forced, act, bias);
-  if (d.on_npu && !forced && !global_algorithm() && autotune_enabled()) {
+  std::shared_ptr<const ConvDecision> decision = cached_decision(p, forced, act, bias);
+  if (decision->on_npu && !forced && !global_algorithm() && autotune_enabled()) {
     if (auto tuned = autotuned(a, p)) {
-      d = decide(p, tuned, act, bias);
-      d.reason = std::string("autotuned: ") + runtime::algorithm_name(d.algorithm);
+      ConvDecision t = decide(p, tuned, act, bias);
+      t.reason = std::string("autotuned: ") + runtime::algorithm_name(t.algorithm);
+      decision = std::make_shared<const ConvDecision>(std::move(t));
     }
   }
+  const ConvDecision& d = *decision;
   if (!d.on_npu) {
     note_host_op("aten::convolution", d.reason);
     count_fallback(d.reason);
