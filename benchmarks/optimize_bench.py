@@ -52,8 +52,8 @@ def main():
     print("| model | aie eager ms | aie eager, inference_mode ms | aie optimize() ms | cpu fp32 ms | "
           "cpu fp32 BN-folded ms | fp32/aie | fp32/opt | folded/opt | aie bf16cl opt ms | cpu bf16cl ms | "
           "cpu bf16cl BN-folded ms | bf16cl/aie bf16cl opt | folded bf16cl/aie bf16cl opt | fp32/aie bf16cl opt | "
-          "convs | BN folded (of) | Linears (scales folded) | residual adds | activations fused |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "convs | BN folded (of) | Linears (scales folded) | residual adds | input scales | activations fused |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.models:
         model = models.build(name, calib_batch=2)
         x = torch.randn(args.batch, 3, 224, 224)
@@ -88,7 +88,7 @@ def main():
               f"{t['bf_opt']:.1f} | {t['bf']:.1f} | {t['bf_folded']:.1f} | {t['bf'] / t['bf_opt']:.2f} | "
               f"{t['bf_folded'] / t['bf_opt']:.2f} | {t['cpu'] / t['bf_opt']:.2f} | "
               f"{s['convs']} | {s['bn_folded']} ({_bn_count(model)}) | {s['linears']} ({s['scales_folded']}) | "
-              f"{s['residuals_fused']} | {acts} |")
+              f"{s['residuals_fused']} | {s['input_scales_fused']} | {acts} |")
 
 
 if __name__ == "__main__":
