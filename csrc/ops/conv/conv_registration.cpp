@@ -95,15 +95,15 @@ TORCH_LIBRARY(aie, m) {
       "int[2] padding=0, int[2] dilation=1, int groups=1, str activation='none', Tensor? residual=None) -> Tensor");
 }
 
-// The CPU kernel runs the same emulator: torch.ops.aie.conv2d has NPU numerics on any device.
-TORCH_LIBRARY_IMPL(aie, PrivateUse1, m) {
+// The CPU kernels run the same emulator: the aie conv ops have NPU numerics on any device.
+namespace {
+void impl_device_kernels(torch::Library& m) {
   m.impl("conv2d", &aie_conv2d);
   m.impl("conv2d_scaled", &aie_conv2d_scaled);
 }
-TORCH_LIBRARY_IMPL(aie, CPU, m) {
-  m.impl("conv2d", &aie_conv2d);
-  m.impl("conv2d_scaled", &aie_conv2d_scaled);
-}
+}  // namespace
+TORCH_LIBRARY_IMPL(aie, PrivateUse1, m) { impl_device_kernels(m); }
+TORCH_LIBRARY_IMPL(aie, CPU, m) { impl_device_kernels(m); }
 TORCH_LIBRARY_IMPL(aie, Autograd, m) {
   m.impl("conv2d", &conv2d_autograd);
   m.impl("conv2d_scaled", &conv2d_scaled_autograd);
