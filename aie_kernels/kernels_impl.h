@@ -30,7 +30,7 @@ inline void copy_run(float* dst, const float* src, int32_t len) {
 inline void load_or_zero(V (&acc)[kMR][NV], const float* c, int64_t ldc, bool accumulate) {
   for (int i = 0; i < kMR; ++i)
     for (int j = 0; j < NV; ++j)
-      acc[i][j] = accumulate ? V::load(c + i * ldc + j * V::N) : V::zero();
+      acc[i][j] = V::load_or_zero(c + i * ldc + j * V::N, accumulate);
 }
 
 inline void store_tile(const V (&acc)[kMR][NV], float* c, int64_t ldc) {
